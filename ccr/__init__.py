@@ -1,0 +1,1 @@
+"""Customer Care Registry: a self-hosted helpdesk with real live chat."""

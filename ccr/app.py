@@ -1,0 +1,93 @@
+"""create_app(settings): the routes and the lifespan; the only place things are wired."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from ccr.config import Settings
+from ccr.errors import DomainError
+from ccr.mail.sender import FileSender, Sender, SmtpSender
+from ccr.mail.worker import OutboxWorker
+from ccr.ratelimit import Limiter, MemoryLimiter, RedisLimiter
+from ccr.realtime.bus import create_bus
+from ccr.services.context import Context
+from ccr.store.db import create_pool, migrate
+from ccr.web import api, pages
+from ccr.web.errors import domain_error, http_error, server_error
+from ccr.web.middleware import BodyLimit, SameOrigin, SecurityHeaders
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_sender(settings: Settings) -> Sender:
+    if settings.smtp_url:
+        return SmtpSender(settings.smtp_url, settings.mail_from)
+    return FileSender(settings.data_dir / "outbox", settings.mail_from)
+
+
+def create_app(settings: Settings) -> Starlette:
+    if not settings.database_url:
+        raise SystemExit("DATABASE_URL is not set (ccr serve starts an embedded PostgreSQL for you)")
+    database_url = settings.database_url
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await migrate(database_url)
+        pool = await create_pool(database_url)
+        bus = create_bus(settings.redis_url, settings.redis_prefix)
+        await bus.start()
+        redis: Redis | None = None
+        limiter: Limiter
+        if settings.redis_url:
+            redis = Redis.from_url(settings.redis_url)
+            limiter = RedisLimiter(redis, settings.redis_prefix)
+        else:
+            limiter = MemoryLimiter()
+        worker = OutboxWorker(pool, create_sender(settings), settings.outbox_poll_seconds)
+        app.state.ctx = Context(settings=settings, pool=pool, bus=bus, limiter=limiter, mail_queued=worker.poke)
+        worker.start()
+        try:
+            yield
+        finally:
+            await worker.stop()
+            await bus.stop()
+            if redis is not None:
+                await redis.aclose()
+            await pool.close()
+
+    app = Starlette(
+        routes=[
+            Mount("/api/v1", routes=api.routes),
+            Mount("/static", app=StaticFiles(directory=ROOT / "static"), name="static"),
+            *pages.routes,
+        ],
+        middleware=[
+            Middleware(SecurityHeaders, origin=settings.origin),
+            Middleware(BodyLimit),
+            Middleware(SameOrigin, allowed=settings.origin),
+        ],
+        exception_handlers={
+            DomainError: domain_error,
+            HTTPException: http_error,
+            Exception: server_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    return app
+
+
+def app_from_env() -> Starlette:
+    """The factory uvicorn workers call: settings come from the environment ccr serve set up."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,144 @@
+"""The `ccr` command: serve, migrate, create-admin."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Iterator
+
+from ccr.config import Settings
+from ccr.errors import DomainError
+
+log = logging.getLogger("ccr")
+
+
+@contextlib.contextmanager
+def database(settings: Settings) -> Iterator[str]:
+    """DATABASE_URL when set; otherwise the embedded PostgreSQL, for as long as we need it."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    from ccr.embedded import embedded_postgres
+
+    with embedded_postgres(settings.data_dir) as url:
+        yield url
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    if args.workers > 1 and not settings.redis_url:
+        print(
+            "ccr serve: --workers > 1 needs REDIS_URL: the in-process event bus cannot reach the other "
+            "workers' sockets. Set REDIS_URL=redis://host:6379/0 or use --workers 1.",
+            file=sys.stderr,
+        )
+        return 2
+    import uvicorn
+
+    from ccr.store.db import migrate
+
+    with database(settings) as url:
+        asyncio.run(migrate(url))
+        # Workers read their settings from the environment: hand them the resolved database
+        # and the same secret, so every process signs and checks cookies alike.
+        os.environ["DATABASE_URL"] = url
+        os.environ["SECRET_KEY"] = settings.secret_key
+        log.info("serving on http://%s:%s (%s worker(s))", args.host, args.port, args.workers)
+        uvicorn.run(
+            "ccr.app:app_from_env",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            ws_max_size=64 * 1024,  # the protocol's frame limit: larger frames close with 1009
+            ws_per_message_deflate=False,  # compression costs CPU per socket and invites zip bombs
+            loop="uvloop" if sys.platform != "win32" else "asyncio",
+            log_level=os.environ.get("CCR_LOG_LEVEL", "info").lower(),
+            server_header=False,
+        )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from ccr.store.db import migrate
+
+    settings = Settings.from_env()
+    with database(settings) as url:
+        applied = asyncio.run(migrate(url))
+    print(f"applied {len(applied)} migration(s): {', '.join(applied)}" if applied else "database is up to date")
+    return 0
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    from ccr.services.accounts import create_admin
+    from ccr.store.db import create_pool, migrate
+
+    password = args.password or os.environ.get("CCR_ADMIN_PASSWORD")
+    if not password:
+        if not sys.stdin.isatty():
+            print("ccr create-admin: give --password, set CCR_ADMIN_PASSWORD, or run in a terminal", file=sys.stderr)
+            return 2
+        password = getpass.getpass("Password for the new admin: ")
+        if getpass.getpass("Repeat the password: ") != password:
+            print("ccr create-admin: the passwords differ", file=sys.stderr)
+            return 2
+    settings = Settings.from_env()
+
+    async def run(url: str) -> None:
+        await migrate(url)
+        pool = await create_pool(url, min_size=1, max_size=2)
+        try:
+            admin = await create_admin(pool, args.email, password, args.first_name, args.last_name)
+        finally:
+            await pool.close()
+        print(f"created admin {admin.email} (id {admin.id})")
+
+    with database(settings) as url:
+        try:
+            asyncio.run(run(url))
+        except DomainError as exc:
+            print(f"ccr create-admin: {exc.message}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ccr",
+        description="Customer Care Registry: a self-hosted helpdesk with live chat.",
+        epilog="Configuration comes from the environment: DATABASE_URL, REDIS_URL, SMTP_URL, "
+        "SECRET_KEY, BASE_URL, CCR_DATA_DIR, CCR_REDIS_PREFIX (see README).",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the web server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port (needs REDIS_URL when > 1)")
+    serve.set_defaults(func=cmd_serve)
+    mig = sub.add_parser("migrate", help="apply database migrations (idempotent)")
+    mig.set_defaults(func=cmd_migrate)
+    admin = sub.add_parser("create-admin", help="create an admin account")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--password", help="else CCR_ADMIN_PASSWORD, else a prompt")
+    admin.add_argument("--first-name", default="Site")
+    admin.add_argument("--last-name", default="Admin")
+    admin.set_defaults(func=cmd_create_admin)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    args = parser().parse_args(argv)
+    if getattr(args, "workers", 1) < 1:
+        parser().error("--workers must be at least 1")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""Settings, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most `count` hits per `seconds` window."""
+
+    count: int
+    seconds: int
+
+
+def _default_limits() -> dict[str, RateLimit]:
+    # Per-IP limits are loose enough for an office behind one NAT address; per-account
+    # limits are what actually stop password guessing against one mailbox.
+    return {
+        "login_ip": RateLimit(30, 60),
+        "login_account": RateLimit(10, 15 * 60),
+        "register_ip": RateLimit(10, 60 * 60),
+        "forgot_ip": RateLimit(10, 60 * 60),
+        "forgot_account": RateLimit(3, 60 * 60),
+        "message_user": RateLimit(30, 10),
+    }
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app needs to know about its environment."""
+
+    database_url: str | None
+    redis_url: str | None
+    redis_prefix: str
+    smtp_url: str | None
+    secret_key: str
+    base_url: str
+    data_dir: Path
+    mail_from: str = "Customer Care Registry <care@localhost>"
+    rate_limits: dict[str, RateLimit] = field(default_factory=_default_limits)
+    outbox_poll_seconds: float = 1.0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        data_dir = Path(env.get("CCR_DATA_DIR") or ".ccr").resolve()
+        base_url = (env.get("BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise SystemExit(f"BASE_URL must be an http(s) origin like https://care.example.com, got {base_url!r}")
+        host = parts.hostname or "localhost"
+        return cls(
+            database_url=env.get("DATABASE_URL") or None,
+            redis_url=env.get("REDIS_URL") or None,
+            redis_prefix=env.get("CCR_REDIS_PREFIX", "ccr:"),
+            smtp_url=env.get("SMTP_URL") or None,
+            secret_key=env.get("SECRET_KEY") or _stored_secret(data_dir),
+            base_url=base_url,
+            data_dir=data_dir,
+            mail_from=env.get("CCR_MAIL_FROM") or f"Customer Care Registry <care@{host}>",
+        )
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def origin(self) -> str:
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+
+def _stored_secret(data_dir: Path) -> str:
+    """Return the secret kept in the data dir, creating it (mode 600) on first use."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret + "\n")
+    return secret

@@ -1,0 +1,61 @@
+"""Domain errors raised by services and turned into responses in one place (ccr.web.errors)."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base: a code for machines, a message for people, and the HTTP status it maps to."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.field = field
+
+
+class Malformed(DomainError):
+    status = 400
+    code = "malformed_request"
+
+
+class Unauthenticated(DomainError):
+    status = 401
+    code = "not_authenticated"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+
+
+class TooLarge(DomainError):
+    status = 413
+    code = "too_large"
+
+
+class Invalid(DomainError):
+    status = 422
+    code = "invalid"
+
+
+class RateLimited(DomainError):
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, retry_after: int, message: str = "Too many attempts; try again later."):
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))

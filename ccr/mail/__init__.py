@@ -1,0 +1,1 @@
+"""Email: templates, the SMTP/file sender and the outbox worker."""

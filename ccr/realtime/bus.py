@@ -1,0 +1,178 @@
+"""The event bus: publish bytes on a channel; every process's subscribers receive them.
+
+Two backends behind one contract: MemoryBus (one process) and RedisBus (pub/sub, REDIS_URL).
+Each process holds one subscription per channel however many local listeners it has
+(reference counted), and hands each payload to its local listeners in arrival order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from redis.asyncio import BlockingConnectionPool, Redis
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[str, bytes], None]
+"""Called with (channel, payload) on the event loop; must not block."""
+
+
+class Bus(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def publish(self, channel: str, payload: bytes) -> None: ...
+    async def subscribe(self, channel: str, listener: Listener) -> None: ...
+    async def unsubscribe(self, channel: str, listener: Listener) -> None: ...
+    def on_reconnect(self, callback: Callable[[], Awaitable[None]]) -> None: ...
+
+
+class _Listeners:
+    """channel → local listeners, with the refcount that decides when to (un)subscribe."""
+
+    def __init__(self) -> None:
+        self.by_channel: dict[str, list[Listener]] = {}
+
+    def add(self, channel: str, listener: Listener) -> bool:
+        """True when this is the channel's first local listener."""
+        listeners = self.by_channel.setdefault(channel, [])
+        listeners.append(listener)
+        return len(listeners) == 1
+
+    def remove(self, channel: str, listener: Listener) -> bool:
+        """True when the channel has no local listener left."""
+        listeners = self.by_channel.get(channel)
+        if not listeners or listener not in listeners:
+            return False
+        listeners.remove(listener)
+        if not listeners:
+            del self.by_channel[channel]
+            return True
+        return False
+
+    def dispatch(self, channel: str, payload: bytes) -> None:
+        for listener in tuple(self.by_channel.get(channel, ())):
+            try:
+                listener(channel, payload)
+            except Exception:
+                log.exception("bus listener failed on %s", channel)
+
+
+class MemoryBus:
+    """In-process bus: valid for a single server process only."""
+
+    def __init__(self) -> None:
+        self._listeners = _Listeners()
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def publish(self, channel: str, payload: bytes) -> None:
+        self._listeners.dispatch(channel, payload)
+
+    async def subscribe(self, channel: str, listener: Listener) -> None:
+        self._listeners.add(channel, listener)
+
+    async def unsubscribe(self, channel: str, listener: Listener) -> None:
+        self._listeners.remove(channel, listener)
+
+    def on_reconnect(self, callback: Callable[[], Awaitable[None]]) -> None:
+        pass  # an in-process bus never loses messages
+
+
+class RedisBus:
+    """Redis pub/sub: one publishing pool and one subscriber connection per process."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.prefix = prefix
+        # A blocking pool: a burst of publishes waits for a connection instead of failing
+        # (redis-py's plain pool raises MaxConnectionsError once its limit is in flight).
+        self.redis = Redis(connection_pool=BlockingConnectionPool.from_url(url, max_connections=32, timeout=10))
+        self._sub_redis = Redis.from_url(url)
+        self._listeners = _Listeners()
+        self._pubsub = self._sub_redis.pubsub(ignore_subscribe_messages=True)
+        self._task: asyncio.Task[None] | None = None
+        self._reconnect_callbacks: list[Callable[[], Awaitable[None]]] = []
+        self._lock = asyncio.Lock()
+
+    def _key(self, channel: str) -> str:
+        return self.prefix + channel
+
+    async def start(self) -> None:
+        await self.redis.ping()
+        self._task = asyncio.create_task(self._listen(), name="redis-bus")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        await self._pubsub.aclose()
+        await self._sub_redis.aclose()
+        await self.redis.aclose()
+
+    async def publish(self, channel: str, payload: bytes) -> None:
+        await self.redis.publish(self._key(channel), payload)
+
+    async def subscribe(self, channel: str, listener: Listener) -> None:
+        async with self._lock:
+            if self._listeners.add(channel, listener):
+                await self._pubsub.subscribe(self._key(channel))
+
+    async def unsubscribe(self, channel: str, listener: Listener) -> None:
+        async with self._lock:
+            if self._listeners.remove(channel, listener):
+                await self._pubsub.unsubscribe(self._key(channel))
+
+    def on_reconnect(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run after a lost connection is back: publishes made meanwhile were missed."""
+        self._reconnect_callbacks.append(callback)
+
+    async def _listen(self) -> None:
+        delay = 0.1
+        strip = len(self.prefix)
+        while True:
+            try:
+                if not self._pubsub.subscribed:
+                    await asyncio.sleep(0.05)
+                    continue
+                message = await self._pubsub.get_message(timeout=1.0)
+                delay = 0.1
+                if message and message["type"] == "message":
+                    channel = message["channel"].decode()[strip:]
+                    self._listeners.dispatch(channel, message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("redis bus: connection lost (%s); reconnecting in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                await self._resubscribe()
+
+    async def _resubscribe(self) -> None:
+        try:
+            async with self._lock:
+                await self._pubsub.aclose()
+                self._pubsub = self._sub_redis.pubsub(ignore_subscribe_messages=True)
+                channels = [self._key(c) for c in self._listeners.by_channel]
+                if channels:
+                    await self._pubsub.subscribe(*channels)
+        except Exception as exc:
+            log.warning("redis bus: still down (%s)", exc)
+            return
+        for callback in self._reconnect_callbacks:
+            try:
+                await callback()
+            except Exception:
+                log.exception("redis bus: reconnect callback failed")
+
+
+def create_bus(redis_url: str | None, prefix: str) -> Bus:
+    return RedisBus(redis_url, prefix) if redis_url else MemoryBus()

@@ -1,0 +1,1 @@
+"""What a user can do; one transaction each, events and emails after commit."""

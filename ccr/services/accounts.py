@@ -1,0 +1,222 @@
+"""Accounts: register, verify, log in and out, reset passwords, invite agents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import asyncpg
+
+from ccr import security
+from ccr.errors import Conflict, Forbidden, Invalid, Unauthenticated
+from ccr.mail.compose import queue
+from ccr.services import validate
+from ccr.services.context import Context
+from ccr.store import sessions, tokens, users
+from ccr.store.users import User
+
+VERIFY_TTL = timedelta(hours=48)
+RESET_TTL = timedelta(hours=1)
+INVITE_TTL = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class LoggedIn:
+    user: User
+    session_token: str
+
+
+def _check_new_password(password: str, email: str) -> None:
+    problem = security.password_problem(password, email=email)
+    if problem:
+        raise Invalid(problem, code="weak_password", field="password")
+
+
+async def _issue_token(ctx: Context, conn: asyncpg.Connection, user_id: int, purpose: str, ttl: timedelta) -> str:
+    token = security.new_token()
+    await tokens.create(conn, security.token_hash(ctx.settings.secret_key, token), user_id, purpose, ttl)
+    return token
+
+
+async def register(ctx: Context, ip: str, data: dict[str, object]) -> None:
+    """Create a customer and mail a confirmation link; a taken address mails its owner instead."""
+    email = validate.email(data.get("email"))
+    password = validate.password(data.get("password"))
+    first_name = validate.name(data.get("first_name"), "first_name")
+    last_name = validate.name(data.get("last_name"), "last_name")
+    _check_new_password(password, email)
+    await ctx.limiter.hit(f"register:ip:{ip}", ctx.settings.rate_limits["register_ip"])
+    password_hash = await security.hash_password(password)
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        user = await users.insert(
+            conn,
+            email=email,
+            role="customer",
+            first_name=first_name,
+            last_name=last_name,
+            password_hash=password_hash,
+            verified=False,
+        )
+        if user is not None:
+            token = await _issue_token(ctx, conn, user.id, "verify", VERIFY_TTL)
+            await queue(
+                conn, "verify_email", to=user.email, subject="Confirm your email address",
+                base_url=ctx.settings.base_url, name=user.first_name,
+                link=ctx.link(f"/verify-email?token={token}"),
+            )
+        else:
+            owner = await users.by_email(conn, email)
+            assert owner is not None
+            token = await _issue_token(ctx, conn, owner.id, "reset", RESET_TTL)
+            await queue(
+                conn, "account_exists", to=owner.email, subject="You already have an account",
+                base_url=ctx.settings.base_url, name=owner.first_name,
+                link=ctx.link(f"/reset-password?token={token}"),
+            )
+    ctx.mail_queued()
+
+
+def _token_value(value: object) -> str:
+    token = validate.text(value, "token", max_len=200)
+    return token
+
+
+async def verify_email(ctx: Context, data: dict[str, object]) -> None:
+    token = _token_value(data.get("token"))
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        user_id = await tokens.consume(conn, security.token_hash(ctx.settings.secret_key, token), "verify")
+        if user_id is None:
+            raise Invalid("This confirmation link is invalid, used or expired.", code="invalid_token", field="token")
+        await users.mark_verified(conn, user_id)
+
+
+async def login(ctx: Context, ip: str, data: dict[str, object]) -> LoggedIn:
+    email = validate.email(data.get("email"))
+    password = validate.password(data.get("password"))
+    limits = ctx.settings.rate_limits
+    await ctx.limiter.hit(f"login:ip:{ip}", limits["login_ip"])
+    await ctx.limiter.hit(f"login:account:{email.lower()}", limits["login_account"])
+    async with ctx.pool.acquire() as conn:
+        user = await users.by_email(conn, email)
+    ok = await security.verify_password(user.password_hash if user else None, password)
+    if user is None or not ok:
+        raise Unauthenticated("Wrong email or password.", code="invalid_credentials")
+    if user.disabled_at is not None:
+        raise Forbidden("This account has been disabled.", code="account_disabled")
+    if user.email_verified_at is None:
+        raise Forbidden("Please confirm your email address first; we sent you a link.", code="email_unverified")
+    token = security.new_token()
+    async with ctx.pool.acquire() as conn:
+        await sessions.create(conn, security.token_hash(ctx.settings.secret_key, token), user.id)
+    return LoggedIn(user, token)
+
+
+async def authenticate(ctx: Context, session_token: str | None) -> User | None:
+    if not session_token or len(session_token) > 200:
+        return None
+    async with ctx.pool.acquire() as conn:
+        return await sessions.user_for(conn, security.token_hash(ctx.settings.secret_key, session_token))
+
+
+async def logout(ctx: Context, user: User, session_token: str) -> None:
+    async with ctx.pool.acquire() as conn:
+        await sessions.delete(conn, security.token_hash(ctx.settings.secret_key, session_token))
+    await ctx.bus.publish(f"user:{user.id}", b'{"type":"session_ended"}')
+
+
+async def forgot_password(ctx: Context, ip: str, data: dict[str, object]) -> None:
+    email = validate.email(data.get("email"))
+    limits = ctx.settings.rate_limits
+    await ctx.limiter.hit(f"forgot:ip:{ip}", limits["forgot_ip"])
+    await ctx.limiter.hit(f"forgot:account:{email.lower()}", limits["forgot_account"])
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        user = await users.by_email(conn, email)
+        if user is None or user.disabled_at is not None:
+            return
+        token = await _issue_token(ctx, conn, user.id, "reset", RESET_TTL)
+        await queue(
+            conn, "reset_password", to=user.email, subject="Reset your password",
+            base_url=ctx.settings.base_url, name=user.first_name,
+            link=ctx.link(f"/reset-password?token={token}"),
+        )
+    ctx.mail_queued()
+
+
+async def reset_token_user(ctx: Context, token: str) -> User | None:
+    """Who a reset link belongs to, if it is still usable (to show the form or an error)."""
+    if not token or len(token) > 200:
+        return None
+    async with ctx.pool.acquire() as conn:
+        user_id = await tokens.peek(conn, security.token_hash(ctx.settings.secret_key, token), "reset")
+        return await users.by_id(conn, user_id) if user_id else None
+
+
+async def reset_password(ctx: Context, data: dict[str, object]) -> None:
+    """Set a new password from a reset link; every session of the user ends."""
+    token = _token_value(data.get("token"))
+    password = validate.password(data.get("password"))
+    token_hash = security.token_hash(ctx.settings.secret_key, token)
+    async with ctx.pool.acquire() as conn:
+        user_id = await tokens.peek(conn, token_hash, "reset")
+        user = await users.by_id(conn, user_id) if user_id else None
+    if user is None:
+        raise Invalid("This link is invalid, used or expired; ask for a new one.", code="invalid_token", field="token")
+    _check_new_password(password, user.email)
+    password_hash = await security.hash_password(password)
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        if await tokens.consume(conn, token_hash, "reset") is None:  # used meanwhile
+            raise Invalid("This link is invalid, used or expired; ask for a new one.", code="invalid_token", field="token")
+        await users.set_password(conn, user.id, password_hash)
+        await tokens.expire_for_user(conn, user.id, "reset")
+        await sessions.delete_for_user(conn, user.id)
+        if user.password_hash is not None:  # an invited agent setting a first password changed nothing
+            await queue(
+                conn, "password_changed", to=user.email, subject="Your password was changed",
+                base_url=ctx.settings.base_url, name=user.first_name,
+            )
+    ctx.mail_queued()
+    await ctx.bus.publish(f"user:{user.id}", b'{"type":"session_ended"}')
+
+
+async def create_agent(ctx: Context, admin: User, data: dict[str, object]) -> User:
+    if admin.role != "admin":
+        raise Forbidden("Only admins can create agents.")
+    email = validate.email(data.get("email"))
+    first_name = validate.name(data.get("first_name"), "first_name")
+    last_name = validate.name(data.get("last_name"), "last_name")
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        agent = await users.insert(
+            conn, email=email, role="agent", first_name=first_name, last_name=last_name,
+            password_hash=None, verified=False,
+        )
+        if agent is None:
+            raise Conflict("A user with this email already exists.", code="email_taken", field="email")
+        token = await _issue_token(ctx, conn, agent.id, "reset", INVITE_TTL)
+        await queue(
+            conn, "agent_invite", to=agent.email, subject="You are invited to Customer Care Registry",
+            base_url=ctx.settings.base_url, name=agent.first_name, inviter=admin.name,
+            email=agent.email, link=ctx.link(f"/reset-password?token={token}"),
+        )
+    ctx.mail_queued()
+    return agent
+
+
+async def create_admin(pool: asyncpg.Pool, email: str, password: str, first_name: str, last_name: str) -> User:
+    """The command line's way in: no admin exists until someone runs this."""
+    email = validate.email(email)
+    first_name = validate.name(first_name, "first_name")
+    last_name = validate.name(last_name, "last_name")
+    problem = security.password_problem(password, email=email)
+    if problem:
+        raise Invalid(problem, code="weak_password", field="password")
+    password_hash = await security.hash_password(password)
+    async with pool.acquire() as conn:
+        admin = await users.insert(
+            conn, email=email, role="admin", first_name=first_name, last_name=last_name,
+            password_hash=password_hash, verified=True,
+        )
+    if admin is None:
+        raise Conflict(f"A user with the email {email} already exists.", code="email_taken", field="email")
+    return admin
+
+

@@ -1,0 +1,26 @@
+"""The shared things services need, built once by the app's lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import asyncpg
+
+from ccr.config import Settings
+from ccr.ratelimit import Limiter
+from ccr.realtime.bus import Bus
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    pool: asyncpg.Pool
+    bus: Bus
+    limiter: Limiter
+    mail_queued: Callable[[], None]
+    """Tell the outbox worker an email was committed, so it goes out now, not at the next poll."""
+
+    def link(self, path: str) -> str:
+        """An absolute link for emails and redirects: always from BASE_URL, never from Host."""
+        return self.settings.base_url + path

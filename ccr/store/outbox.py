@@ -1,0 +1,79 @@
+"""The email outbox: rows written with the change that causes them, sent by a worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class Email:
+    id: int
+    to_addr: str
+    subject: str
+    body_text: str
+    body_html: str | None
+    message_id: str
+    attempts: int
+
+
+# Long enough for any SMTP conversation; a worker that dies mid-send frees its claim after it.
+LEASE = timedelta(minutes=2)
+
+
+async def enqueue(
+    conn: asyncpg.Connection,
+    *,
+    to_addr: str,
+    subject: str,
+    body_text: str,
+    body_html: str | None,
+    message_id: str,
+    dedupe_key: str | None = None,
+) -> bool:
+    """Queue an email; False when an email with the same dedupe_key already exists."""
+    inserted = await conn.fetchval(
+        """INSERT INTO outbox (to_addr, subject, body_text, body_html, message_id, dedupe_key)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true""",
+        to_addr,
+        subject,
+        body_text,
+        body_html,
+        message_id,
+        dedupe_key,
+    )
+    return bool(inserted)
+
+
+async def claim(conn: asyncpg.Connection, limit: int) -> list[Email]:
+    """Lease due emails to this worker; rows another worker holds are skipped, not waited for."""
+    rows = await conn.fetch(
+        """UPDATE outbox SET locked_until = now() + $2, attempts = attempts + 1
+           WHERE id IN (
+               SELECT id FROM outbox
+               WHERE sent_at IS NULL AND next_attempt_at <= now()
+                 AND (locked_until IS NULL OR locked_until < now())
+               ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+           RETURNING id, to_addr, subject, body_text, body_html, message_id, attempts""",
+        limit,
+        LEASE,
+    )
+    return [Email(**dict(r)) for r in rows]
+
+
+async def mark_sent(conn: asyncpg.Connection, email_id: int) -> None:
+    await conn.execute(
+        "UPDATE outbox SET sent_at = now(), locked_until = NULL, last_error = NULL WHERE id = $1",
+        email_id,
+    )
+
+
+async def mark_failed(conn: asyncpg.Connection, email_id: int, error: str, retry_in: timedelta) -> None:
+    await conn.execute(
+        "UPDATE outbox SET locked_until = NULL, last_error = $2, next_attempt_at = now() + $3 WHERE id = $1",
+        email_id,
+        error[:1000],
+        retry_in,
+    )

@@ -1,0 +1,104 @@
+"""The users table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    email: str
+    role: str
+    first_name: str
+    last_name: str
+    password_hash: str | None
+    email_verified_at: datetime | None
+    disabled_at: datetime | None
+    created_at: datetime
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def public(self) -> dict[str, object]:
+        return {
+            "id": str(self.id),
+            "email": self.email,
+            "role": self.role,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+        }
+
+
+COLUMNS = (
+    "id, email, role, first_name, last_name, password_hash, email_verified_at, disabled_at,"
+    " created_at"
+)
+
+
+def _user(row: asyncpg.Record | None) -> User | None:
+    return User(**dict(row)) if row else None
+
+
+async def by_id(conn: asyncpg.Connection, user_id: int) -> User | None:
+    return _user(await conn.fetchrow(f"SELECT {COLUMNS} FROM users WHERE id = $1", user_id))
+
+
+async def by_email(conn: asyncpg.Connection, email: str) -> User | None:
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM users WHERE lower(email) = lower($1)", email)
+    return _user(row)
+
+
+async def insert(
+    conn: asyncpg.Connection,
+    *,
+    email: str,
+    role: str,
+    first_name: str,
+    last_name: str,
+    password_hash: str | None,
+    verified: bool,
+) -> User | None:
+    """Insert a user; None when the email is taken."""
+    row = await conn.fetchrow(
+        f"""INSERT INTO users (email, role, first_name, last_name, password_hash, email_verified_at)
+            VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 THEN now() END)
+            ON CONFLICT (lower(email)) DO NOTHING
+            RETURNING {COLUMNS}""",
+        email,
+        role,
+        first_name,
+        last_name,
+        password_hash,
+        verified,
+    )
+    return _user(row)
+
+
+async def set_password(conn: asyncpg.Connection, user_id: int, password_hash: str) -> None:
+    # Setting a password through an emailed link proves the mailbox, so it verifies too.
+    await conn.execute(
+        "UPDATE users SET password_hash = $2, email_verified_at = coalesce(email_verified_at, now())"
+        " WHERE id = $1",
+        user_id,
+        password_hash,
+    )
+
+
+async def mark_verified(conn: asyncpg.Connection, user_id: int) -> None:
+    await conn.execute(
+        "UPDATE users SET email_verified_at = coalesce(email_verified_at, now()) WHERE id = $1",
+        user_id,
+    )
+
+
+async def by_role(conn: asyncpg.Connection, role: str) -> list[User]:
+    rows = await conn.fetch(
+        f"SELECT {COLUMNS} FROM users WHERE role = $1 AND disabled_at IS NULL ORDER BY first_name, last_name, id",
+        role,
+    )
+    return [User(**dict(r)) for r in rows]

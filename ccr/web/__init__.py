@@ -1,0 +1,1 @@
+"""The face: pages, the JSON API and the WebSocket endpoints."""

@@ -1,0 +1,54 @@
+"""Who is asking: the session cookie, the current user, and role guards."""
+
+from __future__ import annotations
+
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+
+from ccr.errors import Forbidden, Unauthenticated
+from ccr.services import accounts
+from ccr.services.context import Context
+from ccr.store.sessions import ABSOLUTE_TIMEOUT
+from ccr.store.users import User
+from ccr.web.middleware import SESSION_COOKIE
+
+
+def context(conn: HTTPConnection) -> Context:
+    return conn.app.state.ctx
+
+
+def client_ip(conn: HTTPConnection) -> str:
+    return conn.client.host if conn.client else "unknown"
+
+
+async def current_user(conn: HTTPConnection) -> User | None:
+    """The logged-in user, looked up once per request."""
+    if "user" not in conn.scope.setdefault("state", {}):
+        user = await accounts.authenticate(context(conn), conn.cookies.get(SESSION_COOKIE))
+        conn.scope["state"]["user"] = user
+    return conn.scope["state"]["user"]
+
+
+async def require_user(conn: HTTPConnection, *roles: str) -> User:
+    user = await current_user(conn)
+    if user is None:
+        raise Unauthenticated("Log in first.")
+    if roles and user.role not in roles:
+        raise Forbidden("Your role does not allow this.")
+    return user
+
+
+def set_session_cookie(response: Response, ctx: Context, token: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(ABSOLUTE_TIMEOUT.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=ctx.settings.secure_cookies,
+        path="/",
+    )
+
+
+def clear_session_cookie(response: Response, ctx: Context) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=ctx.settings.secure_cookies)

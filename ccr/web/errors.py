@@ -1,0 +1,55 @@
+"""The one place domain errors become the contract's JSON error responses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ccr.errors import DomainError, RateLimited
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "malformed_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+}
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_json(status: int, code: str, message: str, field: str | None = None) -> JSON:
+    error: dict[str, str] = {"code": code, "message": message}
+    if field:
+        error["field"] = field
+    return JSON({"error": error}, status_code=status)
+
+
+def domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    response = error_json(exc.status, exc.code, exc.message, exc.field)
+    if isinstance(exc, RateLimited):
+        response.headers["retry-after"] = str(exc.retry_after)
+    return response
+
+
+def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    return error_json(exc.status_code, code, str(exc.detail), None)
+
+
+def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_json(500, "internal_error", "Something went wrong on our side; it has been logged.")
