@@ -20,6 +20,7 @@ from ccr.mail.sender import FileSender, Sender, SmtpSender
 from ccr.mail.worker import OutboxWorker
 from ccr.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from ccr.realtime.bus import create_bus
+from ccr.realtime.presence import MemoryPresence, Presence, RedisPresence
 from ccr.services.context import Context
 from ccr.store.db import create_pool, migrate
 from ccr.web import api, pages
@@ -49,18 +50,25 @@ def create_app(settings: Settings) -> Starlette:
         await bus.start()
         redis: Redis | None = None
         limiter: Limiter
+        presence: Presence
         if settings.redis_url:
             redis = Redis.from_url(settings.redis_url)
             limiter = RedisLimiter(redis, settings.redis_prefix)
+            presence = RedisPresence(redis, settings.redis_prefix)
         else:
             limiter = MemoryLimiter()
+            presence = MemoryPresence()
+        await presence.start()
         worker = OutboxWorker(pool, create_sender(settings), settings.outbox_poll_seconds)
-        app.state.ctx = Context(settings=settings, pool=pool, bus=bus, limiter=limiter, mail_queued=worker.poke)
+        app.state.ctx = Context(
+            settings=settings, pool=pool, bus=bus, limiter=limiter, presence=presence, mail_queued=worker.poke
+        )
         worker.start()
         try:
             yield
         finally:
             await worker.stop()
+            await presence.stop()
             await bus.stop()
             if redis is not None:
                 await redis.aclose()

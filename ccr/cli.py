@@ -38,7 +38,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    import signal
+
     import uvicorn
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    # uvicorn re-raises the SIGTERM it caught once it has shut down; turning that into
+    # SystemExit lets the embedded PostgreSQL below stop cleanly instead of being orphaned.
+    signal.signal(signal.SIGTERM, stop)
 
     from ccr.store.db import migrate
 

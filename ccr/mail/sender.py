@@ -27,7 +27,8 @@ def build_message(email: Email, sender: str) -> EmailMessage:
     msg["Message-ID"] = email.message_id
     msg["Date"] = formatdate(usegmt=True)
     msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(email.body_text)
+    # 8bit, not quoted-printable: links stay whole in the raw message (and greppable in .eml files).
+    msg.set_content(email.body_text, cte="8bit")
     if email.body_html:
         msg.add_alternative(email.body_html, subtype="html")
     return msg

@@ -10,6 +10,7 @@ import asyncpg
 from ccr.config import Settings
 from ccr.ratelimit import Limiter
 from ccr.realtime.bus import Bus
+from ccr.realtime.presence import Presence
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class Context:
     pool: asyncpg.Pool
     bus: Bus
     limiter: Limiter
+    presence: Presence
     mail_queued: Callable[[], None]
     """Tell the outbox worker an email was committed, so it goes out now, not at the next poll."""
 

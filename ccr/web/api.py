@@ -10,7 +10,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ccr.errors import Malformed
-from ccr.services import accounts
+from ccr.services import accounts, agents, chat, tickets
+from ccr.services import feedback as feedback_service
 from ccr.web.auth import clear_session_cookie, client_ip, context, require_user, set_session_cookie
 from ccr.web.errors import JSON
 from ccr.web.middleware import SESSION_COOKIE
@@ -83,6 +84,99 @@ async def create_agent(request: Request) -> Response:
     return JSON({"agent": agent.public()}, status_code=201)
 
 
+async def list_agents(request: Request) -> Response:
+    admin = await require_user(request, "admin")
+    team = await agents.list_agents(context(request), admin)
+    return JSON({"agents": [a.public() for a in team]})
+
+
+async def create_ticket(request: Request) -> Response:
+    user = await require_user(request)
+    ticket = await tickets.open_ticket(context(request), user, await body(request))
+    return JSON({"ticket": ticket.public()}, status_code=201)
+
+
+async def list_tickets(request: Request) -> Response:
+    user = await require_user(request)
+    page = await tickets.list_tickets(context(request), user, dict(request.query_params))
+    return JSON({
+        "tickets": [{**t.ticket.public(), "unread": t.unread} for t in page.tickets],
+        "next_cursor": page.next_cursor,
+    })
+
+
+async def get_ticket(request: Request) -> Response:
+    user = await require_user(request)
+    ticket = await tickets.get(context(request), user, request.path_params["id"])
+    return JSON({"ticket": ticket.public()})
+
+
+async def ticket_events(request: Request) -> Response:
+    user = await require_user(request)
+    timeline = await tickets.timeline(context(request), user, request.path_params["id"])
+    return JSON({
+        "events": [
+            {"id": str(e.id), "kind": e.kind, "actor": e.actor_name, "data": e.data, "created_at": e.created_at}
+            for e in timeline
+        ]
+    })
+
+
+async def assign(request: Request) -> Response:
+    user = await require_user(request)
+    ticket = await tickets.assign(context(request), user, request.path_params["id"], await body(request))
+    return JSON({"ticket": ticket.public()})
+
+
+async def close(request: Request) -> Response:
+    user = await require_user(request)
+    ticket = await tickets.close(context(request), user, request.path_params["id"])
+    return JSON({"ticket": ticket.public()})
+
+
+async def reopen(request: Request) -> Response:
+    user = await require_user(request)
+    ticket = await tickets.reopen(context(request), user, request.path_params["id"])
+    return JSON({"ticket": ticket.public()})
+
+
+async def list_messages(request: Request) -> Response:
+    user = await require_user(request)
+    found = await chat.history(context(request), user, request.path_params["id"], dict(request.query_params))
+    return JSON({"messages": [m.public() for m in found]})
+
+
+async def post_message(request: Request) -> Response:
+    user = await require_user(request)
+    posted = await chat.post_message(context(request), user, request.path_params["id"], await body(request))
+    return JSON({"message": posted.message.public()}, status_code=201 if posted.created else 200)
+
+
+async def mark_read(request: Request) -> Response:
+    user = await require_user(request)
+    data = await body(request)
+    seq = await chat.mark_read(context(request), user, request.path_params["id"], data.get("seq"))
+    return JSON({"seq": seq})
+
+
+async def rate(request: Request) -> Response:
+    user = await require_user(request)
+    rating = await tickets.rate(context(request), user, request.path_params["id"], await body(request))
+    return JSON({"rating": rating.public()}, status_code=201)
+
+
+async def send_feedback(request: Request) -> Response:
+    user = await require_user(request)
+    item = await feedback_service.send(context(request), user, await body(request))
+    return JSON({"feedback": item.public()}, status_code=201)
+
+
+async def read_feedback(request: Request) -> Response:
+    user = await require_user(request)
+    items = await feedback_service.newest(context(request), user)
+    return JSON({"feedback": [f.public() for f in items]})
+
+
 async def openapi(request: Request) -> Response:
     return JSON(openapi_document())
 
@@ -96,5 +190,19 @@ routes = [
     Route("/auth/reset-password", reset_password, methods=["POST"]),
     Route("/me", me, methods=["GET"]),
     Route("/agents", create_agent, methods=["POST"]),
+    Route("/agents", list_agents, methods=["GET"]),
+    Route("/tickets", create_ticket, methods=["POST"]),
+    Route("/tickets", list_tickets, methods=["GET"]),
+    Route("/tickets/{id}", get_ticket, methods=["GET"]),
+    Route("/tickets/{id}/events", ticket_events, methods=["GET"]),
+    Route("/tickets/{id}/assign", assign, methods=["POST"]),
+    Route("/tickets/{id}/close", close, methods=["POST"]),
+    Route("/tickets/{id}/reopen", reopen, methods=["POST"]),
+    Route("/tickets/{id}/messages", list_messages, methods=["GET"]),
+    Route("/tickets/{id}/messages", post_message, methods=["POST"]),
+    Route("/tickets/{id}/read", mark_read, methods=["POST"]),
+    Route("/tickets/{id}/rating", rate, methods=["POST"]),
+    Route("/feedback", send_feedback, methods=["POST"]),
+    Route("/feedback", read_feedback, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
 ]

@@ -1,7 +1,345 @@
-"""Server-rendered pages (work without JavaScript)."""
+"""Server-rendered pages: plain HTML forms that work without JavaScript.
+
+Each handler authenticates, calls the same service as the JSON API, and either redirects
+(after a successful POST) or renders the form again with the error next to its field.
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-routes: list[Route] = []
+from ccr.errors import DomainError, Forbidden, NotFound, Unauthenticated
+from ccr.services import accounts, agents, chat, tickets
+from ccr.services import feedback as feedback_service
+from ccr.store.users import User
+from ccr.web.auth import (
+    clear_session_cookie,
+    client_ip,
+    context,
+    current_user,
+    require_user,
+    set_session_cookie,
+)
+from ccr.web.middleware import SESSION_COOKIE
+
+TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
+env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
+
+NOTICES = {
+    "registered": "Almost there: we sent you an email with a link to confirm your address.",
+    "verified": "Your email address is confirmed. You can log in now.",
+    "reset-sent": "If an account uses that address, we sent it a link to choose a new password.",
+    "password-set": "Your password is set. Log in with it now.",
+    "logged-out": "You are logged out.",
+    "agent-created": "Agent created; they will receive an invitation email.",
+    "feedback-sent": "Thank you! Your feedback went to the team.",
+    "rated": "Thank you for rating the help you got.",
+}
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else ""
+
+
+env.filters["when"] = _when
+env.filters["iso"] = lambda value: value.astimezone(UTC).isoformat() if value else ""
+
+
+async def render(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
+    user = await current_user(request)
+    notice = NOTICES.get(request.query_params.get("notice", ""))
+    html = env.get_template(template).render(
+        request=request, user=user, notice=notice, path=request.url.path, **values
+    )
+    return HTMLResponse(html, status_code=status_code)
+
+
+def redirect(path: str) -> RedirectResponse:
+    # A relative Location keeps redirects on BASE_URL's origin whatever Host said.
+    return RedirectResponse(path, status_code=303)
+
+
+async def form(request: Request) -> dict[str, Any]:
+    data: FormData = await request.form()
+    return {key: value for key, value in data.items() if isinstance(value, str)}
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def page(handler: Handler) -> Handler:
+    """Turn the errors a GET page can meet into the right page: login, 403 or 404."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Unauthenticated:
+            return redirect(f"/login?next={quote(request.url.path)}")
+        except (NotFound, Forbidden) as exc:
+            return await render(request, "error.html", status_code=exc.status, error=exc)
+
+    return wrapped
+
+
+async def form_error(request: Request, template: str, exc: DomainError, values: dict[str, Any], **extra: Any) -> Response:
+    values = {k: v for k, v in values.items() if "password" not in k}
+    response = await render(request, template, status_code=exc.status, error=exc, values=values, **extra)
+    if getattr(exc, "retry_after", None):
+        response.headers["retry-after"] = str(exc.retry_after)  # type: ignore[attr-defined]
+    return response
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+@page
+async def home(request: Request) -> Response:
+    user = await current_user(request)
+    return redirect("/tickets" if user else "/login")
+
+
+async def register_page(request: Request) -> Response:
+    if request.method == "GET":
+        return await render(request, "register.html", values={})
+    values = await form(request)
+    try:
+        await accounts.register(context(request), client_ip(request), values)
+    except DomainError as exc:
+        return await form_error(request, "register.html", exc, values)
+    return redirect("/login?notice=registered")
+
+
+def _safe_next(value: str | None) -> str:
+    # Only local paths: an attacker's ?next=https://evil.example must not become a redirect.
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/tickets"
+
+
+async def login_page(request: Request) -> Response:
+    if request.method == "GET":
+        return await render(request, "login.html", values={}, next=request.query_params.get("next", ""))
+    values = await form(request)
+    ctx = context(request)
+    try:
+        done = await accounts.login(ctx, client_ip(request), values)
+    except DomainError as exc:
+        return await form_error(request, "login.html", exc, values, next=values.get("next", ""))
+    response = redirect(_safe_next(values.get("next")))
+    set_session_cookie(response, ctx, done.session_token)
+    return response
+
+
+async def logout_page(request: Request) -> Response:
+    ctx = context(request)
+    user = await current_user(request)
+    if user is not None:
+        await accounts.logout(ctx, user, request.cookies[SESSION_COOKIE])
+    response = redirect("/login?notice=logged-out")
+    clear_session_cookie(response, ctx)
+    return response
+
+
+async def verify_email_page(request: Request) -> Response:
+    # The link only shows a button: mail scanners that fetch links must not use up the token.
+    if request.method == "GET":
+        return await render(request, "verify_email.html", token=request.query_params.get("token", ""))
+    values = await form(request)
+    try:
+        await accounts.verify_email(context(request), values)
+    except DomainError as exc:
+        return await form_error(request, "verify_email.html", exc, values, token=values.get("token", ""))
+    return redirect("/login?notice=verified")
+
+
+async def forgot_password_page(request: Request) -> Response:
+    if request.method == "GET":
+        return await render(request, "forgot_password.html", values={})
+    values = await form(request)
+    try:
+        await accounts.forgot_password(context(request), client_ip(request), values)
+    except DomainError as exc:
+        return await form_error(request, "forgot_password.html", exc, values)
+    return redirect("/login?notice=reset-sent")
+
+
+async def reset_password_page(request: Request) -> Response:
+    ctx = context(request)
+    if request.method == "GET":
+        token = request.query_params.get("token", "")
+        owner = await accounts.reset_token_user(ctx, token)
+        return await render(request, "reset_password.html", token=token, owner=owner, values={})
+    values = await form(request)
+    try:
+        await accounts.reset_password(ctx, values)
+    except DomainError as exc:
+        owner = await accounts.reset_token_user(ctx, values.get("token", ""))
+        return await form_error(request, "reset_password.html", exc, values, token=values.get("token", ""), owner=owner)
+    return redirect("/login?notice=password-set")
+
+
+# --- tickets --------------------------------------------------------------------------------
+
+@page
+async def dashboard(request: Request) -> Response:
+    user = await require_user(request)
+    ctx = context(request)
+    params = dict(request.query_params)
+    try:
+        listing = await tickets.list_tickets(ctx, user, params)
+    except DomainError:
+        listing = await tickets.list_tickets(ctx, user, {})
+    team = await agents.list_agents(ctx, user) if user.role == "admin" else []
+    stats = await _board_stats(request, user)
+    return await render(
+        request, "dashboard.html", listing=listing, team=team, status=params.get("status", ""),
+        agent_filter=params.get("agent_id", ""), stats=stats,
+    )
+
+
+async def _board_stats(request: Request, user: User) -> dict[str, Any]:
+    if user.role != "admin":
+        return {}
+    async with context(request).pool.acquire() as conn:
+        row = await conn.fetchrow(
+            """SELECT count(*) FILTER (WHERE status = 'open') AS open,
+                      count(*) FILTER (WHERE status = 'assigned') AS assigned,
+                      count(*) FILTER (WHERE status = 'closed') AS closed,
+                      (SELECT avg(score)::float FROM ratings) AS rating,
+                      (SELECT count(*) FROM ratings) AS ratings
+               FROM tickets"""
+        )
+    return dict(row)
+
+
+@page
+async def new_ticket_page(request: Request) -> Response:
+    user = await require_user(request, "customer")
+    if request.method == "GET":
+        return await render(request, "new_ticket.html", values={})
+    values = await form(request)
+    try:
+        ticket = await tickets.open_ticket(context(request), user, values)
+    except DomainError as exc:
+        return await form_error(request, "new_ticket.html", exc, values)
+    return redirect(f"/tickets/{ticket.id}")
+
+
+async def _ticket_view(request: Request, user: User, status: int = 200, **extra: Any) -> Response:
+    ctx = context(request)
+    ticket_id = request.path_params["id"]
+    ticket = await tickets.get(ctx, user, ticket_id)
+    history = await chat.history(ctx, user, ticket.id, {"limit": "500"})
+    timeline = await tickets.timeline(ctx, user, ticket.id)
+    rating = await tickets.rating_of(ctx, user, ticket.id)
+    team = await agents.list_agents(ctx, user) if user.role == "admin" else []
+    others_read = await chat.seen(ctx, user, ticket, history[-1].seq if history else 0)
+    can_write = user.role != "admin" and ticket.status != "closed"
+    return await render(
+        request, "ticket.html", status_code=status, ticket=ticket, messages=history, timeline=timeline,
+        rating=rating, team=team, can_write=can_write, others_read=others_read, values={}, **extra,
+    )
+
+
+@page
+async def ticket_page(request: Request) -> Response:
+    user = await require_user(request)
+    return await _ticket_view(request, user)
+
+
+def ticket_action(action: Callable[..., Awaitable[Any]], notice: str = "") -> Handler:
+    """A POST on a ticket page: do it, then back to the page (or the page with the error)."""
+
+    @page
+    async def handler(request: Request) -> Response:
+        user = await require_user(request)
+        values = await form(request)
+        ticket_id = request.path_params["id"]
+        try:
+            await action(context(request), user, ticket_id, values)
+        except (NotFound, Unauthenticated):
+            raise
+        except DomainError as exc:
+            return await _ticket_view(request, user, status=exc.status, error=exc, values=values)
+        back = values.get("back", "")
+        if back == "board":
+            return redirect("/tickets")
+        return redirect(f"/tickets/{ticket_id}" + (f"?notice={notice}" if notice else ""))
+
+    return handler
+
+
+async def _post_message(ctx: Any, user: User, ticket_id: str, values: dict[str, Any]) -> Any:
+    return await chat.post_message(ctx, user, ticket_id, values)
+
+
+async def _close(ctx: Any, user: User, ticket_id: str, values: dict[str, Any]) -> Any:
+    return await tickets.close(ctx, user, ticket_id)
+
+
+async def _reopen(ctx: Any, user: User, ticket_id: str, values: dict[str, Any]) -> Any:
+    return await tickets.reopen(ctx, user, ticket_id)
+
+
+# --- admin ----------------------------------------------------------------------------------
+
+@page
+async def agents_page(request: Request) -> Response:
+    admin = await require_user(request, "admin")
+    ctx = context(request)
+    if request.method == "GET":
+        return await render(request, "agents.html", team=await agents.list_agents(ctx, admin), values={})
+    values = await form(request)
+    try:
+        await accounts.create_agent(ctx, admin, values)
+    except DomainError as exc:
+        return await form_error(request, "agents.html", exc, values, team=await agents.list_agents(ctx, admin))
+    return redirect("/agents?notice=agent-created")
+
+
+@page
+async def feedback_page(request: Request) -> Response:
+    user = await require_user(request)
+    ctx = context(request)
+    if user.role == "admin":
+        return await render(request, "feedback_list.html", items=await feedback_service.newest(ctx, user))
+    if request.method == "GET":
+        return await render(request, "feedback_form.html", values={})
+    values = await form(request)
+    try:
+        await feedback_service.send(ctx, user, values)
+    except DomainError as exc:
+        return await form_error(request, "feedback_form.html", exc, values)
+    return redirect("/feedback?notice=feedback-sent")
+
+
+routes = [
+    Route("/", home),
+    Route("/register", register_page, methods=["GET", "POST"]),
+    Route("/login", login_page, methods=["GET", "POST"]),
+    Route("/logout", logout_page, methods=["POST"]),
+    Route("/verify-email", verify_email_page, methods=["GET", "POST"]),
+    Route("/forgot-password", forgot_password_page, methods=["GET", "POST"]),
+    Route("/reset-password", reset_password_page, methods=["GET", "POST"]),
+    Route("/tickets", dashboard),
+    Route("/tickets/new", new_ticket_page, methods=["GET", "POST"]),
+    Route("/tickets/{id}", ticket_page),
+    Route("/tickets/{id}/messages", ticket_action(_post_message), methods=["POST"]),
+    Route("/tickets/{id}/close", ticket_action(_close), methods=["POST"]),
+    Route("/tickets/{id}/reopen", ticket_action(_reopen), methods=["POST"]),
+    Route("/tickets/{id}/assign", ticket_action(tickets.assign), methods=["POST"]),
+    Route("/tickets/{id}/rating", ticket_action(tickets.rate, "rated"), methods=["POST"]),
+    Route("/agents", agents_page, methods=["GET", "POST"]),
+    Route("/feedback", feedback_page, methods=["GET", "POST"]),
+]

@@ -1,0 +1,88 @@
+"""Chat on a ticket: post (idempotent on client_id), read history, move the read marker.
+
+The HTTP API and the WebSocket room both come through here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ccr.errors import Conflict, Forbidden
+from ccr.services import events, validate
+from ccr.services.context import Context
+from ccr.services.tickets import visible
+from ccr.store import messages, tickets
+from ccr.store.messages import Message
+from ccr.store.tickets import Ticket
+from ccr.store.users import User
+
+BODY_MAX = 4000
+CLIENT_ID_MAX = 64
+HISTORY_MAX = 500
+
+
+@dataclass(frozen=True)
+class Posted:
+    message: Message
+    created: bool
+    """False when client_id repeated an earlier message: nothing new was stored or sent."""
+
+
+def check_can_post(user: User, ticket: Ticket) -> None:
+    if user.role == "admin":
+        raise Forbidden("Admins watch the chat; the customer and the assigned agent write in it.")
+    if ticket.status == "closed":
+        raise Conflict("This ticket is closed; reopen it to write again.", code="ticket_closed")
+
+
+async def post_message(ctx: Context, user: User, ticket_id: object, data: dict[str, object]) -> Posted:
+    body = validate.text(data.get("body"), "body", max_len=BODY_MAX, multiline=True)
+    client_id = validate.text(data.get("client_id"), "client_id", max_len=CLIENT_ID_MAX, strip=False)
+    await ctx.limiter.hit(f"message:user:{user.id}", ctx.settings.rate_limits["message_user"])
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        # The row lock orders writers on this ticket: seq has no gaps, and a repeated
+        # client_id racing its original finds it committed rather than inserting twice.
+        ticket = await visible(conn, user, ticket_id, lock=True)
+        original = await messages.by_client_id(conn, ticket.id, user.id, client_id)
+        if original is not None:
+            return Posted(original, created=False)
+        check_can_post(user, ticket)
+        message = await messages.append(conn, ticket.id, user.id, body, client_id)
+        await tickets.mark_read(conn, user.id, ticket.id, message.seq)
+        if user.role == "agent":
+            await messages.mark_first_response(conn, ticket.id)
+        ticket = await tickets.get(conn, ticket.id)
+        assert ticket is not None
+    await events.message_created(ctx, ticket, message)
+    return Posted(message, created=True)
+
+
+async def history(ctx: Context, user: User, ticket_id: object, params: dict[str, object]) -> list[Message]:
+    after = 0
+    if params.get("after") not in (None, ""):
+        after = validate.integer(params["after"], "after", low=0, high=2**31 - 1)
+    limit = 100
+    if params.get("limit") not in (None, ""):
+        limit = validate.integer(params["limit"], "limit", low=1, high=HISTORY_MAX)
+    async with ctx.pool.acquire() as conn:
+        ticket = await visible(conn, user, ticket_id)
+        return await messages.after(conn, ticket.id, after, limit)
+
+
+async def mark_read(ctx: Context, user: User, ticket_id: object, seq: object) -> int:
+    """Store how far the user has read; others in the room see the receipt."""
+    number = validate.integer(seq, "seq", low=0, high=2**31 - 1)
+    async with ctx.pool.acquire() as conn:
+        ticket = await visible(conn, user, ticket_id)
+        marker = await tickets.mark_read(conn, user.id, ticket.id, min(number, ticket.last_seq))
+    await events.read_moved(ctx, ticket.id, user.id, marker)
+    return marker
+
+
+async def seen(ctx: Context, user: User, ticket: Ticket, seq: int) -> int:
+    """The user has the page with messages up to seq open: mark them read; returns how far
+    the other side has read."""
+    async with ctx.pool.acquire() as conn:
+        if seq:
+            await tickets.mark_read(conn, user.id, ticket.id, seq)
+        return await tickets.others_read(conn, user.id, ticket.id)

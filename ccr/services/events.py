@@ -1,0 +1,57 @@
+"""Live events, published only after the transaction that caused them has committed.
+
+Channels: `room:{ticket}` (the ticket's chat room), `board:admin`, `board:agent:{id}`,
+`board:customer:{id}` (dashboards), `user:{id}` (a user's sockets lose their session).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ccr.services.context import Context
+from ccr.store.messages import Message
+from ccr.store.tickets import Ticket
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    return orjson.dumps(payload)
+
+
+def board_channels(ticket: Ticket, *extra_agents: int | None) -> list[str]:
+    """Whose dashboards show this ticket: admins, its customer, its agent (and a previous one)."""
+    channels = ["board:admin", f"board:customer:{ticket.customer_id}"]
+    for agent_id in {ticket.agent_id, *extra_agents}:
+        if agent_id is not None:
+            channels.append(f"board:agent:{agent_id}")
+    return channels
+
+
+async def ticket_changed(ctx: Context, ticket: Ticket, event: str, previous_agent_id: int | None = None) -> None:
+    """created | assigned | closed | reopened: to the room and to every board that shows it."""
+    public = ticket.public()
+    if event != "created":
+        await ctx.bus.publish(
+            f"room:{ticket.id}",
+            encode({"type": "ticket", "event": event, "ticket": public, "previous_agent_id": previous_agent_id}),
+        )
+    board = encode({"type": "ticket", "event": event, "ticket": public})
+    for channel in board_channels(ticket, previous_agent_id):
+        await ctx.bus.publish(channel, board)
+
+
+async def message_created(ctx: Context, ticket: Ticket, message: Message) -> None:
+    await ctx.bus.publish(f"room:{ticket.id}", encode({"type": "message", "message": message.public()}))
+    activity = encode({
+        "type": "activity",
+        "ticket_id": str(ticket.id),
+        "last_seq": message.seq,
+        "sender": message.public()["sender"],
+    })
+    for channel in board_channels(ticket):
+        await ctx.bus.publish(channel, activity)
+
+
+async def read_moved(ctx: Context, ticket_id: int, user_id: int, seq: int) -> None:
+    await ctx.bus.publish(f"room:{ticket_id}", encode({"type": "read", "user_id": str(user_id), "seq": seq}))

@@ -1,0 +1,84 @@
+"""Chat messages: numbered per ticket by seq, 1, 2, 3… with no gaps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    ticket_id: int
+    seq: int
+    sender_id: int
+    sender_role: str
+    sender_name: str
+    body: str
+    client_id: str
+    created_at: datetime
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "ticket_id": str(self.ticket_id),
+            "seq": self.seq,
+            "sender": {"id": str(self.sender_id), "role": self.sender_role, "name": self.sender_name},
+            "body": self.body,
+            "client_id": self.client_id,
+            "created_at": self.created_at,
+        }
+
+
+SELECT = """
+    SELECT m.id, m.ticket_id, m.seq, m.sender_id, u.role AS sender_role,
+           trim(u.first_name || ' ' || u.last_name) AS sender_name, m.body, m.client_id, m.created_at
+    FROM messages m JOIN users u ON u.id = m.sender_id
+"""
+
+
+async def by_client_id(conn: asyncpg.Connection, ticket_id: int, sender_id: int, client_id: str) -> Message | None:
+    row = await conn.fetchrow(
+        SELECT + " WHERE m.ticket_id = $1 AND m.sender_id = $2 AND m.client_id = $3",
+        ticket_id,
+        sender_id,
+        client_id,
+    )
+    return Message(**dict(row)) if row else None
+
+
+async def append(conn: asyncpg.Connection, ticket_id: int, sender_id: int, body: str, client_id: str) -> Message:
+    """Insert the next message; the caller holds the ticket's row lock, so seq has no gaps."""
+    row = await conn.fetchrow(
+        f"""WITH bumped AS (
+                UPDATE tickets SET last_seq = last_seq + 1, last_activity_at = now(), updated_at = now()
+                WHERE id = $1 RETURNING last_seq),
+            inserted AS (
+                INSERT INTO messages (ticket_id, seq, sender_id, body, client_id)
+                SELECT $1, last_seq, $2, $3, $4 FROM bumped RETURNING *)
+            {SELECT.replace("FROM messages m", "FROM inserted m")}""",
+        ticket_id,
+        sender_id,
+        body,
+        client_id,
+    )
+    return Message(**dict(row))
+
+
+async def after(conn: asyncpg.Connection, ticket_id: int, after_seq: int, limit: int) -> list[Message]:
+    rows = await conn.fetch(
+        SELECT + " WHERE m.ticket_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3",
+        ticket_id,
+        after_seq,
+        limit,
+    )
+    return [Message(**dict(r)) for r in rows]
+
+
+async def mark_first_response(conn: asyncpg.Connection, ticket_id: int) -> None:
+    await conn.execute(
+        "UPDATE tickets SET first_response_at = coalesce(first_response_at, now()) WHERE id = $1", ticket_id
+    )

@@ -1,0 +1,2 @@
+// Customer Care Registry browser client: progressive enhancement over the server-rendered pages.
+"use strict";
