@@ -23,7 +23,7 @@ from ccr.realtime.bus import create_bus
 from ccr.realtime.presence import MemoryPresence, Presence, RedisPresence
 from ccr.services.context import Context
 from ccr.store.db import create_pool, migrate
-from ccr.web import api, pages
+from ccr.web import api, pages, ws
 from ccr.web.errors import domain_error, http_error, server_error
 from ccr.web.middleware import BodyLimit, SameOrigin, SecurityHeaders
 
@@ -63,6 +63,7 @@ def create_app(settings: Settings) -> Starlette:
         app.state.ctx = Context(
             settings=settings, pool=pool, bus=bus, limiter=limiter, presence=presence, mail_queued=worker.poke
         )
+        app.state.rooms = ws.create_rooms(app.state.ctx)
         worker.start()
         try:
             yield
@@ -78,6 +79,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             Mount("/api/v1", routes=api.routes),
             Mount("/static", app=StaticFiles(directory=ROOT / "static"), name="static"),
+            *ws.routes,
             *pages.routes,
         ],
         middleware=[

@@ -106,7 +106,7 @@ class RedisPresence(MemoryPresence):
 
     async def online(self, scope: str) -> set[int]:
         members = await self.redis.zrangebyscore(self._key(scope), time.time(), "+inf")
-        return {int(m.split(b":", 1)[0]) for m in members}
+        return {_user_of(m) for m in members}
 
     async def _refresh_forever(self) -> None:
         while True:
@@ -118,3 +118,9 @@ class RedisPresence(MemoryPresence):
                         pipe.zadd(self._key(scope), {f"{user_id}:{self.process}": expiry})
                         pipe.zremrangebyscore(self._key(scope), "-inf", time.time())
                     await pipe.execute()
+
+
+def _user_of(member: object) -> int:
+    """The user id in a `user:process` member."""
+    text = member.decode() if isinstance(member, bytes) else str(member)
+    return int(text.split(":", 1)[0])

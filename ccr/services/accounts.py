@@ -10,7 +10,7 @@ import asyncpg
 from ccr import security
 from ccr.errors import Conflict, Forbidden, Invalid, Unauthenticated
 from ccr.mail.compose import queue
-from ccr.services import validate
+from ccr.services import events, validate
 from ccr.services.context import Context
 from ccr.store import sessions, tokens, users
 from ccr.store.users import User
@@ -118,10 +118,15 @@ async def authenticate(ctx: Context, session_token: str | None) -> User | None:
         return await sessions.user_for(conn, security.token_hash(ctx.settings.secret_key, session_token))
 
 
+def session_name(ctx: Context, session_token: str) -> str:
+    """A short, non-secret name for one session, so exactly its sockets can be closed."""
+    return security.token_hash(ctx.settings.secret_key, session_token).hex()[:16]
+
+
 async def logout(ctx: Context, user: User, session_token: str) -> None:
     async with ctx.pool.acquire() as conn:
         await sessions.delete(conn, security.token_hash(ctx.settings.secret_key, session_token))
-    await ctx.bus.publish(f"user:{user.id}", b'{"type":"session_ended"}')
+    await events.session_ended(ctx, user.id, session_name(ctx, session_token))
 
 
 async def forgot_password(ctx: Context, ip: str, data: dict[str, object]) -> None:
@@ -175,7 +180,7 @@ async def reset_password(ctx: Context, data: dict[str, object]) -> None:
                 base_url=ctx.settings.base_url, name=user.first_name,
             )
     ctx.mail_queued()
-    await ctx.bus.publish(f"user:{user.id}", b'{"type":"session_ended"}')
+    await events.session_ended(ctx, user.id, None)
 
 
 async def create_agent(ctx: Context, admin: User, data: dict[str, object]) -> User:

@@ -5,13 +5,17 @@ The HTTP API and the WebSocket room both come through here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 
-from ccr.errors import Conflict, Forbidden
+from dataclasses import dataclass
+from datetime import timedelta
+
+from ccr.errors import Conflict, Forbidden, Invalid
+from ccr.mail.compose import queue
 from ccr.services import events, validate
 from ccr.services.context import Context
 from ccr.services.tickets import visible
-from ccr.store import messages, tickets
+from ccr.store import messages, tickets, users
 from ccr.store.messages import Message
 from ccr.store.tickets import Ticket
 from ccr.store.users import User
@@ -19,6 +23,8 @@ from ccr.store.users import User
 BODY_MAX = 4000
 CLIENT_ID_MAX = 64
 HISTORY_MAX = 500
+# A customer who is away gets one email for a burst of replies, not one per message.
+REPLY_EMAIL_EVERY = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -35,10 +41,13 @@ def check_can_post(user: User, ticket: Ticket) -> None:
         raise Conflict("This ticket is closed; reopen it to write again.", code="ticket_closed")
 
 
-async def post_message(ctx: Context, user: User, ticket_id: object, data: dict[str, object]) -> Posted:
+async def post_message(ctx: Context, user: User, ticket_id: object, data: Mapping[str, object]) -> Posted:
     body = validate.text(data.get("body"), "body", max_len=BODY_MAX, multiline=True)
     client_id = validate.text(data.get("client_id"), "client_id", max_len=CLIENT_ID_MAX, strip=False)
     await ctx.limiter.hit(f"message:user:{user.id}", ctx.settings.rate_limits["message_user"])
+    customer_watching = True
+    if user.role == "agent":  # asked before the transaction: presence may be a Redis round trip
+        customer_watching = await _customer_online(ctx, ticket_id)
     async with ctx.pool.acquire() as conn, conn.transaction():
         # The row lock orders writers on this ticket: seq has no gaps, and a repeated
         # client_id racing its original finds it committed rather than inserting twice.
@@ -51,13 +60,23 @@ async def post_message(ctx: Context, user: User, ticket_id: object, data: dict[s
         await tickets.mark_read(conn, user.id, ticket.id, message.seq)
         if user.role == "agent":
             await messages.mark_first_response(conn, ticket.id)
-        ticket = await tickets.get(conn, ticket.id)
-        assert ticket is not None
+        if not customer_watching and await tickets.claim_reply_email(conn, ticket.id, REPLY_EMAIL_EVERY):
+            customer = await users.by_id(conn, ticket.customer_id)
+            assert customer is not None
+            await queue(
+                conn, "agent_reply", to=customer.email,
+                subject=f"New reply on ticket #{ticket.id}: {ticket.subject}",
+                base_url=ctx.settings.base_url, name=customer.first_name, agent_name=user.name,
+                ticket=ticket, body=message.body, link=ctx.link(f"/tickets/{ticket.id}"),
+            )
+        ticket = await tickets.reload(conn, ticket.id)
+    if not customer_watching:
+        ctx.mail_queued()
     await events.message_created(ctx, ticket, message)
     return Posted(message, created=True)
 
 
-async def history(ctx: Context, user: User, ticket_id: object, params: dict[str, object]) -> list[Message]:
+async def history(ctx: Context, user: User, ticket_id: object, params: Mapping[str, object]) -> list[Message]:
     after = 0
     if params.get("after") not in (None, ""):
         after = validate.integer(params["after"], "after", low=0, high=2**31 - 1)
@@ -86,3 +105,16 @@ async def seen(ctx: Context, user: User, ticket: Ticket, seq: int) -> int:
         if seq:
             await tickets.mark_read(conn, user.id, ticket.id, seq)
         return await tickets.others_read(conn, user.id, ticket.id)
+
+
+async def _customer_online(ctx: Context, ticket_id: object) -> bool:
+    """Has the ticket's customer a socket open on it, on any process?"""
+    try:
+        number = validate.identifier(ticket_id, "id")
+    except Invalid:
+        return True  # the post itself will answer 404
+    async with ctx.pool.acquire() as conn:
+        ticket = await tickets.get(conn, number)
+    if ticket is None:
+        return True
+    return ticket.customer_id in await ctx.presence.online(f"ticket:{number}")

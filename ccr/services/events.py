@@ -55,3 +55,15 @@ async def message_created(ctx: Context, ticket: Ticket, message: Message) -> Non
 
 async def read_moved(ctx: Context, ticket_id: int, user_id: int, seq: int) -> None:
     await ctx.bus.publish(f"room:{ticket_id}", encode({"type": "read", "user_id": str(user_id), "seq": seq}))
+
+
+async def agent_presence(ctx: Context, agent_id: int, *, online: bool) -> None:
+    """An agent came online or went offline: the admins' boards show it."""
+    await ctx.bus.publish(
+        "board:admin", encode({"type": "agent_presence", "user_id": str(agent_id), "online": online})
+    )
+
+
+async def session_ended(ctx: Context, user_id: int, session: str | None) -> None:
+    """Close the sockets of one session (logout) or of all the user's sessions (None)."""
+    await ctx.bus.publish(f"user:{user_id}", encode({"type": "session_ended", "session": session}))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import base64
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,7 +62,7 @@ async def timeline(ctx: Context, user: User, ticket_id: object) -> list[Event]:
         return await tickets.events(conn, ticket.id)
 
 
-async def open_ticket(ctx: Context, customer: User, data: dict[str, object]) -> Ticket:
+async def open_ticket(ctx: Context, customer: User, data: Mapping[str, object]) -> Ticket:
     if customer.role != "customer":
         raise Forbidden("Only customers open tickets.")
     subject = validate.text(data.get("subject"), "subject", max_len=SUBJECT_MAX)
@@ -68,8 +70,7 @@ async def open_ticket(ctx: Context, customer: User, data: dict[str, object]) -> 
     async with ctx.pool.acquire() as conn, conn.transaction():
         ticket_id = await tickets.insert(conn, customer.id, subject, description)
         await tickets.add_event(conn, ticket_id, customer.id, "created")
-        ticket = await tickets.get(conn, ticket_id)
-        assert ticket is not None
+        ticket = await tickets.reload(conn, ticket_id)
         # Every admin hears of every new ticket at once: small teams triage from their inbox,
         # and a digest would delay the first answer by up to its period.
         for admin in await users.by_role(conn, "admin"):
@@ -105,7 +106,7 @@ class TicketPage:
     next_cursor: str | None
 
 
-async def list_tickets(ctx: Context, user: User, params: dict[str, object]) -> TicketPage:
+async def list_tickets(ctx: Context, user: User, params: Mapping[str, object]) -> TicketPage:
     """What the caller may see, most recent activity first, a page at a time."""
     status = params.get("status") or None
     if status is not None and status not in STATUSES:
@@ -134,7 +135,7 @@ async def list_tickets(ctx: Context, user: User, params: dict[str, object]) -> T
     return TicketPage(page, _encode_cursor(page[-1].ticket) if more else None)
 
 
-async def assign(ctx: Context, admin: User, ticket_id: object, data: dict[str, object]) -> Ticket:
+async def assign(ctx: Context, admin: User, ticket_id: object, data: Mapping[str, object]) -> Ticket:
     if admin.role != "admin":
         raise Forbidden("Only admins assign tickets.")
     agent_id = validate.identifier(data.get("agent_id"), "agent_id")
@@ -153,8 +154,7 @@ async def assign(ctx: Context, admin: User, ticket_id: object, data: dict[str, o
             conn, ticket.id, admin.id, "assigned",
             {"agent_id": str(agent.id), "agent_name": agent.name, "previous_agent_id": str(previous) if previous else None},
         )
-        ticket = await tickets.get(conn, ticket.id)
-        assert ticket is not None
+        ticket = await tickets.reload(conn, ticket.id)
         customer = await users.by_id(conn, ticket.customer_id)
         assert customer is not None
         link = ctx.link(f"/tickets/{ticket.id}")
@@ -185,8 +185,7 @@ async def _change_status(ctx: Context, user: User, ticket_id: object, *, close: 
         status = "closed" if close else ("assigned" if ticket.agent_id else "open")
         await tickets.set_status(conn, ticket.id, status)
         await tickets.add_event(conn, ticket.id, user.id, "closed" if close else "reopened")
-        ticket = await tickets.get(conn, ticket.id)
-        assert ticket is not None
+        ticket = await tickets.reload(conn, ticket.id)
         customer = await users.by_id(conn, ticket.customer_id)
         assert customer is not None
         await queue(
@@ -208,7 +207,7 @@ async def reopen(ctx: Context, user: User, ticket_id: object) -> Ticket:
     return await _change_status(ctx, user, ticket_id, close=False)
 
 
-async def rate(ctx: Context, user: User, ticket_id: object, data: dict[str, object]) -> Rating:
+async def rate(ctx: Context, user: User, ticket_id: object, data: Mapping[str, object]) -> Rating:
     async with ctx.pool.acquire() as conn, conn.transaction():
         ticket = await visible(conn, user, ticket_id, lock=True)
         if ticket.customer_id != user.id:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -73,6 +73,14 @@ async def get(conn: asyncpg.Connection, ticket_id: int, *, lock: bool = False) -
     if lock:  # serialise writers on one ticket (seq assignment, status changes)
         await conn.execute("SELECT 1 FROM tickets WHERE id = $1 FOR UPDATE", ticket_id)
     return _ticket(await conn.fetchrow(SELECT + " WHERE t.id = $1", ticket_id))
+
+
+async def reload(conn: asyncpg.Connection, ticket_id: int) -> Ticket:
+    """A ticket this transaction has just written (so it certainly exists)."""
+    ticket = await get(conn, ticket_id)
+    if ticket is None:
+        raise LookupError(f"ticket {ticket_id} vanished inside its own transaction")
+    return ticket
 
 
 async def insert(conn: asyncpg.Connection, customer_id: int, subject: str, description: str) -> int:
@@ -200,6 +208,18 @@ async def others_read(conn: asyncpg.Connection, user_id: int, ticket_id: int) ->
         ticket_id,
         user_id,
     )
+
+
+async def claim_reply_email(conn: asyncpg.Connection, ticket_id: int, every: timedelta) -> bool:
+    """True (and the clock restarted) when no reply email went out for this ticket within `every`."""
+    claimed = await conn.fetchval(
+        """UPDATE tickets SET reply_email_at = now()
+           WHERE id = $1 AND (reply_email_at IS NULL OR reply_email_at < now() - $2::interval)
+           RETURNING true""",
+        ticket_id,
+        every,
+    )
+    return bool(claimed)
 
 
 async def agent_loads(conn: asyncpg.Connection) -> dict[int, int]:

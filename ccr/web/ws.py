@@ -1,0 +1,356 @@
+"""The WebSocket endpoints: /ws/tickets/{id} (a ticket's chat room) and /ws/board.
+
+Every socket has one writer (draining its Member queue) and one reader (client frames).
+Room messages reach each socket in seq order, exactly once, without gaps: a message whose
+seq is not the next one expected is backfilled from the database first, and one already
+sent is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from ccr.errors import DomainError, NotFound
+from ccr.realtime.rooms import Member, Rooms
+from ccr.services import accounts, chat, events, tickets
+from ccr.services.context import Context
+from ccr.store.tickets import Ticket
+from ccr.store.users import User
+from ccr.web.auth import context, current_user
+from ccr.web.middleware import SESSION_COOKIE
+
+log = logging.getLogger(__name__)
+
+POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
+BACKFILL_PAGE = 500
+TYPING_EVERY = 1.0  # seconds: one typing notice per socket per second is plenty for a UI
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A bus payload decoded once per process, shared by every local socket."""
+
+    text: str
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seq(self) -> int | None:
+        message = self.data.get("message")
+        return message["seq"] if self.type == "message" and message else None
+
+
+RESYNC = Frame("", "resync")
+
+
+def decode(channel: str, payload: bytes) -> Frame:
+    data = orjson.loads(payload)
+    return Frame(payload.decode(), data.get("type", ""), data)
+
+
+def create_rooms(ctx: Context) -> Rooms:
+    rooms = Rooms(ctx.bus, decode)
+    rooms.reconnect_marker = RESYNC
+    return rooms
+
+
+async def _authenticate(websocket: WebSocket) -> User | None:
+    """The session's user, if the handshake comes from our own origin; else None."""
+    ctx = context(websocket)
+    if websocket.headers.get("origin") != ctx.settings.origin:
+        return None
+    return await current_user(websocket)
+
+
+class Socket:
+    """One accepted WebSocket: its inbox, its writer, and the checks shared by both kinds."""
+
+    def __init__(self, websocket: WebSocket, ctx: Context, user: User) -> None:
+        self.ws = websocket
+        self.ctx = ctx
+        self.user = user
+        self.member = Member()
+        self.session = accounts.session_name(ctx, websocket.cookies.get(SESSION_COOKIE, ""))
+        self.closing = False
+
+    async def send(self, payload: dict[str, Any] | str) -> None:
+        text = payload if isinstance(payload, str) else orjson.dumps(payload).decode()
+        await self.ws.send_text(text)
+
+    async def close(self, code: int, reason: str = "") -> None:
+        self.closing = True
+        if self.ws.application_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.ws.close(code, reason), 2)
+
+    def ends_session(self, frame: Frame) -> bool:
+        session = frame.data.get("session")
+        return frame.type == "session_ended" and (session is None or session == self.session)
+
+    async def run(self, reader: Any, writer: Any) -> None:
+        """Run reader and writer until either ends or the inbox overflows; then clean up."""
+        tasks = [
+            asyncio.ensure_future(reader()),
+            asyncio.ensure_future(writer()),
+            asyncio.ensure_future(self.member.overflowed.wait()),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if tasks[2] in done:
+                await self.close(TRY_AGAIN_LATER, "too far behind; reconnect to resume")
+            for task in done:
+                if not task.cancelled() and task.exception() and not isinstance(task.exception(), WebSocketDisconnect):
+                    log.warning("socket task failed: %r", task.exception())
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class TicketSocket(Socket):
+    def __init__(self, websocket: WebSocket, ctx: Context, user: User, rooms: Rooms, ticket: Ticket) -> None:
+        super().__init__(websocket, ctx, user)
+        self.rooms = rooms
+        self.ticket = ticket
+        self.room = f"room:{ticket.id}"
+        self.last_sent = 0
+        self.last_typing = 0.0
+
+    async def serve(self, after: int) -> None:
+        ctx, user = self.ctx, self.user
+        scope = f"ticket:{self.ticket.id}"
+        # Join before reading the backlog: whatever is published meanwhile waits in the inbox
+        # and is de-duplicated by seq, so nothing falls between backlog and live.
+        await self.rooms.join(self.room, self.member)
+        await self.rooms.join(f"user:{user.id}", self.member)
+        await ctx.presence.join(scope, user.id)
+        await ctx.presence.join("site", user.id)
+        try:
+            ticket = await tickets.get(ctx, user, self.ticket.id)
+            online = sorted(await ctx.presence.online(scope))
+            await self.send({
+                "type": "hello",
+                "ticket": ticket.public(),
+                "last_seq": ticket.last_seq,
+                "online": [str(u) for u in online],
+                "user": {"id": str(user.id), "name": user.name, "role": user.role},
+            })
+            self.last_sent = max(0, min(after, ticket.last_seq))
+            await self.backfill(None)
+            await self._publish_presence(online)
+            await self.run(self.read, self.write)
+        finally:
+            await self.rooms.leave(self.room, self.member)
+            await self.rooms.leave(f"user:{user.id}", self.member)
+            with contextlib.suppress(Exception):
+                await ctx.presence.leave("site", user.id)
+                await ctx.presence.leave(scope, user.id)
+                await self._publish_presence(sorted(await ctx.presence.online(scope)))
+
+    async def _publish_presence(self, online: list[int]) -> None:
+        payload = {"type": "presence", "online": [str(u) for u in online]}
+        await self.ctx.bus.publish(self.room, orjson.dumps(payload))
+
+    async def backfill(self, upto: int | None) -> None:
+        """Send, in order, every stored message after last_sent (up to `upto`)."""
+        while upto is None or self.last_sent < upto:
+            page = await chat.history(
+                self.ctx, self.user, self.ticket.id, {"after": self.last_sent, "limit": BACKFILL_PAGE}
+            )
+            for message in page:
+                if upto is not None and message.seq > upto:
+                    return
+                await self.send({"type": "message", "message": message.public()})
+                self.last_sent = message.seq
+            if len(page) < BACKFILL_PAGE:
+                return
+
+    async def write(self) -> None:
+        while True:
+            frame: Frame = await self.member.queue.get()
+            if frame is RESYNC:
+                await self.backfill(None)
+                await self._recheck_access()
+            elif frame.type == "message":
+                seq = frame.seq or 0
+                if seq <= self.last_sent:
+                    continue  # already sent (backlog or backfill)
+                if seq > self.last_sent + 1:
+                    await self.backfill(seq - 1)
+                await self.send(frame.text)
+                self.last_sent = seq
+            elif frame.type == "ticket":
+                await self.send({"type": "ticket", "event": frame.data.get("event"), "ticket": frame.data["ticket"]})
+                if not self._still_allowed(frame.data["ticket"]):
+                    await self.close(POLICY_VIOLATION, "you no longer have access to this ticket")
+                    return
+            elif frame.type in ("typing", "read"):
+                sender = frame.data.get("user", {}).get("id") if frame.type == "typing" else frame.data.get("user_id")
+                if sender != str(self.user.id):
+                    await self.send(frame.text)
+            elif self.ends_session(frame):
+                await self.close(POLICY_VIOLATION, "session ended")
+                return
+            elif frame.type == "presence":
+                await self.send(frame.text)
+            elif frame.type == "ack":
+                await self.send(frame.text)
+
+    def _still_allowed(self, ticket: dict[str, Any]) -> bool:
+        if self.user.role != "agent":
+            return True
+        agent = ticket.get("agent") or {}
+        return agent.get("id") == str(self.user.id)
+
+    async def _recheck_access(self) -> None:
+        try:
+            await tickets.get(self.ctx, self.user, self.ticket.id)
+        except NotFound:
+            await self.close(POLICY_VIOLATION, "you no longer have access to this ticket")
+
+    async def read(self) -> None:
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                self.reply_error("invalid_frame", "Send JSON text frames.")
+                continue
+            await self.handle(text)
+
+    def reply(self, payload: dict[str, Any]) -> None:
+        # Replies go through the inbox too, so the writer is the only one sending.
+        self.member.deliver(Frame(orjson.dumps(payload).decode(), "ack"))
+
+    def reply_error(self, code: str, message: str, client_id: Any = None, field: str | None = None) -> None:
+        payload: dict[str, Any] = {"type": "error", "code": code, "message": message}
+        if isinstance(client_id, str):
+            payload["client_id"] = client_id
+        if field:
+            payload["field"] = field
+        self.reply(payload)
+
+    async def handle(self, text: str) -> None:
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            self.reply_error("invalid_json", "Frames must be JSON objects.")
+            return
+        if not isinstance(data, dict):
+            self.reply_error("invalid_json", "Frames must be JSON objects.")
+            return
+        kind = data.get("type")
+        client_id = data.get("client_id")
+        try:
+            if kind == "message":
+                posted = await chat.post_message(
+                    self.ctx, self.user, self.ticket.id, {"body": data.get("body"), "client_id": client_id}
+                )
+                self.reply({
+                    "type": "ack",
+                    "client_id": posted.message.client_id,
+                    "id": str(posted.message.id),
+                    "seq": posted.message.seq,
+                })
+            elif kind == "typing":
+                now = time.monotonic()
+                if now - self.last_typing >= TYPING_EVERY:
+                    self.last_typing = now
+                    payload = {"type": "typing", "user": {"id": str(self.user.id), "name": self.user.name}}
+                    await self.ctx.bus.publish(self.room, orjson.dumps(payload))
+            elif kind == "read":
+                await chat.mark_read(self.ctx, self.user, self.ticket.id, data.get("seq"))
+            elif kind == "ping":
+                self.reply({"type": "pong"})
+            else:
+                self.reply_error("unknown_type", f"Unknown frame type {kind!r}.", client_id)
+        except NotFound:
+            self.reply_error("not_found", "You no longer have access to this ticket.", client_id)
+            await self.close(POLICY_VIOLATION, "no access")
+        except DomainError as exc:
+            self.reply_error(exc.code, exc.message, client_id, exc.field)
+
+
+async def ticket_room(websocket: WebSocket) -> None:
+    ctx = context(websocket)
+    user = await _authenticate(websocket)
+    if user is None:
+        await websocket.close(POLICY_VIOLATION)
+        return
+    try:
+        ticket = await tickets.get(ctx, user, websocket.path_params["id"])
+    except NotFound:
+        await websocket.close(POLICY_VIOLATION)
+        return
+    raw_after = websocket.query_params.get("after", "0")
+    after = int(raw_after) if raw_after.isdigit() and len(raw_after) < 10 else 0
+    await websocket.accept()
+    await TicketSocket(websocket, ctx, user, websocket.app.state.rooms, ticket).serve(after)
+
+
+class BoardSocket(Socket):
+    def channels(self) -> list[str]:
+        if self.user.role == "admin":
+            board = "board:admin"
+        else:
+            board = f"board:{self.user.role}:{self.user.id}"
+        return [board, f"user:{self.user.id}"]
+
+    async def serve(self, rooms: Rooms) -> None:
+        ctx, user = self.ctx, self.user
+        for channel in self.channels():
+            await rooms.join(channel, self.member)
+        if await ctx.presence.join("site", user.id) and user.role == "agent":
+            await events.agent_presence(ctx, user.id, online=True)
+        try:
+            await self.send({"type": "hello", "role": user.role, "user": {"id": str(user.id), "name": user.name}})
+            await self.run(self.read, self.write)
+        finally:
+            for channel in self.channels():
+                await rooms.leave(channel, self.member)
+            with contextlib.suppress(Exception):
+                if await ctx.presence.leave("site", user.id) and user.role == "agent":
+                    await events.agent_presence(ctx, user.id, online=False)
+
+    async def read(self) -> None:
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            # The board is receive-only; pings keep proxies from timing the socket out.
+
+    async def write(self) -> None:
+        while True:
+            frame: Frame = await self.member.queue.get()
+            if self.ends_session(frame):
+                await self.close(POLICY_VIOLATION, "session ended")
+                return
+            if frame.type in ("ticket", "activity", "agent_presence"):
+                await self.send(frame.text)
+
+
+async def board(websocket: WebSocket) -> None:
+    ctx = context(websocket)
+    user = await _authenticate(websocket)
+    if user is None:
+        await websocket.close(POLICY_VIOLATION)
+        return
+    await websocket.accept()
+    await BoardSocket(websocket, ctx, user).serve(websocket.app.state.rooms)
+
+
+routes = [
+    WebSocketRoute("/ws/tickets/{id}", ticket_room),
+    WebSocketRoute("/ws/board", board),
+]
