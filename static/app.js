@@ -1,2 +1,390 @@
-// Customer Care Registry browser client: progressive enhancement over the server-rendered pages.
+// Customer Care Registry browser client. Progressive enhancement: every page works without
+// it; with it, the ticket page chats live and dashboards update in place.
+// User text is only ever inserted with textContent, never innerHTML.
 "use strict";
+
+(function () {
+  const wsBase = (location.protocol === "https:" ? "wss://" : "ws://") + location.host;
+  const me = document.body.dataset.userId || null;
+  const connBadge = document.getElementById("conn");
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function showConnection(state) {
+    if (!connBadge) return;
+    connBadge.hidden = false;
+    connBadge.classList.toggle("ok", state === "live");
+    connBadge.textContent = state === "live" ? "Live" : state === "connecting" ? "Connecting…" : "Reconnecting…";
+  }
+
+  // Local time for every <time datetime>: the server renders UTC.
+  const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  const clockFormat = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
+  const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: "long", year: "numeric", month: "long", day: "numeric" });
+  function localiseTimes(root) {
+    root.querySelectorAll("time[datetime]").forEach((t) => {
+      const d = new Date(t.getAttribute("datetime"));
+      if (!isNaN(d)) {
+        t.textContent = t.closest(".msg") ? clockFormat.format(d) : timeFormat.format(d);
+        t.title = d.toString();
+      }
+    });
+  }
+  localiseTimes(document);
+
+  // A socket that reconnects with exponential backoff and jitter; `url()` is re-read on
+  // every attempt so a resume point (after=SEQ) is always current.
+  function liveSocket(url, handlers) {
+    let attempt = 0;
+    let socket = null;
+    let stopped = false;
+    function connect() {
+      showConnection(attempt ? "reconnecting" : "connecting");
+      socket = new WebSocket(url());
+      socket.onopen = () => { attempt = 0; showConnection("live"); handlers.open && handlers.open(); };
+      socket.onmessage = (e) => {
+        let frame;
+        try { frame = JSON.parse(e.data); } catch (err) { return; }
+        handlers.frame(frame);
+      };
+      socket.onclose = (e) => {
+        handlers.close && handlers.close(e);
+        if (stopped || e.code === 1008) { if (e.code === 1008) showConnection("closed"); if (connBadge && e.code === 1008) connBadge.textContent = "Disconnected"; return; }
+        attempt += 1;
+        const delay = Math.min(30000, 500 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random() / 2);
+        showConnection("reconnecting");
+        setTimeout(connect, delay);
+      };
+    }
+    connect();
+    window.addEventListener("online", () => { if (socket && socket.readyState === WebSocket.CLOSED) { attempt = 0; connect(); } });
+    return {
+      send(obj) { if (socket && socket.readyState === WebSocket.OPEN) { socket.send(JSON.stringify(obj)); return true; } return false; },
+      stop() { stopped = true; socket && socket.close(); },
+    };
+  }
+
+  // ---------------------------------------------------------------- ticket page: the chat
+  const ticketEl = document.getElementById("ticket");
+  if (ticketEl) chat(ticketEl);
+
+  function chat(root) {
+    const ticketId = root.dataset.ticketId;
+    const list = document.getElementById("messages");
+    const form = document.getElementById("composer");
+    const input = document.getElementById("f-body");
+    const typingEl = document.getElementById("typing");
+    const presenceEl = document.getElementById("presence");
+    let lastSeq = 0;
+    let othersRead = Number(root.dataset.othersRead || 0);
+    let status = root.dataset.status;
+    let names = {};
+    const pending = new Map(); // client_id -> {body, node}
+    let typingTimer = null;
+    let lastTypingSent = 0;
+    let readSent = 0;
+    let unseenMarker = null;
+
+    list.querySelectorAll(".msg").forEach((node) => { lastSeq = Math.max(lastSeq, Number(node.dataset.seq)); });
+    addDaySeparators();
+    list.scrollTop = list.scrollHeight;
+    updateReceipts();
+
+    function nearBottom() { return list.scrollHeight - list.scrollTop - list.clientHeight < 80; }
+
+    function dayKey(iso) { return new Date(iso).toDateString(); }
+    function addDaySeparators() {
+      let previous = null;
+      list.querySelectorAll(".msg").forEach((node) => {
+        const t = node.querySelector("time");
+        if (!t) return;
+        const key = dayKey(t.getAttribute("datetime"));
+        if (key !== previous && !(node.previousElementSibling && node.previousElementSibling.classList.contains("day"))) {
+          list.insertBefore(el("li", "day", dayFormat.format(new Date(t.getAttribute("datetime")))), node);
+        }
+        previous = key;
+      });
+    }
+
+    function lastDay() {
+      const msgs = list.querySelectorAll(".msg time");
+      return msgs.length ? dayKey(msgs[msgs.length - 1].getAttribute("datetime")) : null;
+    }
+
+    function messageNode(m, own) {
+      const li = el("li", "msg" + (own ? " own" : ""));
+      if (m.seq) li.dataset.seq = m.seq;
+      const meta = el("div", "meta");
+      meta.append(el("span", "sender", m.sender ? m.sender.name : "You"), " ", el("span", "role", m.sender ? m.sender.role : ""), " ");
+      const t = el("time");
+      const when = m.created_at || new Date().toISOString();
+      t.setAttribute("datetime", when);
+      meta.append(t);
+      li.append(meta, el("div", "body", m.body));
+      localiseTimes(li);
+      return li;
+    }
+
+    function append(node, iso) {
+      const empty = document.getElementById("empty-chat");
+      if (empty) empty.remove();
+      const stick = nearBottom();
+      if (iso && dayKey(iso) !== lastDay()) list.append(el("li", "day", dayFormat.format(new Date(iso))));
+      list.append(node);
+      if (stick) list.scrollTop = list.scrollHeight;
+      else if (!unseenMarker) {
+        unseenMarker = el("button", "new-marker", "New messages ↓");
+        unseenMarker.type = "button";
+        unseenMarker.addEventListener("click", () => { list.scrollTop = list.scrollHeight; });
+        list.parentNode.insertBefore(unseenMarker, list.nextSibling);
+      }
+    }
+
+    list.addEventListener("scroll", () => {
+      if (unseenMarker && nearBottom()) { unseenMarker.remove(); unseenMarker = null; sendRead(); }
+    });
+
+    function receive(m) {
+      if (m.seq <= lastSeq) return; // already shown
+      if (m.seq > lastSeq + 1) { backfill().then(() => receive(m)); return; }
+      lastSeq = m.seq;
+      const mine = m.sender && m.sender.id === me;
+      const waiting = mine && pending.get(m.client_id);
+      if (waiting) {
+        pending.delete(m.client_id);
+        waiting.node.remove();
+      }
+      append(messageNode(m, mine), m.created_at);
+      if (!mine) typingEl.textContent = "";
+      updateReceipts();
+      sendRead();
+    }
+
+    let backfilling = null;
+    function backfill() {
+      // A gap in seq: fetch what is missing over HTTP before showing anything newer.
+      if (!backfilling) {
+        backfilling = fetch(`/api/v1/tickets/${ticketId}/messages?after=${lastSeq}&limit=500`, { credentials: "same-origin" })
+          .then((r) => (r.ok ? r.json() : { messages: [] }))
+          .then((data) => { data.messages.forEach((m) => { if (m.seq === lastSeq + 1) receive(m); }); })
+          .finally(() => { backfilling = null; });
+      }
+      return backfilling;
+    }
+
+    function updateReceipts() {
+      list.querySelectorAll(".receipt").forEach((r) => r.remove());
+      const own = [...list.querySelectorAll(".msg.own[data-seq]")].filter((n) => Number(n.dataset.seq) <= othersRead);
+      if (own.length) own[own.length - 1].append(el("div", "receipt", "Read ✓✓"));
+    }
+
+    function sendRead() {
+      if (document.hidden || !nearBottom() || lastSeq <= readSent) return;
+      if (socket.send({ type: "read", seq: lastSeq })) readSent = lastSeq;
+    }
+    document.addEventListener("visibilitychange", sendRead);
+
+    function setStatus(ticket) {
+      status = ticket.status;
+      root.dataset.status = status;
+      const badge = document.querySelector("#ticket-status .badge");
+      if (badge) { badge.textContent = status; badge.className = "badge status-" + status; }
+      const agent = document.getElementById("ticket-agent");
+      if (agent) agent.textContent = ticket.agent ? ticket.agent.name : "Not assigned yet";
+      const closed = status === "closed";
+      if (form) {
+        input.disabled = closed;
+        form.querySelector("button").disabled = closed;
+        input.placeholder = closed ? "This ticket is closed; the chat is read-only." : "Write a message…";
+      }
+      const closeForm = document.getElementById("close-form");
+      const reopenForm = document.getElementById("reopen-form");
+      if (closeForm) closeForm.hidden = closed;
+      if (reopenForm) reopenForm.hidden = !closed;
+    }
+
+    function showPresence(online) {
+      const others = online.filter((id) => id !== me).map((id) => names[id] || "Someone");
+      presenceEl.textContent = others.length ? `${others.join(", ")} ${others.length > 1 ? "are" : "is"} here` : "";
+    }
+
+    const socket = liveSocket(() => `${wsBase}/ws/tickets/${ticketId}?after=${lastSeq}`, {
+      frame(f) {
+        switch (f.type) {
+          case "hello":
+            names[f.ticket.customer.id] = f.ticket.customer.name;
+            if (f.ticket.agent) names[f.ticket.agent.id] = f.ticket.agent.name;
+            setStatus(f.ticket);
+            showPresence(f.online);
+            // Anything sent but not acknowledged goes out again with its original client_id:
+            // the server stores it once however many times it arrives.
+            pending.forEach((p, clientId) => socket.send({ type: "message", client_id: clientId, body: p.body }));
+            break;
+          case "message": receive(f.message); break;
+          case "ack": {
+            const p = pending.get(f.client_id);
+            if (p) p.node.classList.remove("pending");
+            break;
+          }
+          case "typing":
+            typingEl.textContent = `${f.user.name} is typing…`;
+            clearTimeout(typingTimer);
+            typingTimer = setTimeout(() => { typingEl.textContent = ""; }, 4000);
+            break;
+          case "read":
+            if (f.user_id !== me) { othersRead = Math.max(othersRead, f.seq); updateReceipts(); }
+            break;
+          case "presence": showPresence(f.online); break;
+          case "ticket":
+            if (f.ticket.agent) names[f.ticket.agent.id] = f.ticket.agent.name;
+            setStatus(f.ticket);
+            break;
+          case "error": {
+            const p = f.client_id && pending.get(f.client_id);
+            if (p) { p.node.classList.add("failed"); p.node.append(el("div", "field-error", f.message)); pending.delete(f.client_id); }
+            else if (f.message) { typingEl.textContent = f.message; }
+            break;
+          }
+        }
+      },
+    });
+
+    if (form) {
+      form.addEventListener("submit", (e) => {
+        e.preventDefault();
+        const body = input.value.trim();
+        if (!body || status === "closed") return;
+        const clientId = (crypto.randomUUID && crypto.randomUUID()) || String(Date.now()) + Math.random();
+        const node = messageNode({ body, created_at: new Date().toISOString() }, true);
+        node.classList.add("pending");
+        pending.set(clientId, { body, node });
+        append(node, new Date().toISOString());
+        list.scrollTop = list.scrollHeight;
+        input.value = "";
+        socket.send({ type: "message", client_id: clientId, body });
+      });
+      input.addEventListener("keydown", (e) => {
+        if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
+      });
+      input.addEventListener("input", () => {
+        const now = Date.now();
+        if (now - lastTypingSent > 2000) { lastTypingSent = now; socket.send({ type: "typing" }); }
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- dashboards: live board
+  const table = document.getElementById("tickets");
+  if (table && !ticketEl) board(table);
+
+  function board(table) {
+    const role = table.dataset.role;
+    const body = table.querySelector("tbody");
+    const empty = document.getElementById("tickets-empty");
+    const params = new URLSearchParams(location.search);
+    const statusFilter = params.get("status");
+    const agentFilter = params.get("agent_id");
+    if (params.get("cursor")) return; // an older page stays as it is
+
+    function row(id) { return body.querySelector(`tr[data-ticket-id="${CSS.escape(id)}"]`); }
+
+    function matches(t) {
+      if (statusFilter && t.status !== statusFilter) return false;
+      if (agentFilter && (!t.agent || t.agent.id !== agentFilter)) return false;
+      if (role === "agent") return t.agent && t.agent.id === me;
+      return true;
+    }
+
+    function badge(status) { return el("span", "badge status-" + status, status); }
+
+    function agentCell(td, t) {
+      td.textContent = "";
+      const template = document.getElementById("agent-options");
+      if (role === "admin" && t.status !== "closed" && template) {
+        const f = el("form", "assign");
+        f.method = "post";
+        f.action = `/tickets/${t.id}/assign`;
+        const back = el("input"); back.type = "hidden"; back.name = "back"; back.value = "board";
+        const label = el("label", "sr-only", `Agent for ticket ${t.id}`);
+        label.htmlFor = `assign-${t.id}`;
+        const select = el("select");
+        select.id = `assign-${t.id}`; select.name = "agent_id"; select.required = true;
+        const none = el("option", "", "Unassigned"); none.value = "";
+        select.append(none, ...template.content.cloneNode(true).children);
+        select.value = t.agent ? t.agent.id : "";
+        const button = el("button", "small", "Assign");
+        f.append(back, label, select, button);
+        td.append(f);
+      } else {
+        td.textContent = t.agent ? t.agent.name : "—";
+      }
+    }
+
+    function render(t, tr) {
+      tr = tr || el("tr");
+      tr.dataset.ticketId = t.id;
+      tr.dataset.status = t.status;
+      tr.textContent = "";
+      const link = el("a", "", t.subject);
+      link.href = `/tickets/${t.id}`;
+      const cells = [el("td", "", t.id), el("td"), el("td")];
+      cells[1].append(link);
+      cells[2].dataset.col = "status";
+      cells[2].append(badge(t.status));
+      tr.append(...cells);
+      if (role !== "customer") tr.append(el("td", "", t.customer.name));
+      const agent = el("td"); agent.dataset.col = "agent"; agentCell(agent, t); tr.append(agent);
+      const when = el("td"); const time = el("time"); time.setAttribute("datetime", t.updated_at); when.append(time); tr.append(when);
+      localiseTimes(when);
+      const unread = el("td"); unread.dataset.col = "unread"; tr.append(unread);
+      return tr;
+    }
+
+    function toTop(tr) {
+      body.prepend(tr);
+      table.hidden = false;
+      if (empty) empty.hidden = true;
+      tr.classList.remove("flash"); void tr.offsetWidth; tr.classList.add("flash");
+    }
+
+    function upsert(t) {
+      const existing = row(t.id);
+      if (!matches(t)) { if (existing) existing.remove(); return; }
+      const unread = existing && existing.querySelector('[data-col="unread"]').cloneNode(true);
+      const tr = render(t, existing);
+      if (unread) tr.querySelector('[data-col="unread"]').replaceWith(unread);
+      toTop(tr);
+    }
+
+    function bumpUnread(tr) {
+      const cell = tr.querySelector('[data-col="unread"]');
+      let badgeEl = cell.querySelector(".unread");
+      const n = badgeEl ? Number(badgeEl.textContent) + 1 : 1;
+      if (!badgeEl) { badgeEl = el("span", "unread"); cell.append(badgeEl); }
+      badgeEl.textContent = n;
+      badgeEl.setAttribute("aria-label", `${n} unread`);
+    }
+
+    function setAgentOnline(userId, online) {
+      const chip = document.querySelector(`.agent-chip[data-agent-id="${CSS.escape(userId)}"] .dot`);
+      if (chip) chip.classList.toggle("online", online);
+    }
+
+    liveSocket(() => `${wsBase}/ws/board`, {
+      frame(f) {
+        if (f.type === "ticket") upsert(f.ticket);
+        else if (f.type === "activity") {
+          const tr = row(f.ticket_id);
+          if (!tr) return;
+          if (!f.sender || f.sender.id !== me) bumpUnread(tr);
+          toTop(tr);
+        } else if (f.type === "agent_presence") setAgentOnline(f.user_id, f.online);
+      },
+    });
+  }
+})();
