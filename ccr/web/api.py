@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ccr.errors import Malformed
-from ccr.services import accounts, agents, chat, tickets
+from ccr.services import accounts, agents, chat, stats, tickets
 from ccr.services import feedback as feedback_service
 from ccr.web.auth import clear_session_cookie, client_ip, context, require_user, set_session_cookie
 from ccr.web.errors import JSON
@@ -177,6 +177,11 @@ async def read_feedback(request: Request) -> Response:
     return JSON({"feedback": [f.public() for f in items]})
 
 
+async def overview(request: Request) -> Response:
+    admin = await require_user(request, "admin")
+    return JSON(await stats.overview(context(request), admin))
+
+
 async def openapi(request: Request) -> Response:
     return JSON(openapi_document())
 
@@ -204,5 +209,6 @@ routes = [
     Route("/tickets/{id}/rating", rate, methods=["POST"]),
     Route("/feedback", send_feedback, methods=["POST"]),
     Route("/feedback", read_feedback, methods=["GET"]),
+    Route("/stats", overview, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
 ]

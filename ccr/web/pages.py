@@ -20,9 +20,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ccr.errors import DomainError, Forbidden, NotFound, Unauthenticated
-from ccr.services import accounts, agents, chat, tickets
+from ccr.services import accounts, agents, chat, stats, tickets
 from ccr.services import feedback as feedback_service
 from ccr.store.users import User
+from ccr.web import charts
 from ccr.web.auth import (
     clear_session_cookie,
     client_ip,
@@ -309,6 +310,18 @@ async def agents_page(request: Request) -> Response:
 
 
 @page
+async def overview_page(request: Request) -> Response:
+    admin = await require_user(request, "admin")
+    s = await stats.overview(context(request), admin)
+    return await render(
+        request, "overview.html", s=s, volume=charts.paired_bars(s["days"]),
+        load=charts.horizontal_bars([(a["agent"]["name"], a["open_tickets"]) for a in s["open_per_agent"]]),
+        first_response=charts.duration(s["median_first_response_seconds"]),
+        resolution=charts.duration(s["median_resolution_seconds"]),
+    )
+
+
+@page
 async def feedback_page(request: Request) -> Response:
     user = await require_user(request)
     ctx = context(request)
@@ -341,5 +354,6 @@ routes = [
     Route("/tickets/{id}/assign", ticket_action(tickets.assign), methods=["POST"]),
     Route("/tickets/{id}/rating", ticket_action(tickets.rate, "rated"), methods=["POST"]),
     Route("/agents", agents_page, methods=["GET", "POST"]),
+    Route("/overview", overview_page),
     Route("/feedback", feedback_page, methods=["GET", "POST"]),
 ]

@@ -1,0 +1,40 @@
+"""The admin overview: volumes, response and resolution times, load, satisfaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ccr.errors import Forbidden
+from ccr.services.agents import list_agents
+from ccr.services.context import Context
+from ccr.store import feedback, stats
+from ccr.store.users import User
+
+DAYS = 30
+
+
+async def overview(ctx: Context, admin: User) -> dict[str, Any]:
+    if admin.role != "admin":
+        raise Forbidden("Only admins see the overview.")
+    async with ctx.pool.acquire() as conn:
+        opened = await stats.per_day(conn, "created_at", DAYS)
+        closed = await stats.per_day(conn, "closed_at", DAYS)
+        first_response, resolution = await stats.medians(conn)
+        totals = await stats.totals(conn)
+        rating, ratings = await feedback.average_rating(conn)
+    team = await list_agents(ctx, admin)
+    return {
+        "days": [
+            {"date": day.isoformat(), "opened": o, "closed": c}
+            for (day, o), (_, c) in zip(opened, closed, strict=True)
+        ],
+        "median_first_response_seconds": first_response,
+        "median_resolution_seconds": resolution,
+        "open_per_agent": [
+            {"agent": {"id": str(a.agent.id), "name": a.agent.name}, "open_tickets": a.open_tickets, "online": a.online}
+            for a in team
+        ],
+        "average_rating": round(rating, 2) if rating is not None else None,
+        "ratings": ratings,
+        "totals": totals,
+    }
