@@ -79,7 +79,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     with database(settings) as url:
         applied = asyncio.run(migrate(url))
-    print(f"applied {len(applied)} migration(s): {', '.join(applied)}" if applied else "database is up to date")
+    print(
+        f"applied {len(applied)} migration(s): {', '.join(applied)}" if applied else "database is up to date"
+    )
     return 0
 
 
@@ -90,7 +92,10 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     password = args.password or os.environ.get("CCR_ADMIN_PASSWORD")
     if not password:
         if not sys.stdin.isatty():
-            print("ccr create-admin: give --password, set CCR_ADMIN_PASSWORD, or run in a terminal", file=sys.stderr)
+            print(
+                "ccr create-admin: give --password, set CCR_ADMIN_PASSWORD, or run in a terminal",
+                file=sys.stderr,
+            )
             return 2
         password = getpass.getpass("Password for the new admin: ")
         if getpass.getpass("Repeat the password: ") != password:
@@ -127,7 +132,9 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the web server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port (needs REDIS_URL when > 1)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="processes sharing the port (needs REDIS_URL when > 1)"
+    )
     serve.set_defaults(func=cmd_serve)
     mig = sub.add_parser("migrate", help="apply database migrations (idempotent)")
     mig.set_defaults(func=cmd_migrate)

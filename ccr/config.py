@@ -52,7 +52,9 @@ class Settings:
         base_url = (env.get("BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise SystemExit(f"BASE_URL must be an http(s) origin like https://care.example.com, got {base_url!r}")
+            raise SystemExit(
+                f"BASE_URL must be an http(s) origin like https://care.example.com, got {base_url!r}"
+            )
         host = parts.hostname or "localhost"
         return cls(
             database_url=env.get("DATABASE_URL") or None,

@@ -69,7 +69,9 @@ class OutboxWorker:
                 await self.sender.send(email)
             except Exception as exc:  # any SMTP failure: keep the email, try later
                 retry = backoff(email.attempts)
-                log.warning("outbox: email %s to %s failed (%s); retry in %s", email.id, email.to_addr, exc, retry)
+                log.warning(
+                    "outbox: email %s to %s failed (%s); retry in %s", email.id, email.to_addr, exc, retry
+                )
                 async with self.pool.acquire() as conn:
                     await outbox.mark_failed(conn, email.id, repr(exc), retry)
                 continue

@@ -92,7 +92,9 @@ class RedisBus:
         self.prefix = prefix
         # A blocking pool: a burst of publishes waits for a connection instead of failing
         # (redis-py's plain pool raises MaxConnectionsError once its limit is in flight).
-        self.redis = Redis(connection_pool=BlockingConnectionPool.from_url(url, max_connections=32, timeout=10))
+        self.redis = Redis(
+            connection_pool=BlockingConnectionPool.from_url(url, max_connections=32, timeout=10)
+        )
         self._sub_redis = Redis.from_url(url)
         self._listeners = _Listeners()
         self._pubsub = self._sub_redis.pubsub(ignore_subscribe_messages=True)

@@ -32,7 +32,9 @@ def _check_new_password(password: str, email: str) -> None:
         raise Invalid(problem, code="weak_password", field="password")
 
 
-async def _issue_token(ctx: Context, conn: asyncpg.Connection, user_id: int, purpose: str, ttl: timedelta) -> str:
+async def _issue_token(
+    ctx: Context, conn: asyncpg.Connection, user_id: int, purpose: str, ttl: timedelta
+) -> str:
     token = security.new_token()
     await tokens.create(conn, security.token_hash(ctx.settings.secret_key, token), user_id, purpose, ttl)
     return token
@@ -60,8 +62,12 @@ async def register(ctx: Context, ip: str, data: dict[str, object]) -> None:
         if user is not None:
             token = await _issue_token(ctx, conn, user.id, "verify", VERIFY_TTL)
             await queue(
-                conn, "verify_email", to=user.email, subject="Confirm your email address",
-                base_url=ctx.settings.base_url, name=user.first_name,
+                conn,
+                "verify_email",
+                to=user.email,
+                subject="Confirm your email address",
+                base_url=ctx.settings.base_url,
+                name=user.first_name,
                 link=ctx.link(f"/verify-email?token={token}"),
             )
         else:
@@ -69,8 +75,12 @@ async def register(ctx: Context, ip: str, data: dict[str, object]) -> None:
             assert owner is not None
             token = await _issue_token(ctx, conn, owner.id, "reset", RESET_TTL)
             await queue(
-                conn, "account_exists", to=owner.email, subject="You already have an account",
-                base_url=ctx.settings.base_url, name=owner.first_name,
+                conn,
+                "account_exists",
+                to=owner.email,
+                subject="You already have an account",
+                base_url=ctx.settings.base_url,
+                name=owner.first_name,
                 link=ctx.link(f"/reset-password?token={token}"),
             )
     ctx.mail_queued()
@@ -86,7 +96,9 @@ async def verify_email(ctx: Context, data: dict[str, object]) -> None:
     async with ctx.pool.acquire() as conn, conn.transaction():
         user_id = await tokens.consume(conn, security.token_hash(ctx.settings.secret_key, token), "verify")
         if user_id is None:
-            raise Invalid("This confirmation link is invalid, used or expired.", code="invalid_token", field="token")
+            raise Invalid(
+                "This confirmation link is invalid, used or expired.", code="invalid_token", field="token"
+            )
         await users.mark_verified(conn, user_id)
 
 
@@ -104,7 +116,9 @@ async def login(ctx: Context, ip: str, data: dict[str, object]) -> LoggedIn:
     if user.disabled_at is not None:
         raise Forbidden("This account has been disabled.", code="account_disabled")
     if user.email_verified_at is None:
-        raise Forbidden("Please confirm your email address first; we sent you a link.", code="email_unverified")
+        raise Forbidden(
+            "Please confirm your email address first; we sent you a link.", code="email_unverified"
+        )
     token = security.new_token()
     async with ctx.pool.acquire() as conn:
         await sessions.create(conn, security.token_hash(ctx.settings.secret_key, token), user.id)
@@ -140,8 +154,12 @@ async def forgot_password(ctx: Context, ip: str, data: dict[str, object]) -> Non
             return
         token = await _issue_token(ctx, conn, user.id, "reset", RESET_TTL)
         await queue(
-            conn, "reset_password", to=user.email, subject="Reset your password",
-            base_url=ctx.settings.base_url, name=user.first_name,
+            conn,
+            "reset_password",
+            to=user.email,
+            subject="Reset your password",
+            base_url=ctx.settings.base_url,
+            name=user.first_name,
             link=ctx.link(f"/reset-password?token={token}"),
         )
     ctx.mail_queued()
@@ -165,19 +183,29 @@ async def reset_password(ctx: Context, data: dict[str, object]) -> None:
         user_id = await tokens.peek(conn, token_hash, "reset")
         user = await users.by_id(conn, user_id) if user_id else None
     if user is None:
-        raise Invalid("This link is invalid, used or expired; ask for a new one.", code="invalid_token", field="token")
+        raise Invalid(
+            "This link is invalid, used or expired; ask for a new one.", code="invalid_token", field="token"
+        )
     _check_new_password(password, user.email)
     password_hash = await security.hash_password(password)
     async with ctx.pool.acquire() as conn, conn.transaction():
         if await tokens.consume(conn, token_hash, "reset") is None:  # used meanwhile
-            raise Invalid("This link is invalid, used or expired; ask for a new one.", code="invalid_token", field="token")
+            raise Invalid(
+                "This link is invalid, used or expired; ask for a new one.",
+                code="invalid_token",
+                field="token",
+            )
         await users.set_password(conn, user.id, password_hash)
         await tokens.expire_for_user(conn, user.id, "reset")
         await sessions.delete_for_user(conn, user.id)
         if user.password_hash is not None:  # an invited agent setting a first password changed nothing
             await queue(
-                conn, "password_changed", to=user.email, subject="Your password was changed",
-                base_url=ctx.settings.base_url, name=user.first_name,
+                conn,
+                "password_changed",
+                to=user.email,
+                subject="Your password was changed",
+                base_url=ctx.settings.base_url,
+                name=user.first_name,
             )
     ctx.mail_queued()
     await events.session_ended(ctx, user.id, None)
@@ -191,22 +219,35 @@ async def create_agent(ctx: Context, admin: User, data: dict[str, object]) -> Us
     last_name = validate.name(data.get("last_name"), "last_name")
     async with ctx.pool.acquire() as conn, conn.transaction():
         agent = await users.insert(
-            conn, email=email, role="agent", first_name=first_name, last_name=last_name,
-            password_hash=None, verified=False,
+            conn,
+            email=email,
+            role="agent",
+            first_name=first_name,
+            last_name=last_name,
+            password_hash=None,
+            verified=False,
         )
         if agent is None:
             raise Conflict("A user with this email already exists.", code="email_taken", field="email")
         token = await _issue_token(ctx, conn, agent.id, "reset", INVITE_TTL)
         await queue(
-            conn, "agent_invite", to=agent.email, subject="You are invited to Customer Care Registry",
-            base_url=ctx.settings.base_url, name=agent.first_name, inviter=admin.name,
-            email=agent.email, link=ctx.link(f"/reset-password?token={token}"),
+            conn,
+            "agent_invite",
+            to=agent.email,
+            subject="You are invited to Customer Care Registry",
+            base_url=ctx.settings.base_url,
+            name=agent.first_name,
+            inviter=admin.name,
+            email=agent.email,
+            link=ctx.link(f"/reset-password?token={token}"),
         )
     ctx.mail_queued()
     return agent
 
 
-async def create_admin(pool: asyncpg.Pool, email: str, password: str, first_name: str, last_name: str) -> User:
+async def create_admin(
+    pool: asyncpg.Pool, email: str, password: str, first_name: str, last_name: str
+) -> User:
     """The command line's way in: no admin exists until someone runs this."""
     email = validate.email(email)
     first_name = validate.name(first_name, "first_name")
@@ -217,11 +258,14 @@ async def create_admin(pool: asyncpg.Pool, email: str, password: str, first_name
     password_hash = await security.hash_password(password)
     async with pool.acquire() as conn:
         admin = await users.insert(
-            conn, email=email, role="admin", first_name=first_name, last_name=last_name,
-            password_hash=password_hash, verified=True,
+            conn,
+            email=email,
+            role="admin",
+            first_name=first_name,
+            last_name=last_name,
+            password_hash=password_hash,
+            verified=True,
         )
     if admin is None:
         raise Conflict(f"A user with the email {email} already exists.", code="email_taken", field="email")
     return admin
-
-

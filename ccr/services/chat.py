@@ -6,7 +6,6 @@ The HTTP API and the WebSocket room both come through here.
 from __future__ import annotations
 
 from collections.abc import Mapping
-
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -64,10 +63,16 @@ async def post_message(ctx: Context, user: User, ticket_id: object, data: Mappin
             customer = await users.by_id(conn, ticket.customer_id)
             assert customer is not None
             await queue(
-                conn, "agent_reply", to=customer.email,
+                conn,
+                "agent_reply",
+                to=customer.email,
                 subject=f"New reply on ticket #{ticket.id}: {ticket.subject}",
-                base_url=ctx.settings.base_url, name=customer.first_name, agent_name=user.name,
-                ticket=ticket, body=message.body, link=ctx.link(f"/tickets/{ticket.id}"),
+                base_url=ctx.settings.base_url,
+                name=customer.first_name,
+                agent_name=user.name,
+                ticket=ticket,
+                body=message.body,
+                link=ctx.link(f"/tickets/{ticket.id}"),
             )
         ticket = await tickets.reload(conn, ticket.id)
     if not customer_watching:

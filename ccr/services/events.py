@@ -28,13 +28,17 @@ def board_channels(ticket: Ticket, *extra_agents: int | None) -> list[str]:
     return channels
 
 
-async def ticket_changed(ctx: Context, ticket: Ticket, event: str, previous_agent_id: int | None = None) -> None:
+async def ticket_changed(
+    ctx: Context, ticket: Ticket, event: str, previous_agent_id: int | None = None
+) -> None:
     """created | assigned | closed | reopened: to the room and to every board that shows it."""
     public = ticket.public()
     if event != "created":
         await ctx.bus.publish(
             f"room:{ticket.id}",
-            encode({"type": "ticket", "event": event, "ticket": public, "previous_agent_id": previous_agent_id}),
+            encode(
+                {"type": "ticket", "event": event, "ticket": public, "previous_agent_id": previous_agent_id}
+            ),
         )
     board = encode({"type": "ticket", "event": event, "ticket": public})
     for channel in board_channels(ticket, previous_agent_id):
@@ -43,12 +47,14 @@ async def ticket_changed(ctx: Context, ticket: Ticket, event: str, previous_agen
 
 async def message_created(ctx: Context, ticket: Ticket, message: Message) -> None:
     await ctx.bus.publish(f"room:{ticket.id}", encode({"type": "message", "message": message.public()}))
-    activity = encode({
-        "type": "activity",
-        "ticket_id": str(ticket.id),
-        "last_seq": message.seq,
-        "sender": message.public()["sender"],
-    })
+    activity = encode(
+        {
+            "type": "activity",
+            "ticket_id": str(ticket.id),
+            "last_seq": message.seq,
+            "sender": message.public()["sender"],
+        }
+    )
     for channel in board_channels(ticket):
         await ctx.bus.publish(channel, activity)
 

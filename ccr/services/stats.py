@@ -31,7 +31,11 @@ async def overview(ctx: Context, admin: User) -> dict[str, Any]:
         "median_first_response_seconds": first_response,
         "median_resolution_seconds": resolution,
         "open_per_agent": [
-            {"agent": {"id": str(a.agent.id), "name": a.agent.name}, "open_tickets": a.open_tickets, "online": a.online}
+            {
+                "agent": {"id": str(a.agent.id), "name": a.agent.name},
+                "open_tickets": a.open_tickets,
+                "online": a.online,
+            }
             for a in team
         ],
         "average_rating": round(rating, 2) if rating is not None else None,

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -66,7 +65,9 @@ async def open_ticket(ctx: Context, customer: User, data: Mapping[str, object]) 
     if customer.role != "customer":
         raise Forbidden("Only customers open tickets.")
     subject = validate.text(data.get("subject"), "subject", max_len=SUBJECT_MAX)
-    description = validate.text(data.get("description"), "description", max_len=DESCRIPTION_MAX, multiline=True)
+    description = validate.text(
+        data.get("description"), "description", max_len=DESCRIPTION_MAX, multiline=True
+    )
     async with ctx.pool.acquire() as conn, conn.transaction():
         ticket_id = await tickets.insert(conn, customer.id, subject, description)
         await tickets.add_event(conn, ticket_id, customer.id, "created")
@@ -75,8 +76,13 @@ async def open_ticket(ctx: Context, customer: User, data: Mapping[str, object]) 
         # and a digest would delay the first answer by up to its period.
         for admin in await users.by_role(conn, "admin"):
             await queue(
-                conn, "ticket_new", to=admin.email, subject=f"New ticket #{ticket.id}: {ticket.subject}",
-                base_url=ctx.settings.base_url, name=admin.first_name, ticket=ticket,
+                conn,
+                "ticket_new",
+                to=admin.email,
+                subject=f"New ticket #{ticket.id}: {ticket.subject}",
+                base_url=ctx.settings.base_url,
+                name=admin.first_name,
+                ticket=ticket,
                 link=ctx.link(f"/tickets/{ticket.id}"),
             )
     ctx.mail_queued()
@@ -151,22 +157,40 @@ async def assign(ctx: Context, admin: User, ticket_id: object, data: Mapping[str
         previous = ticket.agent_id
         await tickets.set_agent(conn, ticket.id, agent.id)
         await tickets.add_event(
-            conn, ticket.id, admin.id, "assigned",
-            {"agent_id": str(agent.id), "agent_name": agent.name, "previous_agent_id": str(previous) if previous else None},
+            conn,
+            ticket.id,
+            admin.id,
+            "assigned",
+            {
+                "agent_id": str(agent.id),
+                "agent_name": agent.name,
+                "previous_agent_id": str(previous) if previous else None,
+            },
         )
         ticket = await tickets.reload(conn, ticket.id)
         customer = await users.by_id(conn, ticket.customer_id)
         assert customer is not None
         link = ctx.link(f"/tickets/{ticket.id}")
         await queue(
-            conn, "ticket_assigned_customer", to=customer.email,
+            conn,
+            "ticket_assigned_customer",
+            to=customer.email,
             subject=f"Ticket #{ticket.id} \u201c{ticket.subject}\u201d is now with {agent.name}",
-            base_url=ctx.settings.base_url, name=customer.first_name, agent_name=agent.name, ticket=ticket, link=link,
+            base_url=ctx.settings.base_url,
+            name=customer.first_name,
+            agent_name=agent.name,
+            ticket=ticket,
+            link=link,
         )
         await queue(
-            conn, "ticket_assigned_agent", to=agent.email,
+            conn,
+            "ticket_assigned_agent",
+            to=agent.email,
             subject=f"Ticket #{ticket.id} assigned to you: {ticket.subject}",
-            base_url=ctx.settings.base_url, name=agent.first_name, customer_name=customer.name, ticket=ticket,
+            base_url=ctx.settings.base_url,
+            name=agent.first_name,
+            customer_name=customer.name,
+            ticket=ticket,
             link=link,
         )
     ctx.mail_queued()
@@ -189,9 +213,14 @@ async def _change_status(ctx: Context, user: User, ticket_id: object, *, close: 
         customer = await users.by_id(conn, ticket.customer_id)
         assert customer is not None
         await queue(
-            conn, "ticket_status", to=customer.email,
+            conn,
+            "ticket_status",
+            to=customer.email,
             subject=f"Ticket #{ticket.id} \u201c{ticket.subject}\u201d is {'closed' if close else 'reopened'}",
-            base_url=ctx.settings.base_url, name=customer.first_name, ticket=ticket, actor=user,
+            base_url=ctx.settings.base_url,
+            name=customer.first_name,
+            ticket=ticket,
+            actor=user,
             link=ctx.link(f"/tickets/{ticket.id}"),
         )
     ctx.mail_queued()

@@ -25,7 +25,9 @@ def text(
     if strip:
         value = value.strip()
     if "\x00" in value or _CONTROL.search(value) or (not multiline and _LINE_BREAK.search(value)):
-        raise Invalid(f"{field} contains characters that are not allowed.", code="bad_characters", field=field)
+        raise Invalid(
+            f"{field} contains characters that are not allowed.", code="bad_characters", field=field
+        )
     if len(value) < min_len:
         raise Invalid(f"{field.replace('_', ' ').capitalize()} is required.", code="required", field=field)
     if len(value) > max_len:
@@ -49,7 +51,9 @@ def password(value: object, field: str = "password") -> str:
     if not isinstance(value, str):
         raise Invalid(f"{field} must be a string.", code="wrong_type", field=field)
     if "\x00" in value:
-        raise Invalid("Password contains characters that are not allowed.", code="bad_characters", field=field)
+        raise Invalid(
+            "Password contains characters that are not allowed.", code="bad_characters", field=field
+        )
     return value
 
 

@@ -50,7 +50,9 @@ async def rate(conn: asyncpg.Connection, ticket_id: int, score: int, comment: st
 
 
 async def rating_of(conn: asyncpg.Connection, ticket_id: int) -> Rating | None:
-    row = await conn.fetchrow("SELECT score, comment, created_at FROM ratings WHERE ticket_id = $1", ticket_id)
+    row = await conn.fetchrow(
+        "SELECT score, comment, created_at FROM ratings WHERE ticket_id = $1", ticket_id
+    )
     return Rating(**dict(row)) if row else None
 
 
@@ -67,7 +69,9 @@ _SELECT = """
 
 
 async def add(conn: asyncpg.Connection, author_id: int, body: str) -> Feedback:
-    new_id = await conn.fetchval("INSERT INTO feedback (author_id, body) VALUES ($1, $2) RETURNING id", author_id, body)
+    new_id = await conn.fetchval(
+        "INSERT INTO feedback (author_id, body) VALUES ($1, $2) RETURNING id", author_id, body
+    )
     row = await conn.fetchrow(_SELECT + " WHERE f.id = $1", new_id)
     return Feedback(**dict(row))
 

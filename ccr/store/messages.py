@@ -40,7 +40,9 @@ SELECT = """
 """
 
 
-async def by_client_id(conn: asyncpg.Connection, ticket_id: int, sender_id: int, client_id: str) -> Message | None:
+async def by_client_id(
+    conn: asyncpg.Connection, ticket_id: int, sender_id: int, client_id: str
+) -> Message | None:
     row = await conn.fetchrow(
         SELECT + " WHERE m.ticket_id = $1 AND m.sender_id = $2 AND m.client_id = $3",
         ticket_id,
@@ -50,7 +52,9 @@ async def by_client_id(conn: asyncpg.Connection, ticket_id: int, sender_id: int,
     return Message(**dict(row)) if row else None
 
 
-async def append(conn: asyncpg.Connection, ticket_id: int, sender_id: int, body: str, client_id: str) -> Message:
+async def append(
+    conn: asyncpg.Connection, ticket_id: int, sender_id: int, body: str, client_id: str
+) -> Message:
     """Insert the next message; the caller holds the ticket's row lock, so seq has no gaps."""
     row = await conn.fetchrow(
         f"""WITH bumped AS (

@@ -46,7 +46,9 @@ async def user_for(conn: asyncpg.Connection, token_hash: bytes) -> User | None:
 
 
 async def delete(conn: asyncpg.Connection, token_hash: bytes) -> bool:
-    return await conn.fetchval("DELETE FROM sessions WHERE token_hash = $1 RETURNING true", token_hash) or False
+    return (
+        await conn.fetchval("DELETE FROM sessions WHERE token_hash = $1 RETURNING true", token_hash) or False
+    )
 
 
 async def delete_for_user(conn: asyncpg.Connection, user_id: int) -> None:

@@ -111,7 +111,11 @@ async def set_status(conn: asyncpg.Connection, ticket_id: int, status: str) -> N
 
 
 async def add_event(
-    conn: asyncpg.Connection, ticket_id: int, actor_id: int | None, kind: str, data: dict[str, Any] | None = None
+    conn: asyncpg.Connection,
+    ticket_id: int,
+    actor_id: int | None,
+    kind: str,
+    data: dict[str, Any] | None = None,
 ) -> None:
     await conn.execute(
         "INSERT INTO ticket_events (ticket_id, actor_id, kind, data) VALUES ($1, $2, $3, $4::jsonb)",

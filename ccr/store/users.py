@@ -34,10 +34,7 @@ class User:
         }
 
 
-COLUMNS = (
-    "id, email, role, first_name, last_name, password_hash, email_verified_at, disabled_at,"
-    " created_at"
-)
+COLUMNS = "id, email, role, first_name, last_name, password_hash, email_verified_at, disabled_at, created_at"
 
 
 def _user(row: asyncpg.Record | None) -> User | None:

@@ -99,10 +99,12 @@ async def create_ticket(request: Request) -> Response:
 async def list_tickets(request: Request) -> Response:
     user = await require_user(request)
     page = await tickets.list_tickets(context(request), user, dict(request.query_params))
-    return JSON({
-        "tickets": [{**t.ticket.public(), "unread": t.unread} for t in page.tickets],
-        "next_cursor": page.next_cursor,
-    })
+    return JSON(
+        {
+            "tickets": [{**t.ticket.public(), "unread": t.unread} for t in page.tickets],
+            "next_cursor": page.next_cursor,
+        }
+    )
 
 
 async def get_ticket(request: Request) -> Response:
@@ -114,12 +116,20 @@ async def get_ticket(request: Request) -> Response:
 async def ticket_events(request: Request) -> Response:
     user = await require_user(request)
     timeline = await tickets.timeline(context(request), user, request.path_params["id"])
-    return JSON({
-        "events": [
-            {"id": str(e.id), "kind": e.kind, "actor": e.actor_name, "data": e.data, "created_at": e.created_at}
-            for e in timeline
-        ]
-    })
+    return JSON(
+        {
+            "events": [
+                {
+                    "id": str(e.id),
+                    "kind": e.kind,
+                    "actor": e.actor_name,
+                    "data": e.data,
+                    "created_at": e.created_at,
+                }
+                for e in timeline
+            ]
+        }
+    )
 
 
 async def assign(request: Request) -> Response:

@@ -51,4 +51,6 @@ def set_session_cookie(response: Response, ctx: Context, token: str) -> None:
 
 
 def clear_session_cookie(response: Response, ctx: Context) -> None:
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=ctx.settings.secure_cookies)
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=ctx.settings.secure_cookies
+    )

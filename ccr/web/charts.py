@@ -33,8 +33,16 @@ def paired_bars(days: list[dict[str, Any]]) -> dict[str, Any]:
         for series, key, offset in ((opened, "opened", 0.0), (closed, "closed", bar)):
             h = usable * d[key] / top
             series.append(Bar(x + offset, usable - h, bar, h, d[key], f"{d['date']}: {d[key]} {key}"))
-    return {"opened": opened, "closed": closed, "top": top, "width": WIDTH, "height": HEIGHT, "pad": PAD,
-            "first": days[0]["date"] if days else "", "last": days[-1]["date"] if days else ""}
+    return {
+        "opened": opened,
+        "closed": closed,
+        "top": top,
+        "width": WIDTH,
+        "height": HEIGHT,
+        "pad": PAD,
+        "first": days[0]["date"] if days else "",
+        "last": days[-1]["date"] if days else "",
+    }
 
 
 def horizontal_bars(rows: list[tuple[str, int]]) -> dict[str, Any]:

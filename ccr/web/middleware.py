@@ -18,11 +18,13 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 async def _send_json_error(send: Send, status: int, code: str, message: str) -> None:
     body = orjson.dumps({"error": {"code": code, "message": message}})
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -77,7 +79,9 @@ class BodyLimit:
             return
         length = Headers(scope=scope).get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.limit):
-            await _send_json_error(send, 413, "too_large", f"Request bodies are limited to {self.limit} bytes.")
+            await _send_json_error(
+                send, 413, "too_large", f"Request bodies are limited to {self.limit} bytes."
+            )
             return
         seen = 0
 

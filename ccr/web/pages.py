@@ -94,7 +94,9 @@ def page(handler: Handler) -> Handler:
     return wrapped
 
 
-async def form_error(request: Request, template: str, exc: DomainError, values: dict[str, Any], **extra: Any) -> Response:
+async def form_error(
+    request: Request, template: str, exc: DomainError, values: dict[str, Any], **extra: Any
+) -> Response:
     values = {k: v for k, v in values.items() if "password" not in k}
     response = await render(request, template, status_code=exc.status, error=exc, values=values, **extra)
     if getattr(exc, "retry_after", None):
@@ -103,6 +105,7 @@ async def form_error(request: Request, template: str, exc: DomainError, values: 
 
 
 # --- accounts -------------------------------------------------------------------------------
+
 
 @page
 async def home(request: Request) -> Response:
@@ -186,11 +189,14 @@ async def reset_password_page(request: Request) -> Response:
         await accounts.reset_password(ctx, values)
     except DomainError as exc:
         owner = await accounts.reset_token_user(ctx, values.get("token", ""))
-        return await form_error(request, "reset_password.html", exc, values, token=values.get("token", ""), owner=owner)
+        return await form_error(
+            request, "reset_password.html", exc, values, token=values.get("token", ""), owner=owner
+        )
     return redirect("/login?notice=password-set")
 
 
 # --- tickets --------------------------------------------------------------------------------
+
 
 @page
 async def dashboard(request: Request) -> Response:
@@ -204,8 +210,13 @@ async def dashboard(request: Request) -> Response:
     team = await agents.list_agents(ctx, user) if user.role == "admin" else []
     stats = await _board_stats(request, user)
     return await render(
-        request, "dashboard.html", listing=listing, team=team, status=params.get("status", ""),
-        agent_filter=params.get("agent_id", ""), stats=stats,
+        request,
+        "dashboard.html",
+        listing=listing,
+        team=team,
+        status=params.get("status", ""),
+        agent_filter=params.get("agent_id", ""),
+        stats=stats,
     )
 
 
@@ -248,8 +259,18 @@ async def _ticket_view(request: Request, user: User, status: int = 200, **extra:
     others_read = await chat.seen(ctx, user, ticket, history[-1].seq if history else 0)
     can_write = user.role != "admin" and ticket.status != "closed"
     return await render(
-        request, "ticket.html", status_code=status, ticket=ticket, messages=history, timeline=timeline,
-        rating=rating, team=team, can_write=can_write, others_read=others_read, values={}, **extra,
+        request,
+        "ticket.html",
+        status_code=status,
+        ticket=ticket,
+        messages=history,
+        timeline=timeline,
+        rating=rating,
+        team=team,
+        can_write=can_write,
+        others_read=others_read,
+        values={},
+        **extra,
     )
 
 
@@ -295,6 +316,7 @@ async def _reopen(ctx: Any, user: User, ticket_id: str, values: dict[str, Any]) 
 
 # --- admin ----------------------------------------------------------------------------------
 
+
 @page
 async def agents_page(request: Request) -> Response:
     admin = await require_user(request, "admin")
@@ -305,7 +327,9 @@ async def agents_page(request: Request) -> Response:
     try:
         await accounts.create_agent(ctx, admin, values)
     except DomainError as exc:
-        return await form_error(request, "agents.html", exc, values, team=await agents.list_agents(ctx, admin))
+        return await form_error(
+            request, "agents.html", exc, values, team=await agents.list_agents(ctx, admin)
+        )
     return redirect("/agents?notice=agent-created")
 
 
@@ -314,7 +338,10 @@ async def overview_page(request: Request) -> Response:
     admin = await require_user(request, "admin")
     s = await stats.overview(context(request), admin)
     return await render(
-        request, "overview.html", s=s, volume=charts.paired_bars(s["days"]),
+        request,
+        "overview.html",
+        s=s,
+        volume=charts.paired_bars(s["days"]),
         load=charts.horizontal_bars([(a["agent"]["name"], a["open_tickets"]) for a in s["open_per_agent"]]),
         first_response=charts.duration(s["median_first_response_seconds"]),
         resolution=charts.duration(s["median_resolution_seconds"]),

@@ -109,7 +109,11 @@ class Socket:
             if tasks[2] in done:
                 await self.close(TRY_AGAIN_LATER, "too far behind; reconnect to resume")
             for task in done:
-                if not task.cancelled() and task.exception() and not isinstance(task.exception(), WebSocketDisconnect):
+                if (
+                    not task.cancelled()
+                    and task.exception()
+                    and not isinstance(task.exception(), WebSocketDisconnect)
+                ):
                     log.warning("socket task failed: %r", task.exception())
         finally:
             for task in tasks:
@@ -138,13 +142,15 @@ class TicketSocket(Socket):
         try:
             ticket = await tickets.get(ctx, user, self.ticket.id)
             online = sorted(await ctx.presence.online(scope))
-            await self.send({
-                "type": "hello",
-                "ticket": ticket.public(),
-                "last_seq": ticket.last_seq,
-                "online": [str(u) for u in online],
-                "user": {"id": str(user.id), "name": user.name, "role": user.role},
-            })
+            await self.send(
+                {
+                    "type": "hello",
+                    "ticket": ticket.public(),
+                    "last_seq": ticket.last_seq,
+                    "online": [str(u) for u in online],
+                    "user": {"id": str(user.id), "name": user.name, "role": user.role},
+                }
+            )
             self.last_sent = max(0, min(after, ticket.last_seq))
             await self.backfill(None)
             await self._publish_presence(online)
@@ -190,12 +196,18 @@ class TicketSocket(Socket):
                 await self.send(frame.text)
                 self.last_sent = seq
             elif frame.type == "ticket":
-                await self.send({"type": "ticket", "event": frame.data.get("event"), "ticket": frame.data["ticket"]})
+                await self.send(
+                    {"type": "ticket", "event": frame.data.get("event"), "ticket": frame.data["ticket"]}
+                )
                 if not self._still_allowed(frame.data["ticket"]):
                     await self.close(POLICY_VIOLATION, "you no longer have access to this ticket")
                     return
             elif frame.type in ("typing", "read"):
-                sender = frame.data.get("user", {}).get("id") if frame.type == "typing" else frame.data.get("user_id")
+                sender = (
+                    frame.data.get("user", {}).get("id")
+                    if frame.type == "typing"
+                    else frame.data.get("user_id")
+                )
                 if sender != str(self.user.id):
                     await self.send(frame.text)
             elif self.ends_session(frame):
@@ -257,12 +269,14 @@ class TicketSocket(Socket):
                 posted = await chat.post_message(
                     self.ctx, self.user, self.ticket.id, {"body": data.get("body"), "client_id": client_id}
                 )
-                self.reply({
-                    "type": "ack",
-                    "client_id": posted.message.client_id,
-                    "id": str(posted.message.id),
-                    "seq": posted.message.seq,
-                })
+                self.reply(
+                    {
+                        "type": "ack",
+                        "client_id": posted.message.client_id,
+                        "id": str(posted.message.id),
+                        "seq": posted.message.seq,
+                    }
+                )
             elif kind == "typing":
                 now = time.monotonic()
                 if now - self.last_typing >= TYPING_EVERY:
@@ -314,7 +328,9 @@ class BoardSocket(Socket):
         if await ctx.presence.join("site", user.id) and user.role == "agent":
             await events.agent_presence(ctx, user.id, online=True)
         try:
-            await self.send({"type": "hello", "role": user.role, "user": {"id": str(user.id), "name": user.name}})
+            await self.send(
+                {"type": "hello", "role": user.role, "user": {"id": str(user.id), "name": user.name}}
+            )
             await self.run(self.read, self.write)
         finally:
             for channel in self.channels():
