@@ -6,6 +6,7 @@ import time
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from ccr.config import RateLimit
 from ccr.errors import RateLimited
@@ -34,17 +35,24 @@ class MemoryLimiter:
 
 
 class RedisLimiter:
+    """Counts shared by every process; while Redis is down, each process counts alone."""
+
     def __init__(self, redis: Redis, prefix: str) -> None:
         self.redis = redis
         self.prefix = prefix
+        self.fallback = MemoryLimiter()
 
     async def hit(self, key: str, limit: RateLimit) -> None:
         now = int(time.time())
         window = now - now % limit.seconds
         name = f"{self.prefix}rl:{key}:{window}"
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.incr(name)
-            pipe.expire(name, limit.seconds + 1)
-            count, _ = await pipe.execute()
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.incr(name)
+                pipe.expire(name, limit.seconds + 1)
+                count, _ = await pipe.execute()
+        except (RedisError, OSError):
+            await self.fallback.hit(key, limit)
+            return
         if int(count) > limit.count:
             raise RateLimited(window + limit.seconds - now)

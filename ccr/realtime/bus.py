@@ -8,11 +8,15 @@ Each process holds one subscription per channel however many local listeners it 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +90,12 @@ class MemoryBus:
 
 
 class RedisBus:
-    """Redis pub/sub: one publishing pool and one subscriber connection per process."""
+    """Redis pub/sub: one publishing pool and one subscriber connection per process.
+
+    While Redis is unreachable, publishes are dropped (the database already holds what they
+    announce) and the subscriber retries with backoff; once it is back, every channel is
+    subscribed again and the reconnect callbacks let rooms catch up from the database.
+    """
 
     def __init__(self, url: str, prefix: str) -> None:
         self.prefix = prefix
@@ -95,12 +104,15 @@ class RedisBus:
         self.redis = Redis(
             connection_pool=BlockingConnectionPool.from_url(url, max_connections=32, timeout=10)
         )
-        self._sub_redis = Redis.from_url(url)
+        # No silent retries on the subscriber: a reconnect we do not see would hide the
+        # messages published while it was down.
+        self._sub_redis = Redis.from_url(url, retry=Retry(NoBackoff(), 0))
         self._listeners = _Listeners()
         self._pubsub = self._sub_redis.pubsub(ignore_subscribe_messages=True)
         self._task: asyncio.Task[None] | None = None
         self._reconnect_callbacks: list[Callable[[], Awaitable[None]]] = []
         self._lock = asyncio.Lock()
+        self._broken = False
 
     def _key(self, channel: str) -> str:
         return self.prefix + channel
@@ -112,26 +124,34 @@ class RedisBus:
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
-        await self._pubsub.aclose()
+        with contextlib.suppress(Exception):
+            await self._pubsub.aclose()
         await self._sub_redis.aclose()
         await self.redis.aclose()
 
     async def publish(self, channel: str, payload: bytes) -> None:
-        await self.redis.publish(self._key(channel), payload)
+        try:
+            await self.redis.publish(self._key(channel), payload)
+        except (RedisError, OSError) as exc:
+            log.warning("redis bus: publish on %s dropped (%s)", channel, exc)
 
     async def subscribe(self, channel: str, listener: Listener) -> None:
         async with self._lock:
-            if self._listeners.add(channel, listener):
-                await self._pubsub.subscribe(self._key(channel))
+            if self._listeners.add(channel, listener) and not self._broken:
+                try:
+                    await self._pubsub.subscribe(self._key(channel))
+                except (RedisError, OSError) as exc:
+                    # The listener stays registered: the reconnect subscribes it.
+                    log.warning("redis bus: subscribe to %s deferred (%s)", channel, exc)
+                    self._broken = True
 
     async def unsubscribe(self, channel: str, listener: Listener) -> None:
         async with self._lock:
-            if self._listeners.remove(channel, listener):
-                await self._pubsub.unsubscribe(self._key(channel))
+            if self._listeners.remove(channel, listener) and not self._broken:
+                with contextlib.suppress(RedisError, OSError):
+                    await self._pubsub.unsubscribe(self._key(channel))
 
     def on_reconnect(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Run after a lost connection is back: publishes made meanwhile were missed."""
@@ -142,33 +162,39 @@ class RedisBus:
         strip = len(self.prefix)
         while True:
             try:
+                if self._broken:
+                    await self._resubscribe()
+                    delay = 0.1
+                    log.info("redis bus: reconnected")
+                    await self._run_reconnect_callbacks()
                 if not self._pubsub.subscribed:
                     await asyncio.sleep(0.05)
                     continue
                 message = await self._pubsub.get_message(timeout=1.0)
-                delay = 0.1
                 if message and message["type"] == "message":
                     channel = message["channel"].decode()[strip:]
                     self._listeners.dispatch(channel, message["data"])
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("redis bus: connection lost (%s); reconnecting in %.1fs", exc, delay)
+                self._broken = True
+                log.warning("redis bus: connection lost (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-                await self._resubscribe()
 
     async def _resubscribe(self) -> None:
-        try:
-            async with self._lock:
+        """A fresh subscriber connection with every channel that has a local listener."""
+        async with self._lock:
+            with contextlib.suppress(Exception):
                 await self._pubsub.aclose()
-                self._pubsub = self._sub_redis.pubsub(ignore_subscribe_messages=True)
-                channels = [self._key(c) for c in self._listeners.by_channel]
-                if channels:
-                    await self._pubsub.subscribe(*channels)
-        except Exception as exc:
-            log.warning("redis bus: still down (%s)", exc)
-            return
+            self._pubsub = self._sub_redis.pubsub(ignore_subscribe_messages=True)
+            channels = [self._key(c) for c in self._listeners.by_channel]
+            await self._sub_redis.ping()
+            if channels:
+                await self._pubsub.subscribe(*channels)
+            self._broken = False
+
+    async def _run_reconnect_callbacks(self) -> None:
         for callback in self._reconnect_callbacks:
             try:
                 await callback()

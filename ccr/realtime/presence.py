@@ -16,6 +16,7 @@ from collections import Counter
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 # Refresh every 15 s and let entries live 45 s: a missed refresh or two (a GC pause,
 # a Redis blip) does not make anyone flicker offline, a dead process does within a minute.
@@ -90,23 +91,33 @@ class RedisPresence(MemoryPresence):
                 await self.redis.zrem(self._key(scope), f"{user_id}:{self.process}")
 
     async def join(self, scope: str, user_id: int) -> bool:
-        await super().join(scope, user_id)
-        was = await self._present(scope, user_id)
-        await self.redis.zadd(self._key(scope), {f"{user_id}:{self.process}": time.time() + PRESENCE_TTL})
+        first_here = await super().join(scope, user_id)
+        try:
+            was = await self._present(scope, user_id)
+            await self.redis.zadd(self._key(scope), {f"{user_id}:{self.process}": time.time() + PRESENCE_TTL})
+        except (RedisError, OSError):
+            return first_here  # Redis is down: this process's view is the best we have
         return not was
 
     async def leave(self, scope: str, user_id: int) -> bool:
         gone_here = await super().leave(scope, user_id)
-        if gone_here:
-            await self.redis.zrem(self._key(scope), f"{user_id}:{self.process}")
-        return gone_here and not await self._present(scope, user_id)
+        try:
+            if gone_here:
+                await self.redis.zrem(self._key(scope), f"{user_id}:{self.process}")
+            return gone_here and not await self._present(scope, user_id)
+        except (RedisError, OSError):
+            return gone_here
 
     async def _present(self, scope: str, user_id: int) -> bool:
         return user_id in await self.online(scope)
 
     async def online(self, scope: str) -> set[int]:
-        members = await self.redis.zrangebyscore(self._key(scope), time.time(), "+inf")
-        return {_user_of(m) for m in members}
+        try:
+            members = await self.redis.zrangebyscore(self._key(scope), time.time(), "+inf")
+        except (RedisError, OSError):
+            return await super().online(scope)
+        # Our own entries count even if a refresh was missed while Redis was away.
+        return {_user_of(m) for m in members} | await super().online(scope)
 
     async def _refresh_forever(self) -> None:
         while True:
