@@ -135,11 +135,11 @@ class TicketSocket(Socket):
         scope = f"ticket:{self.ticket.id}"
         # Join before reading the backlog: whatever is published meanwhile waits in the inbox
         # and is de-duplicated by seq, so nothing falls between backlog and live.
-        await self.rooms.join(self.room, self.member)
-        await self.rooms.join(f"user:{user.id}", self.member)
-        await ctx.presence.join(scope, user.id)
-        await ctx.presence.join("site", user.id)
         try:
+            await self.rooms.join(self.room, self.member)
+            await self.rooms.join(f"user:{user.id}", self.member)
+            await ctx.presence.join(scope, user.id)
+            await ctx.presence.join("site", user.id)
             ticket = await tickets.get(ctx, user, self.ticket.id)
             online = sorted(await ctx.presence.online(scope))
             await self.send(
@@ -182,6 +182,12 @@ class TicketSocket(Socket):
                 return
 
     async def write(self) -> None:
+        try:
+            await self._write()
+        except NotFound:  # access was lost while catching up
+            await self.close(POLICY_VIOLATION, "you no longer have access to this ticket")
+
+    async def _write(self) -> None:
         while True:
             frame: Frame = await self.member.queue.get()
             if frame is RESYNC:
@@ -323,11 +329,11 @@ class BoardSocket(Socket):
 
     async def serve(self, rooms: Rooms) -> None:
         ctx, user = self.ctx, self.user
-        for channel in self.channels():
-            await rooms.join(channel, self.member)
-        if await ctx.presence.join("site", user.id) and user.role == "agent":
-            await events.agent_presence(ctx, user.id, online=True)
         try:
+            for channel in self.channels():
+                await rooms.join(channel, self.member)
+            if await ctx.presence.join("site", user.id) and user.role == "agent":
+                await events.agent_presence(ctx, user.id, online=True)
             await self.send(
                 {"type": "hello", "role": user.role, "user": {"id": str(user.id), "name": user.name}}
             )
