@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -94,9 +94,14 @@ def _decode_cursor(cursor: object) -> tuple[datetime, int] | None:
     if cursor in (None, ""):
         return None
     try:
-        assert isinstance(cursor, str) and len(cursor) < 100
+        if not isinstance(cursor, str) or len(cursor) >= 100:
+            raise ValueError("not a cursor")
         stamp, _, ticket_id = base64.urlsafe_b64decode(cursor.encode() + b"==").decode().partition("|")
-        return datetime.fromisoformat(stamp), int(ticket_id)
+        when, number = datetime.fromisoformat(stamp), int(ticket_id)
+        # Ours are aware times and bigint ids; anything else would fail in the database (a 500).
+        if when.tzinfo is None or not 0 < number < 2**63:
+            raise ValueError("not a cursor")
+        return when.astimezone(UTC), number  # OverflowError past year 9999 in UTC
     except Exception:
         raise Invalid("This cursor is not one we gave out.", code="invalid_cursor", field="cursor") from None
 

@@ -248,7 +248,9 @@ async def new_ticket_page(request: Request) -> Response:
     return redirect(f"/tickets/{ticket.id}")
 
 
-async def _ticket_view(request: Request, user: User, status: int = 200, **extra: Any) -> Response:
+async def _ticket_view(
+    request: Request, user: User, status: int = 200, values: dict[str, Any] | None = None, **extra: Any
+) -> Response:
     ctx = context(request)
     ticket_id = request.path_params["id"]
     ticket = await tickets.get(ctx, user, ticket_id)
@@ -269,7 +271,7 @@ async def _ticket_view(request: Request, user: User, status: int = 200, **extra:
         team=team,
         can_write=can_write,
         others_read=others_read,
-        values={},
+        values=values or {},
         **extra,
     )
 
