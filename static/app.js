@@ -15,11 +15,16 @@
     return node;
   }
 
+  const connLabels = {
+    live: "Live", connecting: "Connecting…", reconnecting: "Reconnecting…",
+    offline: "Offline · reconnecting when the network is back", closed: "Disconnected",
+  };
   function showConnection(state) {
     if (!connBadge) return;
     connBadge.hidden = false;
+    connBadge.dataset.state = state;
     connBadge.classList.toggle("ok", state === "live");
-    connBadge.textContent = state === "live" ? "Live" : state === "connecting" ? "Connecting…" : "Reconnecting…";
+    connBadge.textContent = connLabels[state];
   }
 
   // Local time for every <time datetime>: the server renders UTC.
@@ -38,34 +43,70 @@
   localiseTimes(document);
 
   // A socket that reconnects with exponential backoff and jitter; `url()` is re-read on
-  // every attempt so a resume point (after=SEQ) is always current.
+  // every attempt so a resume point (after=SEQ) is always current. When the browser says the
+  // network is gone the socket is dropped at once (a dead TCP connection can take minutes to
+  // notice) and a new one is opened as soon as the network is back. With `heartbeat`, a ping
+  // every 20 s must be answered within 10 s, which catches connections that died silently.
   function liveSocket(url, handlers) {
     let attempt = 0;
     let socket = null;
     let stopped = false;
+    let retry = null;
+    let lastFrame = 0;
+
+    function drop() {
+      if (!socket) return;
+      const old = socket;
+      socket = null;
+      old.onopen = old.onmessage = old.onclose = old.onerror = null;
+      try { old.close(); } catch (err) { /* already closed */ }
+      handlers.close && handlers.close();
+    }
+
+    function schedule() {
+      clearTimeout(retry);
+      if (stopped) return;
+      if (!navigator.onLine) { showConnection("offline"); return; } // the "online" event resumes
+      attempt += 1;
+      const delay = Math.min(30000, 500 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random() / 2);
+      showConnection("reconnecting");
+      retry = setTimeout(connect, delay);
+    }
+
     function connect() {
+      clearTimeout(retry);
+      drop();
       showConnection(attempt ? "reconnecting" : "connecting");
-      socket = new WebSocket(url());
-      socket.onopen = () => { attempt = 0; showConnection("live"); handlers.open && handlers.open(); };
-      socket.onmessage = (e) => {
+      const ws = new WebSocket(url());
+      socket = ws;
+      ws.onopen = () => { attempt = 0; lastFrame = Date.now(); showConnection("live"); handlers.open && handlers.open(); };
+      ws.onmessage = (e) => {
+        lastFrame = Date.now();
         let frame;
         try { frame = JSON.parse(e.data); } catch (err) { return; }
         handlers.frame(frame);
       };
-      socket.onclose = (e) => {
+      ws.onclose = (e) => {
+        socket = null;
         handlers.close && handlers.close(e);
-        if (stopped || e.code === 1008) { if (e.code === 1008) showConnection("closed"); if (connBadge && e.code === 1008) connBadge.textContent = "Disconnected"; return; }
-        attempt += 1;
-        const delay = Math.min(30000, 500 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random() / 2);
-        showConnection("reconnecting");
-        setTimeout(connect, delay);
+        if (e.code === 1008) { showConnection("closed"); return; } // access ended: do not retry
+        schedule();
       };
     }
+
+    window.addEventListener("offline", () => { drop(); clearTimeout(retry); showConnection("offline"); });
+    window.addEventListener("online", () => { if (!stopped && !socket) { attempt = 0; connect(); } });
+    if (handlers.heartbeat) {
+      setInterval(() => {
+        if (!socket || socket.readyState !== WebSocket.OPEN) return;
+        if (Date.now() - lastFrame > 30000) { drop(); schedule(); return; }
+        if (Date.now() - lastFrame > 20000) socket.send(JSON.stringify({ type: "ping" }));
+      }, 5000);
+    }
     connect();
-    window.addEventListener("online", () => { if (socket && socket.readyState === WebSocket.CLOSED) { attempt = 0; connect(); } });
     return {
       send(obj) { if (socket && socket.readyState === WebSocket.OPEN) { socket.send(JSON.stringify(obj)); return true; } return false; },
-      stop() { stopped = true; socket && socket.close(); },
+      stop() { stopped = true; clearTimeout(retry); drop(); },
     };
   }
 
@@ -92,8 +133,8 @@
 
     list.querySelectorAll(".msg").forEach((node) => { lastSeq = Math.max(lastSeq, Number(node.dataset.seq)); });
     addDaySeparators();
-    list.scrollTop = list.scrollHeight;
     updateReceipts();
+    list.scrollTop = list.scrollHeight;
 
     function nearBottom() { return list.scrollHeight - list.scrollTop - list.clientHeight < 80; }
 
@@ -111,6 +152,14 @@
       });
     }
 
+    // A day separator with no message after it (its pending message was replaced) goes.
+    function tidyDays() {
+      list.querySelectorAll(".day").forEach((d) => {
+        const next = d.nextElementSibling;
+        if (!next || next.classList.contains("day")) d.remove();
+      });
+    }
+
     function lastDay() {
       const msgs = list.querySelectorAll(".msg time");
       return msgs.length ? dayKey(msgs[msgs.length - 1].getAttribute("datetime")) : null;
@@ -120,7 +169,8 @@
       const li = el("li", "msg" + (own ? " own" : ""));
       if (m.seq) li.dataset.seq = m.seq;
       const meta = el("div", "meta");
-      meta.append(el("span", "sender", m.sender ? m.sender.name : "You"), " ", el("span", "role", m.sender ? m.sender.role : ""), " ");
+      if (own || !m.sender) meta.append(el("span", "sender", "You"), " ");
+      else meta.append(el("span", "sender", m.sender.name), " ", el("span", "role", m.sender.role), " ");
       const t = el("time");
       const when = m.created_at || new Date().toISOString();
       t.setAttribute("datetime", when);
@@ -158,6 +208,7 @@
       if (waiting) {
         pending.delete(m.client_id);
         waiting.node.remove();
+        tidyDays();
       }
       append(messageNode(m, mine), m.created_at);
       if (!mine) typingEl.textContent = "";
@@ -178,9 +229,11 @@
     }
 
     function updateReceipts() {
+      const stick = nearBottom();
       list.querySelectorAll(".receipt").forEach((r) => r.remove());
       const own = [...list.querySelectorAll(".msg.own[data-seq]")].filter((n) => Number(n.dataset.seq) <= othersRead);
       if (own.length) own[own.length - 1].append(el("div", "receipt", "Read ✓✓"));
+      if (stick) list.scrollTop = list.scrollHeight;
     }
 
     function sendRead() {
@@ -208,12 +261,29 @@
       if (reopenForm) reopenForm.hidden = !closed;
     }
 
+    const timeline = document.getElementById("timeline");
+    function addTimeline(event, ticket) {
+      const text = {
+        assigned: ticket.agent ? `Assigned to ${ticket.agent.name}` : "Assigned",
+        closed: "Closed", reopened: "Reopened",
+      }[event];
+      if (!timeline || !text) return;
+      const li = el("li");
+      const t = el("time");
+      t.setAttribute("datetime", ticket.updated_at || new Date().toISOString());
+      li.append(t, text);
+      timeline.append(li);
+      localiseTimes(li);
+    }
+
     function showPresence(online) {
-      const others = online.filter((id) => id !== me).map((id) => names[id] || "Someone");
+      // Besides the customer and the agent, only admins can be in a ticket's room.
+      const others = online.filter((id) => id !== me).map((id) => names[id] || "An admin");
       presenceEl.textContent = others.length ? `${others.join(", ")} ${others.length > 1 ? "are" : "is"} here` : "";
     }
 
     const socket = liveSocket(() => `${wsBase}/ws/tickets/${ticketId}?after=${lastSeq}`, {
+      heartbeat: true,
       frame(f) {
         switch (f.type) {
           case "hello":
@@ -221,6 +291,7 @@
             if (f.ticket.agent) names[f.ticket.agent.id] = f.ticket.agent.name;
             setStatus(f.ticket);
             showPresence(f.online);
+            sendRead(); // opening the chat reads what is already on the page
             // Anything sent but not acknowledged goes out again with its original client_id:
             // the server stores it once however many times it arrives.
             pending.forEach((p, clientId) => socket.send({ type: "message", client_id: clientId, body: p.body }));
@@ -243,6 +314,7 @@
           case "ticket":
             if (f.ticket.agent) names[f.ticket.agent.id] = f.ticket.agent.name;
             setStatus(f.ticket);
+            addTimeline(f.event, f.ticket);
             break;
           case "error": {
             const p = f.client_id && pending.get(f.client_id);
@@ -333,15 +405,17 @@
       const link = el("a", "", t.subject);
       link.href = `/tickets/${t.id}`;
       const cells = [el("td", "", t.id), el("td"), el("td")];
+      cells[0].dataset.col = "id";
       cells[1].append(link);
       cells[2].dataset.col = "status";
       cells[2].append(badge(t.status));
       tr.append(...cells);
-      if (role !== "customer") tr.append(el("td", "", t.customer.name));
-      const agent = el("td"); agent.dataset.col = "agent"; agentCell(agent, t); tr.append(agent);
-      const when = el("td"); const time = el("time"); time.setAttribute("datetime", t.updated_at); when.append(time); tr.append(when);
+      if (role !== "customer") { const c = el("td", "", t.customer.name); c.dataset.label = "Customer"; tr.append(c); }
+      const agent = el("td"); agent.dataset.col = "agent"; agent.dataset.label = "Agent"; agentCell(agent, t); tr.append(agent);
+      const when = el("td"); when.dataset.label = "Last activity";
+      const time = el("time"); time.setAttribute("datetime", t.updated_at); when.append(time); tr.append(when);
       localiseTimes(when);
-      const unread = el("td"); unread.dataset.col = "unread"; tr.append(unread);
+      const unread = el("td"); unread.dataset.col = "unread"; unread.dataset.label = "Unread"; tr.append(unread);
       return tr;
     }
 
@@ -371,13 +445,40 @@
     }
 
     function setAgentOnline(userId, online) {
-      const chip = document.querySelector(`.agent-chip[data-agent-id="${CSS.escape(userId)}"] .dot`);
-      if (chip) chip.classList.toggle("online", online);
+      const chip = document.querySelector(`.agent-chip[data-agent-id="${CSS.escape(userId)}"]`);
+      if (!chip) return;
+      chip.querySelector(".dot").classList.toggle("online", online);
+      const label = chip.querySelector("[data-online]");
+      if (label) label.textContent = online ? " · online" : "";
+    }
+
+    // The admin's counters (open / assigned / closed, agents' loads) are re-read after
+    // ticket events, at most once a second, rather than guessed from partial pages.
+    let statsTimer = null;
+    function refreshStats() {
+      if (role !== "admin" || statsTimer) return;
+      statsTimer = setTimeout(() => {
+        statsTimer = null;
+        fetch("/api/v1/stats", { credentials: "same-origin" })
+          .then((r) => (r.ok ? r.json() : null))
+          .then((s) => {
+            if (!s) return;
+            for (const key of ["open", "assigned", "closed"]) {
+              const node = document.querySelector(`[data-stat="${key}"]`);
+              if (node && s.totals && key in s.totals) node.textContent = s.totals[key];
+            }
+            (s.open_per_agent || []).forEach((a) => {
+              const load = document.querySelector(`.agent-chip[data-agent-id="${CSS.escape(a.agent.id)}"] [data-load]`);
+              if (load) load.textContent = a.open_tickets;
+            });
+          })
+          .catch(() => {});
+      }, 1000);
     }
 
     liveSocket(() => `${wsBase}/ws/board`, {
       frame(f) {
-        if (f.type === "ticket") upsert(f.ticket);
+        if (f.type === "ticket") { upsert(f.ticket); refreshStats(); }
         else if (f.type === "activity") {
           const tr = row(f.ticket_id);
           if (!tr) return;
