@@ -7,7 +7,7 @@ from typing import Any
 
 WIDTH = 600
 HEIGHT = 180
-PAD = 24
+PAD = 30
 
 
 @dataclass(frozen=True)
