@@ -59,6 +59,7 @@ def create_app(settings: Settings) -> Starlette:
             limiter = MemoryLimiter()
             presence = MemoryPresence()
         await presence.start()
+        bus.on_reconnect(presence.refresh)  # Redis may have come back empty
         worker = OutboxWorker(pool, create_sender(settings), settings.outbox_poll_seconds)
         app.state.ctx = Context(
             settings=settings, pool=pool, bus=bus, limiter=limiter, presence=presence, mail_queued=worker.poke

@@ -65,6 +65,7 @@ class Settings:
             base_url=base_url,
             data_dir=data_dir,
             mail_from=env.get("CCR_MAIL_FROM") or f"Customer Care Registry <care@{host}>",
+            rate_limits={**_default_limits(), **_parse_limits(env.get("CCR_RATE_LIMITS", ""))},
         )
 
     def with_(self, **changes: object) -> Settings:
@@ -91,3 +92,18 @@ def _stored_secret(data_dir: Path) -> str:
     with os.fdopen(fd, "w") as f:
         f.write(secret + "\n")
     return secret
+
+
+def _parse_limits(text: str) -> dict[str, RateLimit]:
+    """`name=COUNT/SECONDS,…`, e.g. `message_user=60/10,login_ip=100/60`."""
+    limits: dict[str, RateLimit] = {}
+    known = _default_limits()
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        count, _, seconds = value.partition("/")
+        if name not in known or not count.isdigit() or not seconds.isdigit() or int(seconds) < 1:
+            raise SystemExit(
+                f"CCR_RATE_LIMITS: {item!r} should be NAME=COUNT/SECONDS with NAME one of {', '.join(known)}"
+            )
+        limits[name] = RateLimit(int(count), int(seconds))
+    return limits

@@ -202,3 +202,20 @@ async def test_the_bus_comes_back_after_redis_restarts(tmp_path: Path) -> None:
         await bus.stop()
         await other.stop()
         await server.kill()
+
+
+async def test_while_redis_is_down_a_process_still_hears_its_own_publishes(tmp_path: Path) -> None:
+    server = await RedisServer(tmp_path / "redis").start()
+    bus = RedisBus(server.url, "ccr:")
+    try:
+        await bus.start()
+        inbox = Inbox()
+        await bus.subscribe("room:1", inbox)
+        await wait_numsub(server.url, "ccr:room:1", 1)
+        await server.kill()
+        await bus.publish("room:1", b"local while down")
+        await inbox.wait_for(1)
+        assert inbox.received == [("room:1", b"local while down")]
+    finally:
+        await bus.stop()
+        await server.kill()

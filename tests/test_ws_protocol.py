@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ccr.config import RateLimit
 from tests.conftest import AppServer, MakeAppServer
-from tests.helpers import Mailbox, login, token_in
+from tests.helpers import PASSWORD, Mailbox, login, token_in
 from tests.ws_helpers import (
     Endpoint,
     Person,
@@ -368,3 +368,32 @@ async def test_password_reset_closes_every_socket_of_the_user(
 
     await agent.send({"type": "ping"})
     await agent.recv_until("pong")  # someone else's socket is untouched
+
+
+async def test_disabling_an_agent_closes_their_sockets_and_sessions(site: Endpoint, world: World) -> None:
+    room = await site.room(world.agent, world.ticket_id, label="agent room")
+    board = await site.board(world.agent, label="agent board")
+    customer = await site.room(world.customer, world.ticket_id, label="customer room")
+
+    r = await world.customer.client.post(f"/users/{world.agent.id}/disable")
+    assert r.status_code == 403
+    r = await world.admin.client.post(f"/users/{world.admin.id}/disable")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "cannot_disable_admin"
+    r = await world.admin.client.post("/users/999999/disable")
+    assert r.status_code == 404
+
+    r = await world.admin.client.post(f"/users/{world.agent.id}/disable")
+    assert r.status_code == 200 and r.json()["user"]["disabled"] is True
+    for sock in (room, board):
+        code, _ = await sock.closed()
+        assert code == 1008, sock.label
+    assert (await world.agent.client.get("/me")).status_code == 401
+    r = await site.client().post("/auth/login", json={"email": world.agent.email, "password": PASSWORD})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "account_disabled"
+    await customer.send({"type": "ping"})
+    await customer.recv_until("pong")  # the customer's socket is untouched
+
+    r = await world.admin.client.post(f"/users/{world.agent.id}/enable")
+    assert r.status_code == 200 and r.json()["user"]["disabled"] is False
+    r = await site.client().post("/auth/login", json={"email": world.agent.email, "password": PASSWORD})
+    assert r.status_code == 200

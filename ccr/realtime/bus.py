@@ -135,7 +135,10 @@ class RedisBus:
         try:
             await self.redis.publish(self._key(channel), payload)
         except (RedisError, OSError) as exc:
-            log.warning("redis bus: publish on %s dropped (%s)", channel, exc)
+            # This process's own sockets still hear it; the others catch up from the
+            # database when the bus is back.
+            log.warning("redis bus: publish on %s reached this process only (%s)", channel, exc)
+            self._listeners.dispatch(channel, payload)
 
     async def subscribe(self, channel: str, listener: Listener) -> None:
         async with self._lock:

@@ -29,6 +29,7 @@ class Presence(Protocol):
     async def leave(self, scope: str, user_id: int) -> bool: ...
     async def online(self, scope: str) -> set[int]: ...
     async def online_users(self, user_ids: list[int]) -> set[int]: ...
+    async def refresh(self) -> None: ...
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
 
@@ -41,6 +42,9 @@ class MemoryPresence:
         pass
 
     async def stop(self) -> None:
+        pass
+
+    async def refresh(self) -> None:
         pass
 
     async def join(self, scope: str, user_id: int) -> bool:
@@ -122,13 +126,17 @@ class RedisPresence(MemoryPresence):
     async def _refresh_forever(self) -> None:
         while True:
             await asyncio.sleep(REFRESH_SECONDS)
-            with contextlib.suppress(Exception):
-                expiry = time.time() + PRESENCE_TTL
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for scope, user_id in list(self.counts):
-                        pipe.zadd(self._key(scope), {f"{user_id}:{self.process}": expiry})
-                        pipe.zremrangebyscore(self._key(scope), "-inf", time.time())
-                    await pipe.execute()
+            await self.refresh()
+
+    async def refresh(self) -> None:
+        """Re-announce this process's users (also right after Redis comes back empty)."""
+        with contextlib.suppress(RedisError, OSError):
+            expiry = time.time() + PRESENCE_TTL
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for scope, user_id in list(self.counts):
+                    pipe.zadd(self._key(scope), {f"{user_id}:{self.process}": expiry})
+                    pipe.zremrangebyscore(self._key(scope), "-inf", time.time())
+                await pipe.execute()
 
 
 def _user_of(member: object) -> int:

@@ -8,7 +8,7 @@ from datetime import timedelta
 import asyncpg
 
 from ccr import security
-from ccr.errors import Conflict, Forbidden, Invalid, Unauthenticated
+from ccr.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from ccr.mail.compose import queue
 from ccr.services import events, validate
 from ccr.services.context import Context
@@ -269,3 +269,27 @@ async def create_admin(
     if admin is None:
         raise Conflict(f"A user with the email {email} already exists.", code="email_taken", field="email")
     return admin
+
+
+async def set_disabled(ctx: Context, admin: User, user_id: object, *, disabled: bool) -> User:
+    """Disable (or enable again) a customer's or agent's account; disabling ends its sessions."""
+    if admin.role != "admin":
+        raise Forbidden("Only admins disable accounts.")
+    try:
+        number = validate.identifier(user_id, "id")
+    except Invalid:
+        raise NotFound("No such user.") from None
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        user = await users.by_id(conn, number)
+        if user is None:
+            raise NotFound("No such user.")
+        if user.role == "admin":
+            raise Conflict("Admins cannot be disabled here.", code="cannot_disable_admin")
+        await users.set_disabled(conn, user.id, disabled)
+        if disabled:
+            await sessions.delete_for_user(conn, user.id)
+        user = await users.by_id(conn, user.id)
+        assert user is not None
+    if disabled:
+        await events.session_ended(ctx, user.id, None)
+    return user

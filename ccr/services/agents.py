@@ -28,3 +28,10 @@ async def list_agents(ctx: Context, admin: User) -> list[AgentLoad]:
         loads = await tickets.agent_loads(conn)
     online = await ctx.presence.online_users([a.id for a in agents])
     return [AgentLoad(a, loads.get(a.id, 0), a.id in online) for a in agents]
+
+
+async def disabled_agents(ctx: Context, admin: User) -> list[User]:
+    if admin.role != "admin":
+        raise Forbidden("Only admins see the team.")
+    async with ctx.pool.acquire() as conn:
+        return await users.disabled_with_role(conn, "agent")

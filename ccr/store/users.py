@@ -31,6 +31,7 @@ class User:
             "role": self.role,
             "first_name": self.first_name,
             "last_name": self.last_name,
+            "disabled": self.disabled_at is not None,
         }
 
 
@@ -96,6 +97,22 @@ async def mark_verified(conn: asyncpg.Connection, user_id: int) -> None:
 async def by_role(conn: asyncpg.Connection, role: str) -> list[User]:
     rows = await conn.fetch(
         f"SELECT {COLUMNS} FROM users WHERE role = $1 AND disabled_at IS NULL ORDER BY first_name, last_name, id",
+        role,
+    )
+    return [User(**dict(r)) for r in rows]
+
+
+async def set_disabled(conn: asyncpg.Connection, user_id: int, disabled: bool) -> None:
+    await conn.execute(
+        "UPDATE users SET disabled_at = CASE WHEN $2 THEN coalesce(disabled_at, now()) END WHERE id = $1",
+        user_id,
+        disabled,
+    )
+
+
+async def disabled_with_role(conn: asyncpg.Connection, role: str) -> list[User]:
+    rows = await conn.fetch(
+        f"SELECT {COLUMNS} FROM users WHERE role = $1 AND disabled_at IS NOT NULL ORDER BY first_name, last_name, id",
         role,
     )
     return [User(**dict(r)) for r in rows]

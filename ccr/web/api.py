@@ -90,6 +90,18 @@ async def list_agents(request: Request) -> Response:
     return JSON({"agents": [a.public() for a in team]})
 
 
+async def disable_user(request: Request) -> Response:
+    admin = await require_user(request, "admin")
+    user = await accounts.set_disabled(context(request), admin, request.path_params["id"], disabled=True)
+    return JSON({"user": user.public()})
+
+
+async def enable_user(request: Request) -> Response:
+    admin = await require_user(request, "admin")
+    user = await accounts.set_disabled(context(request), admin, request.path_params["id"], disabled=False)
+    return JSON({"user": user.public()})
+
+
 async def create_ticket(request: Request) -> Response:
     user = await require_user(request)
     ticket = await tickets.open_ticket(context(request), user, await body(request))
@@ -206,6 +218,8 @@ routes = [
     Route("/me", me, methods=["GET"]),
     Route("/agents", create_agent, methods=["POST"]),
     Route("/agents", list_agents, methods=["GET"]),
+    Route("/users/{id}/disable", disable_user, methods=["POST"]),
+    Route("/users/{id}/enable", enable_user, methods=["POST"]),
     Route("/tickets", create_ticket, methods=["POST"]),
     Route("/tickets", list_tickets, methods=["GET"]),
     Route("/tickets/{id}", get_ticket, methods=["GET"]),

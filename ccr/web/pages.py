@@ -44,6 +44,8 @@ NOTICES = {
     "password-set": "Your password is set. Log in with it now.",
     "logged-out": "You are logged out.",
     "agent-created": "Agent created; they will receive an invitation email.",
+    "agent-disabled": "Agent disabled: they are logged out everywhere and can no longer log in.",
+    "agent-enabled": "Agent enabled again.",
     "feedback-sent": "Thank you! Your feedback went to the team.",
     "rated": "Thank you for rating the help you got.",
 }
@@ -323,16 +325,28 @@ async def _reopen(ctx: Any, user: User, ticket_id: str, values: dict[str, Any]) 
 async def agents_page(request: Request) -> Response:
     admin = await require_user(request, "admin")
     ctx = context(request)
+    team = await agents.list_agents(ctx, admin)
+    disabled = await agents.disabled_agents(ctx, admin)
     if request.method == "GET":
-        return await render(request, "agents.html", team=await agents.list_agents(ctx, admin), values={})
+        return await render(request, "agents.html", team=team, disabled=disabled, values={})
     values = await form(request)
     try:
         await accounts.create_agent(ctx, admin, values)
     except DomainError as exc:
-        return await form_error(
-            request, "agents.html", exc, values, team=await agents.list_agents(ctx, admin)
-        )
+        return await form_error(request, "agents.html", exc, values, team=team, disabled=disabled)
     return redirect("/agents?notice=agent-created")
+
+
+def agent_switch(disabled: bool) -> Handler:
+    """The agents page's Disable / Enable buttons."""
+
+    @page
+    async def handler(request: Request) -> Response:
+        admin = await require_user(request, "admin")
+        await accounts.set_disabled(context(request), admin, request.path_params["id"], disabled=disabled)
+        return redirect("/agents?notice=" + ("agent-disabled" if disabled else "agent-enabled"))
+
+    return handler
 
 
 @page
@@ -383,6 +397,8 @@ routes = [
     Route("/tickets/{id}/assign", ticket_action(tickets.assign), methods=["POST"]),
     Route("/tickets/{id}/rating", ticket_action(tickets.rate, "rated"), methods=["POST"]),
     Route("/agents", agents_page, methods=["GET", "POST"]),
+    Route("/agents/{id}/disable", agent_switch(True), methods=["POST"]),
+    Route("/agents/{id}/enable", agent_switch(False), methods=["POST"]),
     Route("/overview", overview_page),
     Route("/feedback", feedback_page, methods=["GET", "POST"]),
 ]
