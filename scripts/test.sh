@@ -144,11 +144,15 @@ ensure_redis() {
     start_throwaway_redis
 }
 
-# --- Browser tests only: Debian's Chromium ------------------------------------------------
-ensure_chromium() {
+# --- Browser tests only: Debian's Chromium, and npm (the tests fetch axe-core with it) ------
+ensure_browser_tools() {
     if [ ! -x /usr/bin/chromium ]; then
         log "installing chromium"
-        apt_install chromium
+        apt_install chromium fonts-liberation  # fonts: screenshots need real glyphs
+    fi
+    if ! command -v npm >/dev/null; then
+        log "installing npm"
+        apt_install npm
     fi
 }
 
@@ -156,7 +160,7 @@ ensure_venv
 ensure_postgres
 ensure_redis
 if [ -d tests/browser ]; then
-    ensure_chromium
+    ensure_browser_tools
 fi
 
 log "ruff check"

@@ -4,6 +4,7 @@ prefix of our own, an aiosmtpd server on a free port, and the app in a real uvic
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import secrets
 import threading
@@ -23,12 +24,10 @@ from starlette.applications import Starlette
 from ccr.app import create_app
 from ccr.config import RateLimit, Settings
 from ccr.store.db import migrate
-from tests.helpers import Mailbox, free_port
+from tests.helpers import CcrProcess, Mailbox, free_port
 
 T = TypeVar("T")
-ADMIN_DATABASE_URL = os.environ.get(
-    "CCR_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+ADMIN_DATABASE_URL = os.environ.get("CCR_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("CCR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 # Big enough that no test trips a limit it is not about; the rate-limit tests set their own.
 GENEROUS = RateLimit(1_000_000, 60)
@@ -157,6 +156,18 @@ def unstarted_smtp() -> Iterator[Mailbox]:
     mailbox.stop()
 
 
+SHUTDOWN_TIMEOUT = 20
+
+
+def running_tasks() -> str:
+    """Where every other task of this loop is waiting: what a hung shutdown is stuck on."""
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        if task is not asyncio.current_task():
+            task.print_stack(limit=8, file=out)
+    return out.getvalue()
+
+
 @dataclass
 class AppServer:
     """The app served by a real uvicorn on 127.0.0.1."""
@@ -177,8 +188,16 @@ class AppServer:
     async def stop(self) -> None:
         for client in self.clients:
             await client.aclose()
+        self.clients.clear()
         self.server.should_exit = True
-        await asyncio.wait_for(self.task, 30)
+        done, _ = await asyncio.wait({self.task}, timeout=SHUTDOWN_TIMEOUT)
+        if not done:
+            stuck = running_tasks()
+            self.task.cancel()
+            raise AssertionError(
+                f"the app server did not shut down within {SHUTDOWN_TIMEOUT}s; still running:\n{stuck}"
+            )
+        self.task.result()
 
 
 MakeAppServer = Callable[..., Awaitable[AppServer]]
@@ -215,6 +234,8 @@ async def make_app_server(
             log_level="warning",
             ws_max_size=65536,
             ws_per_message_deflate=False,
+            # Requests still running at teardown are cancelled after this, not waited for.
+            timeout_graceful_shutdown=5,
         )
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
@@ -235,3 +256,13 @@ async def make_app_server(
 @pytest.fixture
 async def server(make_app_server: MakeAppServer) -> AppServer:
     return await make_app_server()
+
+
+@pytest.fixture
+async def ccr_processes() -> AsyncIterator[list[CcrProcess]]:
+    """Processes a test starts go here, so they are stopped whatever happens."""
+    processes: list[CcrProcess] = []
+    yield processes
+    for process in processes:
+        if process.proc is not None and process.proc.returncode is None:
+            await process.stop()

@@ -98,8 +98,8 @@ class Mailbox:
             if to in rcpts and (subject is None or subject.lower() in str(msg["Subject"]).lower())
         ]
 
-    def messages_to(self, to: str, subject: str | None = None) -> list[EmailMessage]:
-        return self._matching(to, subject)
+    def messages_to(self, to: str, subject: str | None = None, since: int = 0) -> list[EmailMessage]:
+        return self._matching(to, subject, since)
 
     async def wait_for(
         self, to: str, subject: str | None = None, timeout: float = 10, since: int = 0
@@ -130,9 +130,9 @@ def text_of(msg: EmailMessage) -> str:
 
 
 def link_in(msg: EmailMessage, path: str) -> str:
-    """The first absolute link in the plain-text part whose path is `path`."""
+    """The first absolute link in the plain-text part whose path contains `path`."""
     for link in _LINK.findall(text_of(msg)):
-        if urlsplit(link).path == path:
+        if path in urlsplit(link).path:
             return link
     raise AssertionError(f"no link to {path} in:\n{text_of(msg)}")
 
@@ -186,9 +186,7 @@ _CONFIG_VARS = ("DATABASE_URL", "REDIS_URL", "SMTP_URL", "SECRET_KEY", "BASE_URL
 
 def ccr_env(**config: str) -> dict[str, str]:
     """This environment without any ccr configuration, plus `config`."""
-    env = {
-        k: v for k, v in os.environ.items() if k not in _CONFIG_VARS and not k.startswith("CCR_")
-    }
+    env = {k: v for k, v in os.environ.items() if k not in _CONFIG_VARS and not k.startswith("CCR_")}
     env["CCR_LOG_LEVEL"] = "warning"
     env.update(config)
     return env
@@ -243,6 +241,6 @@ class CcrProcess:
             except TimeoutError:
                 self.proc.kill()
                 await self.proc.wait()
-                raise AssertionError(f"ccr serve ignored SIGTERM for {timeout}s:\n{self.log()}")
+                raise AssertionError(f"ccr serve ignored SIGTERM for {timeout}s:\n{self.log()}") from None
         assert self.proc.returncode is not None
         return self.proc.returncode

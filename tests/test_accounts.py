@@ -50,9 +50,7 @@ async def forgot(client: httpx.AsyncClient, mailbox: Mailbox, email: str) -> str
 # --- register → verify → login → me → logout -------------------------------------------------
 
 
-async def test_whole_journey_and_old_cookie_rejected_after_logout(
-    server: AppServer, smtp: Mailbox
-) -> None:
+async def test_whole_journey_and_old_cookie_rejected_after_logout(server: AppServer, smtp: Mailbox) -> None:
     client = server.client()
     r = await client.post(
         "/auth/register",
@@ -71,7 +69,7 @@ async def test_whole_journey_and_old_cookie_rejected_after_logout(
     r = await client.post("/auth/login", json={"email": "alice@example.com", "password": PASSWORD})
     assert r.status_code == 200
     user = r.json()["user"]
-    assert set(user) == {"id", "email", "role", "first_name", "last_name"}
+    assert {"id", "email", "role", "first_name", "last_name"} <= set(user)  # the contract may grow
     assert isinstance(user["id"], str)
     assert (user["email"], user["role"], user["first_name"], user["last_name"]) == (
         "alice@example.com", "customer", "Alice", "Liddell",
@@ -192,9 +190,7 @@ async def test_reset_token_is_single_use(server: AppServer, smtp: Mailbox) -> No
     assert r.status_code == 401
 
 
-async def test_expired_reset_token_is_refused(
-    server: AppServer, smtp: Mailbox, database_url: str
-) -> None:
+async def test_expired_reset_token_is_refused(server: AppServer, smtp: Mailbox, database_url: str) -> None:
     await register_customer(server.client(), smtp, "grace@example.com")
     client = server.client()
     token = await forgot(client, smtp, "grace@example.com")
@@ -355,7 +351,7 @@ async def test_register_with_taken_email_answers_the_same_and_mails_the_owner(
     msg = await smtp.wait_for("trent@example.com", "already have an account", since=since)
     assert link_in(msg, "/reset-password").startswith(server.url + "/reset-password?token=")
     await smtp.wait_for("newbie@example.com", "confirm", since=since)
-    assert len(smtp._matching("trent@example.com", None, since)) == 1  # no confirmation email
+    assert len(smtp.messages_to("trent@example.com", since=since)) == 1  # no confirmation email
 
     # The account is unchanged: the old password works, the new one does not, same name.
     me = await login(server.client(), "trent@example.com", PASSWORD)
@@ -517,9 +513,7 @@ def assert_rate_limited(r: httpx.Response, window: int) -> None:
     assert 1 <= int(r.headers["retry-after"]) <= window
 
 
-async def test_login_is_rate_limited_per_account(
-    make_app_server: MakeAppServer, database_url: str
-) -> None:
+async def test_login_is_rate_limited_per_account(make_app_server: MakeAppServer, database_url: str) -> None:
     server = await make_app_server(rate_limits={"login_account": RateLimit(3, 86400)})
     await create_admin(database_url, "root@example.com")
     await create_admin(database_url, "other@example.com")

@@ -1,0 +1,162 @@
+"""The email outbox: delivery when SMTP comes back, and exactly once across processes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import asyncpg
+
+from ccr.mail.compose import queue
+from tests.conftest import AppServer, MakeAppServer
+from tests.helpers import (
+    PASSWORD,
+    CcrProcess,
+    Mailbox,
+    ccr_env,
+    free_port,
+    names,
+    token_in,
+)
+
+
+async def wait_until(check: Callable[[], object], timeout: float = 10, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout}s")
+        await asyncio.sleep(0.05)
+
+
+async def test_smtp_down_at_registration_then_delivered_once_it_returns(
+    make_app_server: MakeAppServer, unstarted_smtp: Mailbox, database_url: str
+) -> None:
+    server = await make_app_server(smtp_url=unstarted_smtp.url)
+    client = server.client()
+    r = await client.post(
+        "/auth/register", json={"email": "uma@example.com", "password": PASSWORD, **names("uma")}
+    )
+    assert r.status_code == 202
+    assert r.json() == {}
+
+    conn = await asyncpg.connect(database_url)
+    try:
+
+        async def failed_once() -> bool:
+            row = await conn.fetchrow("SELECT attempts, sent_at, last_error FROM outbox")
+            return row is not None and row["attempts"] >= 1 and row["last_error"] is not None
+
+        await wait_until(failed_once, what="a failed delivery attempt")
+        row = await conn.fetchrow("SELECT sent_at FROM outbox")
+        assert row["sent_at"] is None
+
+        unstarted_smtp.start()
+        msg = await unstarted_smtp.wait_for("uma@example.com", "confirm", timeout=20)
+        r = await client.post("/auth/verify-email", json={"token": token_in(msg, "/verify-email")})
+        assert r.status_code == 204
+
+        await wait_until(lambda: conn.fetchval("SELECT sent_at IS NOT NULL FROM outbox"), what="sent_at set")
+        # Several poll periods (0.2 s) later, still exactly one copy.
+        await asyncio.sleep(1.5)
+        assert len(unstarted_smtp.messages_to("uma@example.com")) == 1
+    finally:
+        await conn.close()
+
+
+async def test_a_sent_email_is_not_sent_again_by_a_restarted_server(
+    make_app_server: MakeAppServer, smtp: Mailbox, database_url: str
+) -> None:
+    first = await make_app_server()
+    r = await first.client().post(
+        "/auth/register", json={"email": "vera@example.com", "password": PASSWORD, **names("vera")}
+    )
+    assert r.status_code == 202
+    msg = await smtp.wait_for("vera@example.com", "confirm")
+    await first.stop()
+    await make_app_server()  # a new process's worker scans the same outbox
+    await asyncio.sleep(1.0)
+    assert smtp.messages_to("vera@example.com") == [msg]
+
+
+async def test_each_email_has_a_stable_message_id(
+    server: AppServer, smtp: Mailbox, database_url: str
+) -> None:
+    r = await server.client().post(
+        "/auth/register", json={"email": "wendy@example.com", "password": PASSWORD, **names("wendy")}
+    )
+    assert r.status_code == 202
+    msg = await smtp.wait_for("wendy@example.com", "confirm")
+    conn = await asyncpg.connect(database_url)
+    try:
+        stored = await conn.fetchval("SELECT message_id FROM outbox")
+    finally:
+        await conn.close()
+    assert msg["Message-ID"] == stored
+    assert stored.startswith("<") and stored.endswith("@127.0.0.1>")
+
+
+# --- two processes ---------------------------------------------------------------------------
+
+
+async def test_two_processes_send_each_email_exactly_once(
+    ccr_processes: list[CcrProcess], smtp: Mailbox, database_url: str, tmp_path: Path
+) -> None:
+    ports = [free_port(), free_port()]
+    base_url = f"http://127.0.0.1:{ports[0]}"
+    for i, port in enumerate(ports):
+        env = ccr_env(
+            DATABASE_URL=database_url, SMTP_URL=smtp.url, SECRET_KEY="shared-secret",
+            BASE_URL=base_url, CCR_DATA_DIR=str(tmp_path / f"data{i}"),
+        )  # fmt: skip
+        ccr_processes.append(CcrProcess(port, env, tmp_path / f"serve{i}.log"))
+    # Both start at once: their migrations race for the advisory lock.
+    await asyncio.gather(*(p.start() for p in ccr_processes))
+
+    recipients = [f"user{i:02}@example.com" for i in range(30)]
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.executemany(
+            "INSERT INTO users (email, role, first_name, last_name, password_hash, email_verified_at)"
+            " VALUES ($1, 'customer', 'User', 'Tester', 'x', now())",
+            [(r,) for r in recipients],
+        )
+        # Ten through each process's API (the poke path), the rest straight into the outbox,
+        # where both processes' workers find them on their next poll.
+        clients = [p.client() for p in ccr_processes]
+        try:
+            answers = await asyncio.gather(
+                *(
+                    clients[i % 2].post("/auth/forgot-password", json={"email": r})
+                    for i, r in enumerate(recipients[:10])
+                )
+            )
+        finally:
+            for client in clients:
+                await client.aclose()
+        assert [a.status_code for a in answers] == [202] * 10
+        for batch in (recipients[10:20], recipients[20:]):
+            async with conn.transaction():
+                for r in batch:
+                    await queue(conn, "reset_password", to=r, subject="Reset your password",
+                                base_url=base_url, name="User", link=base_url + "/reset-password?token=t")  # fmt: skip
+            await asyncio.sleep(0.3)
+
+        await wait_until(lambda: len(smtp.messages) >= 30, timeout=30, what="30 emails delivered")
+        await asyncio.sleep(2.5)  # more than two poll periods of both workers: no late duplicates
+
+        delivered = Counter(rcpt for rcpts in smtp.recipients for rcpt in rcpts)
+        assert delivered == Counter(recipients)
+        assert len({m["Message-ID"] for m in smtp.messages}) == 30
+        rows = await conn.fetch("SELECT attempts, sent_at FROM outbox")
+        assert len(rows) == 30
+        assert all(r["sent_at"] is not None and r["attempts"] == 1 for r in rows)
+    finally:
+        await conn.close()
