@@ -1,7 +1,13 @@
-"""Fixed-window rate limits: in-process, or shared through Redis when REDIS_URL is set."""
+"""Sliding-window rate limits: in-process, or shared through Redis when REDIS_URL is set.
+
+A fixed window lets a client spend the whole allowance at the end of one window and again at
+the start of the next; the sliding estimate (this window's count plus the previous window's,
+weighted by how much of it still overlaps the last `seconds`) closes that gap cheaply.
+"""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Protocol
 
@@ -14,24 +20,30 @@ from ccr.errors import RateLimited
 
 class Limiter(Protocol):
     async def hit(self, key: str, limit: RateLimit) -> None:
-        """Count one attempt; raise RateLimited when the window is full."""
+        """Count one attempt; raise RateLimited when the last `seconds` hold too many."""
+
+
+def _check(now: float, window: int, previous: int, current: int, limit: RateLimit) -> None:
+    overlap = 1 - (now - window) / limit.seconds
+    if previous * overlap + current > limit.count:
+        # Once the current window ends, its count becomes the (shrinking) previous one;
+        # waiting for it is always enough, often more than needed, never less.
+        raise RateLimited(math.ceil(window + limit.seconds - now))
 
 
 class MemoryLimiter:
     def __init__(self) -> None:
-        self._windows: dict[str, tuple[int, int]] = {}
+        self._counts: dict[tuple[str, int], int] = {}
 
     async def hit(self, key: str, limit: RateLimit) -> None:
-        now = int(time.time())
-        window = now - now % limit.seconds
-        start, count = self._windows.get(key, (window, 0))
-        if start != window:
-            start, count = window, 0
-        if len(self._windows) > 100_000:  # bound memory under a flood of distinct keys
-            self._windows.clear()
-        self._windows[key] = (start, count + 1)
-        if count + 1 > limit.count:
-            raise RateLimited(start + limit.seconds - now)
+        now = time.time()
+        window = int(now // limit.seconds) * limit.seconds
+        if len(self._counts) > 200_000:  # bound memory under a flood of distinct keys
+            self._counts.clear()
+        current = self._counts.get((key, window), 0) + 1
+        self._counts[(key, window)] = current
+        self._counts.pop((key, window - 2 * limit.seconds), None)
+        _check(now, window, self._counts.get((key, window - limit.seconds), 0), current, limit)
 
 
 class RedisLimiter:
@@ -43,16 +55,16 @@ class RedisLimiter:
         self.fallback = MemoryLimiter()
 
     async def hit(self, key: str, limit: RateLimit) -> None:
-        now = int(time.time())
-        window = now - now % limit.seconds
+        now = time.time()
+        window = int(now // limit.seconds) * limit.seconds
         name = f"{self.prefix}rl:{key}:{window}"
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.incr(name)
-                pipe.expire(name, limit.seconds + 1)
-                count, _ = await pipe.execute()
+                pipe.expire(name, 2 * limit.seconds + 1)
+                pipe.get(f"{self.prefix}rl:{key}:{window - limit.seconds}")
+                current, _, previous = await pipe.execute()
         except (RedisError, OSError):
             await self.fallback.hit(key, limit)
             return
-        if int(count) > limit.count:
-            raise RateLimited(window + limit.seconds - now)
+        _check(now, window, int(previous or 0), int(current), limit)

@@ -163,6 +163,17 @@ if [ -d tests/browser ]; then
     ensure_browser_tools
 fi
 
+# --- docker-compose.yml: validated offline (no Docker engine needed) -------------------------
+check_compose() {
+    if ! command -v docker-compose >/dev/null; then
+        log "installing docker-compose (to validate docker-compose.yml)"
+        apt_install docker-compose
+    fi
+    log "docker-compose config"
+    docker-compose -f docker-compose.yml config -q
+}
+check_compose
+
 log "ruff check"
 .venv/bin/ruff check .
 log "ruff format --check"

@@ -21,7 +21,6 @@ from tests.ws_helpers import (
     StalledClient,
     World,
     Ws,
-    lift_message_limit,
     make_world,
     start_cluster,
     stored_messages,
@@ -68,7 +67,6 @@ async def test_fan_out_across_two_processes_then_resume_on_the_other(
     cluster: Cluster, world: World, redis_url: str
 ) -> None:
     a, b = cluster.sites
-    await lift_message_limit(redis_url, cluster.env["CCR_REDIS_PREFIX"], world.customer, world.agent)
     customer = await a.room(world.customer, world.ticket_id, label="customer on A")
     agent = await b.room(world.agent, world.ticket_id, label="agent on B")
     assert world.customer.id in agent.frames[0]["online"]  # presence is shared through Redis
@@ -107,7 +105,6 @@ async def test_kill_9_mid_burst_loses_no_acked_message_and_resends_land_once(
     cluster: Cluster, world: World, redis_url: str, database_url: str
 ) -> None:
     a, b = cluster.sites
-    await lift_message_limit(redis_url, cluster.env["CCR_REDIS_PREFIX"], world.customer)
     agent = await b.room(world.agent, world.ticket_id, label="agent on B")
     customer = await a.room(world.customer, world.ticket_id, label="customer on A")
     sent = [f"burst-{i}" for i in range(100)]
@@ -209,7 +206,6 @@ async def test_a_client_that_never_reads_does_not_delay_the_others(
     cluster: Cluster, world: World, redis_url: str
 ) -> None:
     a, b = cluster.sites
-    await lift_message_limit(redis_url, cluster.env["CCR_REDIS_PREFIX"], world.customer, world.agent)
     stalled = await StalledClient.open(
         a.url, f"/ws/tickets/{world.ticket_id}", {"Origin": a.origin, "Cookie": world.admin.cookie}
     )

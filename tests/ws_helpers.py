@@ -381,27 +381,6 @@ async def stored_messages(database_url: str, ticket_id: str) -> list[asyncpg.Rec
         await conn.close()
 
 
-async def lift_message_limit(redis_url: str, prefix: str, *people: Person, seconds: int = 180) -> None:
-    """Let these users post without tripping the per-user message limit for `seconds`.
-
-    `ccr serve` takes its rate limits from no setting, and its default (30 messages per 10 s)
-    would stop a test that sends 100 messages from one user. The limiter counts attempts in
-    Redis under `{prefix}rl:message:user:{id}:{window start}`; starting the coming windows far
-    below zero leaves the limit in place but out of reach. Tests that trip over a changed key
-    format fail loudly with `rate_limited` errors.
-    """
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        now = int(time.time())
-        async with client.pipeline(transaction=False) as pipe:
-            for person in people:
-                for window in range(now - now % 10, now + seconds, 10):
-                    pipe.set(f"{prefix}rl:message:user:{person.id}:{window}", -1_000_000, ex=seconds + 20)
-            await pipe.execute()
-    finally:
-        await client.aclose()
-
-
 # --- real `ccr serve` processes ------------------------------------------------------------------
 
 
@@ -429,6 +408,8 @@ def cluster_env(
         "SECRET_KEY": "cluster-test-secret",
         "BASE_URL": base_url,
         "CCR_DATA_DIR": str(data_dir),
+        # The cluster tests send hundreds of messages from one user within seconds.
+        "CCR_RATE_LIMITS": "message_user=100000/10",
     }
     if redis_url:
         config["REDIS_URL"] = redis_url
