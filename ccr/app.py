@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.routing import Mount
+from starlette.routing import Mount, Router
 from starlette.staticfiles import StaticFiles
 
 from ccr.config import Settings
@@ -52,7 +52,7 @@ def create_app(settings: Settings) -> Starlette:
         limiter: Limiter
         presence: Presence
         if settings.redis_url:
-            redis = Redis.from_url(settings.redis_url)
+            redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
             limiter = RedisLimiter(redis, settings.redis_prefix)
             presence = RedisPresence(redis, settings.redis_prefix)
         else:
@@ -78,7 +78,8 @@ def create_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=[
-            Mount("/api/v1", routes=api.routes),
+            # No trailing-slash redirects: Starlette builds them from the Host header.
+            Mount("/api/v1", app=Router(api.routes, redirect_slashes=False)),
             Mount("/static", app=StaticFiles(directory=ROOT / "static"), name="static"),
             *ws.routes,
             *pages.routes,
@@ -95,6 +96,7 @@ def create_app(settings: Settings) -> Starlette:
         },
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False
     app.state.settings = settings
     return app
 

@@ -18,15 +18,16 @@ class RateLimit:
 
 
 def _default_limits() -> dict[str, RateLimit]:
-    # Per-IP limits are loose enough for an office behind one NAT address; per-account
-    # limits are what actually stop password guessing against one mailbox.
+    # Login limits count failed attempts only. Per-account limits are what stop password
+    # guessing against one mailbox; per-IP limits are loose because an office (or a test
+    # suite) shares one address. Messages: 20 a second sustained is a flood, not a chat.
     return {
-        "login_ip": RateLimit(30, 60),
+        "login_ip": RateLimit(100, 15 * 60),
         "login_account": RateLimit(10, 15 * 60),
-        "register_ip": RateLimit(10, 60 * 60),
-        "forgot_ip": RateLimit(10, 60 * 60),
-        "forgot_account": RateLimit(3, 60 * 60),
-        "message_user": RateLimit(30, 10),
+        "register_ip": RateLimit(300, 60 * 60),
+        "forgot_ip": RateLimit(100, 60 * 60),
+        "forgot_account": RateLimit(5, 60 * 60),
+        "message_user": RateLimit(200, 10),
     }
 
 

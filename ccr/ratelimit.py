@@ -22,6 +22,9 @@ class Limiter(Protocol):
     async def hit(self, key: str, limit: RateLimit) -> None:
         """Count one attempt; raise RateLimited when the last `seconds` hold too many."""
 
+    async def check(self, key: str, limit: RateLimit) -> None:
+        """Raise RateLimited when one more attempt would be too many; count nothing."""
+
 
 def _check(now: float, window: int, previous: int, current: int, limit: RateLimit) -> None:
     overlap = 1 - (now - window) / limit.seconds
@@ -43,6 +46,12 @@ class MemoryLimiter:
         current = self._counts.get((key, window), 0) + 1
         self._counts[(key, window)] = current
         self._counts.pop((key, window - 2 * limit.seconds), None)
+        _check(now, window, self._counts.get((key, window - limit.seconds), 0), current, limit)
+
+    async def check(self, key: str, limit: RateLimit) -> None:
+        now = time.time()
+        window = int(now // limit.seconds) * limit.seconds
+        current = self._counts.get((key, window), 0) + 1
         _check(now, window, self._counts.get((key, window - limit.seconds), 0), current, limit)
 
 
@@ -68,3 +77,15 @@ class RedisLimiter:
             await self.fallback.hit(key, limit)
             return
         _check(now, window, int(previous or 0), int(current), limit)
+
+    async def check(self, key: str, limit: RateLimit) -> None:
+        now = time.time()
+        window = int(now // limit.seconds) * limit.seconds
+        try:
+            current, previous = await self.redis.mget(
+                f"{self.prefix}rl:{key}:{window}", f"{self.prefix}rl:{key}:{window - limit.seconds}"
+            )
+        except (RedisError, OSError):
+            await self.fallback.check(key, limit)
+            return
+        _check(now, window, int(previous or 0), int(current or 0) + 1, limit)

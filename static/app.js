@@ -201,7 +201,13 @@
 
     function receive(m) {
       if (m.seq <= lastSeq) return; // already shown
-      if (m.seq > lastSeq + 1) { backfill().then(() => receive(m)); return; }
+      if (m.seq > lastSeq + 1) {
+        // Try again only if the backfill got somewhere; otherwise the next resume
+        // (after=lastSeq) brings it, and we do not hammer the server.
+        const before = lastSeq;
+        backfill().then(() => { if (lastSeq > before) receive(m); });
+        return;
+      }
       lastSeq = m.seq;
       const mine = m.sender && m.sender.id === me;
       const waiting = mine && pending.get(m.client_id);
@@ -485,6 +491,7 @@
           if (!f.sender || f.sender.id !== me) bumpUnread(tr);
           toTop(tr);
         } else if (f.type === "agent_presence") setAgentOnline(f.user_id, f.online);
+        else if (f.type === "resync") location.reload(); // events were missed: show the list afresh
       },
     });
   }

@@ -528,6 +528,19 @@ async def test_login_is_rate_limited_per_account(make_app_server: MakeAppServer,
     await login(client, "other@example.com")
 
 
+async def test_successful_logins_do_not_count_against_the_limit(
+    make_app_server: MakeAppServer, database_url: str
+) -> None:
+    server = await make_app_server(
+        rate_limits={"login_account": RateLimit(3, 86400), "login_ip": RateLimit(3, 86400)}
+    )
+    await create_admin(database_url, "root@example.com")
+    for _ in range(6):
+        await login(server.client(), "root@example.com")
+    r = await server.client().post("/auth/login", json={"email": "root@example.com", "password": "wrong guess 1"})
+    assert r.status_code == 401
+
+
 async def test_login_is_rate_limited_per_ip(make_app_server: MakeAppServer, database_url: str) -> None:
     server = await make_app_server(rate_limits={"login_ip": RateLimit(4, 86400)})
     client = server.client()

@@ -27,8 +27,10 @@ def build_message(email: Email, sender: str) -> EmailMessage:
     msg["Message-ID"] = email.message_id
     msg["Date"] = formatdate(usegmt=True)
     msg["Auto-Submitted"] = "auto-generated"
-    # 8bit, not quoted-printable: links stay whole in the raw message (and greppable in .eml files).
-    msg.set_content(email.body_text, cte="8bit")
+    # 8bit keeps links whole in the raw message (and greppable in .eml files); a line over
+    # SMTP's 998-byte limit (a long pasted reply) needs quoted-printable instead.
+    too_long = any(len(line.encode()) > 990 for line in email.body_text.splitlines())
+    msg.set_content(email.body_text, cte="quoted-printable" if too_long else "8bit")
     if email.body_html:
         msg.add_alternative(email.body_html, subtype="html")
     return msg

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from datetime import timedelta
 
+import aiosmtplib
 import asyncpg
 
 from ccr.mail.sender import Sender
@@ -13,7 +14,13 @@ from ccr.store import outbox
 
 log = logging.getLogger(__name__)
 
-BATCH = 20
+# Emails are leased for outbox.LEASE (5 min); a batch of 5 at the sender's 30 s timeout each
+# finishes well inside it, so no other worker can take over an email still being sent.
+BATCH = 5
+# A 5xx answer (unknown mailbox, message refused) will not change with time: stop after this
+# many tries rather than retrying forever. A server that is down answers nothing: that
+# always waits for it to come back.
+PERMANENT_TRIES = 3
 # Retry soon after a blip, but back off to once every 5 minutes during a real outage.
 MAX_BACKOFF = timedelta(minutes=5)
 
@@ -54,6 +61,8 @@ class OutboxWorker:
                     pass
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("outbox: database unavailable: %s", exc)
+            except Exception:  # keep the worker alive whatever happens; email must flow
+                log.exception("outbox: unexpected error")
             try:
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
             except TimeoutError:
@@ -68,13 +77,31 @@ class OutboxWorker:
             try:
                 await self.sender.send(email)
             except Exception as exc:  # any SMTP failure: keep the email, try later
-                retry = backoff(email.attempts)
-                log.warning(
-                    "outbox: email %s to %s failed (%s); retry in %s", email.id, email.to_addr, exc, retry
-                )
-                async with self.pool.acquire() as conn:
-                    await outbox.mark_failed(conn, email.id, repr(exc), retry)
+                await self._failed(email, exc)
                 continue
-            async with self.pool.acquire() as conn:
-                await outbox.mark_sent(conn, email.id)
+            await self._sent(email)
         return len(batch)
+
+    async def _sent(self, email: outbox.Email) -> None:
+        # The email is out: recording that must not be lost to a blip, or it goes out again
+        # once the lease ends.
+        for attempt in range(5):
+            try:
+                async with self.pool.acquire() as conn:
+                    await outbox.mark_sent(conn, email.id)
+                return
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                await asyncio.sleep(0.2 * 2**attempt)
+        log.error("outbox: email %s was sent but could not be marked sent", email.id)
+
+    async def _failed(self, email: outbox.Email, exc: Exception) -> None:
+        permanent = isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code >= 500
+        if permanent and email.attempts >= PERMANENT_TRIES:
+            log.error("outbox: giving up on email %s to %s: %s", email.id, email.to_addr, exc)
+            async with self.pool.acquire() as conn:
+                await outbox.give_up(conn, email.id, repr(exc))
+            return
+        retry = backoff(email.attempts)
+        log.warning("outbox: email %s to %s failed (%s); retry in %s", email.id, email.to_addr, exc, retry)
+        async with self.pool.acquire() as conn:
+            await outbox.mark_failed(conn, email.id, repr(exc), retry)

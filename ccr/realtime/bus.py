@@ -102,13 +102,23 @@ class RedisBus:
         # A blocking pool: a burst of publishes waits for a connection instead of failing
         # (redis-py's plain pool raises MaxConnectionsError once its limit is in flight).
         self.redis = Redis(
-            connection_pool=BlockingConnectionPool.from_url(url, max_connections=32, timeout=10)
+            connection_pool=BlockingConnectionPool.from_url(
+                url, max_connections=32, timeout=10, socket_timeout=5, socket_connect_timeout=5
+            )
         )
         # No silent retries on the subscriber: a reconnect we do not see would hide the
-        # messages published while it was down.
-        self._sub_redis = Redis.from_url(url, retry=Retry(NoBackoff(), 0))
+        # messages published while it was down. The health check PINGs an idle connection,
+        # so a half-open one (Redis gone without a reset) is noticed within seconds.
+        self._sub_redis = Redis.from_url(
+            url,
+            retry=Retry(NoBackoff(), 0),
+            socket_connect_timeout=5,
+            socket_keepalive=True,
+            health_check_interval=10,
+        )
         self._listeners = _Listeners()
-        self._pubsub = self._sub_redis.pubsub(ignore_subscribe_messages=True)
+        self._pubsub = self._sub_redis.pubsub()
+        self._confirmations: dict[str, asyncio.Future[None]] = {}
         self._task: asyncio.Task[None] | None = None
         self._reconnect_callbacks: list[Callable[[], Awaitable[None]]] = []
         self._lock = asyncio.Lock()
@@ -141,20 +151,31 @@ class RedisBus:
             self._listeners.dispatch(channel, payload)
 
     async def subscribe(self, channel: str, listener: Listener) -> None:
+        """Returns once Redis has confirmed the subscription (or after a short wait)."""
         async with self._lock:
-            if self._listeners.add(channel, listener) and not self._broken:
+            if not self._listeners.add(channel, listener) or self._broken:
+                confirmed = self._confirmations.get(channel)
+            else:
+                confirmed = self._confirmations[channel] = asyncio.get_running_loop().create_future()
                 try:
                     await self._pubsub.subscribe(self._key(channel))
                 except (RedisError, OSError) as exc:
                     # The listener stays registered: the reconnect subscribes it.
                     log.warning("redis bus: subscribe to %s deferred (%s)", channel, exc)
                     self._broken = True
+        if confirmed is not None and not confirmed.done():
+            # Until Redis has processed SUBSCRIBE, a publish would pass us by: a socket must
+            # not read its backlog before that.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(confirmed), 2)
 
     async def unsubscribe(self, channel: str, listener: Listener) -> None:
         async with self._lock:
-            if self._listeners.remove(channel, listener) and not self._broken:
-                with contextlib.suppress(RedisError, OSError):
-                    await self._pubsub.unsubscribe(self._key(channel))
+            if self._listeners.remove(channel, listener):
+                self._confirmations.pop(channel, None)
+                if not self._broken:
+                    with contextlib.suppress(RedisError, OSError):
+                        await self._pubsub.unsubscribe(self._key(channel))
 
     def on_reconnect(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Run after a lost connection is back: publishes made meanwhile were missed."""
@@ -177,6 +198,10 @@ class RedisBus:
                 if message and message["type"] == "message":
                     channel = message["channel"].decode()[strip:]
                     self._listeners.dispatch(channel, message["data"])
+                elif message and message["type"] == "subscribe":
+                    confirmed = self._confirmations.get(message["channel"].decode()[strip:])
+                    if confirmed is not None and not confirmed.done():
+                        confirmed.set_result(None)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -190,7 +215,7 @@ class RedisBus:
         async with self._lock:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()
-            self._pubsub = self._sub_redis.pubsub(ignore_subscribe_messages=True)
+            self._pubsub = self._sub_redis.pubsub()
             channels = [self._key(c) for c in self._listeners.by_channel]
             await self._sub_redis.ping()
             if channels:

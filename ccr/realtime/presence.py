@@ -95,12 +95,17 @@ class RedisPresence(MemoryPresence):
                 await self.redis.zrem(self._key(scope), f"{user_id}:{self.process}")
 
     async def join(self, scope: str, user_id: int) -> bool:
+        try:
+            was = await self._present(scope, user_id)  # asked before counting this socket
+        except (RedisError, OSError):
+            was = None
         first_here = await super().join(scope, user_id)
         try:
-            was = await self._present(scope, user_id)
             await self.redis.zadd(self._key(scope), {f"{user_id}:{self.process}": time.time() + PRESENCE_TTL})
         except (RedisError, OSError):
-            return first_here  # Redis is down: this process's view is the best we have
+            pass
+        if was is None:  # Redis is down: this process's view is the best we have
+            return first_here
         return not was
 
     async def leave(self, scope: str, user_id: int) -> bool:

@@ -45,14 +45,20 @@ class Rooms:
         self.bus = bus
         self.decode = decode
         self.members: dict[str, set[Member]] = {}
+        self._subscriptions: dict[str, asyncio.Future[None]] = {}
         bus.on_reconnect(self._after_reconnect)
         self.reconnect_marker: Any = None
 
     async def join(self, channel: str, member: Member) -> None:
-        first = channel not in self.members
+        """Returns once the channel's subscription is in place, for every joiner, so a
+        socket reads its backlog only when nothing newer can slip past it."""
         self.members.setdefault(channel, set()).add(member)
-        if first:
-            await self.bus.subscribe(channel, self._on_payload)
+        subscribing = self._subscriptions.get(channel)
+        if subscribing is None:
+            subscribing = self._subscriptions[channel] = asyncio.ensure_future(
+                self.bus.subscribe(channel, self._on_payload)
+            )
+        await asyncio.shield(subscribing)
 
     async def leave(self, channel: str, member: Member) -> None:
         members = self.members.get(channel)
@@ -61,6 +67,7 @@ class Rooms:
         members.discard(member)
         if not members:
             del self.members[channel]
+            self._subscriptions.pop(channel, None)
             await self.bus.unsubscribe(channel, self._on_payload)
 
     def _on_payload(self, channel: str, payload: bytes) -> None:

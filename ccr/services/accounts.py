@@ -105,13 +105,17 @@ async def verify_email(ctx: Context, data: dict[str, object]) -> None:
 async def login(ctx: Context, ip: str, data: dict[str, object]) -> LoggedIn:
     email = validate.email(data.get("email"))
     password = validate.password(data.get("password"))
+    # Only failed attempts count: people who log in often are not guessing passwords.
     limits = ctx.settings.rate_limits
-    await ctx.limiter.hit(f"login:ip:{ip}", limits["login_ip"])
-    await ctx.limiter.hit(f"login:account:{email.lower()}", limits["login_account"])
+    by_ip, by_account = f"login:ip:{ip}", f"login:account:{email.lower()}"
+    await ctx.limiter.check(by_ip, limits["login_ip"])
+    await ctx.limiter.check(by_account, limits["login_account"])
     async with ctx.pool.acquire() as conn:
         user = await users.by_email(conn, email)
     ok = await security.verify_password(user.password_hash if user else None, password)
     if user is None or not ok:
+        await ctx.limiter.hit(by_ip, limits["login_ip"])
+        await ctx.limiter.hit(by_account, limits["login_account"])
         raise Unauthenticated("Wrong email or password.", code="invalid_credentials")
     if user.disabled_at is not None:
         raise Forbidden("This account has been disabled.", code="account_disabled")

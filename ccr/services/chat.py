@@ -5,11 +5,11 @@ The HTTP API and the WebSocket room both come through here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ccr.errors import Conflict, Forbidden, Invalid
+from ccr.errors import Conflict, Forbidden
 from ccr.mail.compose import queue
 from ccr.services import events, validate
 from ccr.services.context import Context
@@ -40,13 +40,27 @@ def check_can_post(user: User, ticket: Ticket) -> None:
         raise Conflict("This ticket is closed; reopen it to write again.", code="ticket_closed")
 
 
-async def post_message(ctx: Context, user: User, ticket_id: object, data: Mapping[str, object]) -> Posted:
+async def post_message(
+    ctx: Context,
+    user: User,
+    ticket_id: object,
+    data: Mapping[str, object],
+    on_stored: Callable[[Posted], None] | None = None,
+) -> Posted:
+    """Store a message and announce it. `on_stored` runs after the commit and before the
+    announcement, so a sender's acknowledgement can precede its own broadcast."""
     body = validate.text(data.get("body"), "body", max_len=BODY_MAX, multiline=True)
     client_id = validate.text(data.get("client_id"), "client_id", max_len=CLIENT_ID_MAX, strip=False)
+    async with ctx.pool.acquire() as conn:
+        ticket = await visible(conn, user, ticket_id)
+        original = await messages.by_client_id(conn, ticket.id, user.id, client_id)
+    if original is not None:  # a retry of a stored message is answered before any limit
+        return Posted(original, created=False)
     await ctx.limiter.hit(f"message:user:{user.id}", ctx.settings.rate_limits["message_user"])
-    customer_watching = True
-    if user.role == "agent":  # asked before the transaction: presence may be a Redis round trip
-        customer_watching = await _customer_online(ctx, ticket_id)
+    # Asked before the transaction: presence may be a Redis round trip.
+    customer_watching = user.role != "agent" or ticket.customer_id in await ctx.presence.online(
+        f"ticket:{ticket.id}"
+    )
     async with ctx.pool.acquire() as conn, conn.transaction():
         # The row lock orders writers on this ticket: seq has no gaps, and a repeated
         # client_id racing its original finds it committed rather than inserting twice.
@@ -77,8 +91,11 @@ async def post_message(ctx: Context, user: User, ticket_id: object, data: Mappin
         ticket = await tickets.reload(conn, ticket.id)
     if not customer_watching:
         ctx.mail_queued()
+    posted = Posted(message, created=True)
+    if on_stored is not None:
+        on_stored(posted)
     await events.message_created(ctx, ticket, message)
-    return Posted(message, created=True)
+    return posted
 
 
 async def history(ctx: Context, user: User, ticket_id: object, params: Mapping[str, object]) -> list[Message]:
@@ -110,16 +127,3 @@ async def seen(ctx: Context, user: User, ticket: Ticket, seq: int) -> int:
         if seq:
             await tickets.mark_read(conn, user.id, ticket.id, seq)
         return await tickets.others_read(conn, user.id, ticket.id)
-
-
-async def _customer_online(ctx: Context, ticket_id: object) -> bool:
-    """Has the ticket's customer a socket open on it, on any process?"""
-    try:
-        number = validate.identifier(ticket_id, "id")
-    except Invalid:
-        return True  # the post itself will answer 404
-    async with ctx.pool.acquire() as conn:
-        ticket = await tickets.get(conn, number)
-    if ticket is None:
-        return True
-    return ticket.customer_id in await ctx.presence.online(f"ticket:{number}")

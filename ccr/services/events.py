@@ -46,7 +46,12 @@ async def ticket_changed(
 
 
 async def message_created(ctx: Context, ticket: Ticket, message: Message) -> None:
-    await ctx.bus.publish(f"room:{ticket.id}", encode({"type": "message", "message": message.public()}))
+    # agent_id (as of the message's commit) lets an agent's socket notice a reassignment
+    # whose own event has not reached it yet, and stop before showing this message.
+    agent_id = str(ticket.agent_id) if ticket.agent_id else None
+    await ctx.bus.publish(
+        f"room:{ticket.id}", encode({"type": "message", "message": message.public(), "agent_id": agent_id})
+    )
     activity = encode(
         {
             "type": "activity",

@@ -194,6 +194,7 @@ async def assign(ctx: Context, admin: User, ticket_id: object, data: Mapping[str
             subject=f"Ticket #{ticket.id} assigned to you: {ticket.subject}",
             base_url=ctx.settings.base_url,
             name=agent.first_name,
+            agent_name=agent.name,
             customer_name=customer.name,
             ticket=ticket,
             link=link,

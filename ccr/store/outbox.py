@@ -19,8 +19,9 @@ class Email:
     attempts: int
 
 
-# Long enough for any SMTP conversation; a worker that dies mid-send frees its claim after it.
-LEASE = timedelta(minutes=2)
+# Long enough for a batch of SMTP conversations; a worker that dies mid-send frees its
+# claim after it.
+LEASE = timedelta(minutes=5)
 
 
 async def enqueue(
@@ -76,4 +77,13 @@ async def mark_failed(conn: asyncpg.Connection, email_id: int, error: str, retry
         email_id,
         error[:1000],
         retry_in,
+    )
+
+
+async def give_up(conn: asyncpg.Connection, email_id: int, error: str) -> None:
+    """Stop retrying an email the server refused for good (it stays, unsent, for inspection)."""
+    await conn.execute(
+        "UPDATE outbox SET locked_until = NULL, last_error = $2, next_attempt_at = 'infinity' WHERE id = $1",
+        email_id,
+        error[:1000],
     )

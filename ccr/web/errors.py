@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 from ccr.errors import DomainError, RateLimited
 
@@ -47,7 +47,25 @@ def domain_error(request: Request, exc: Exception) -> Response:
 def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
+    if wants_page(request):
+        return error_page(request, exc.status_code, str(exc.detail))
     return error_json(exc.status_code, code, str(exc.detail), None)
+
+
+def wants_page(request: Request) -> bool:
+    """People browse pages; programs call /api/ (and get JSON)."""
+    return not request.url.path.startswith(("/api/", "/static/", "/ws/"))
+
+
+def error_page(request: Request, status: int, message: str) -> Response:
+    from ccr.web.pages import env  # the page templates; imported here to keep errors.py leaf-like
+
+    error = DomainError(message)
+    error.status = status
+    html = env.get_template("error.html").render(
+        request=request, user=None, error=error, path=request.url.path
+    )
+    return HTMLResponse(html, status_code=status)
 
 
 def server_error(request: Request, exc: Exception) -> Response:

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ccr.errors import DomainError, Forbidden, NotFound, Unauthenticated
+from ccr.errors import DomainError, NotFound, Unauthenticated
 from ccr.services import accounts, agents, chat, stats, tickets
 from ccr.services import feedback as feedback_service
 from ccr.store.users import User
@@ -90,7 +90,7 @@ def page(handler: Handler) -> Handler:
             return await handler(request)
         except Unauthenticated:
             return redirect(f"/login?next={quote(request.url.path)}")
-        except (NotFound, Forbidden) as exc:
+        except DomainError as exc:
             return await render(request, "error.html", status_code=exc.status, error=exc)
 
     return wrapped
@@ -256,7 +256,9 @@ async def _ticket_view(
     ctx = context(request)
     ticket_id = request.path_params["id"]
     ticket = await tickets.get(ctx, user, ticket_id)
-    history = await chat.history(ctx, user, ticket.id, {"limit": "500"})
+    # The newest messages (a long chat's older ones are one API call away for the JS client).
+    newest = {"after": max(0, ticket.last_seq - chat.HISTORY_MAX), "limit": chat.HISTORY_MAX}
+    history = await chat.history(ctx, user, ticket.id, newest)
     timeline = await tickets.timeline(ctx, user, ticket.id)
     rating = await tickets.rating_of(ctx, user, ticket.id)
     team = await agents.list_agents(ctx, user) if user.role == "admin" else []

@@ -31,7 +31,9 @@ from ccr.web.middleware import SESSION_COOKIE
 log = logging.getLogger(__name__)
 
 POLICY_VIOLATION = 1008
+MESSAGE_TOO_BIG = 1009
 TRY_AGAIN_LATER = 1013
+MAX_FRAME = 64 * 1024
 BACKFILL_PAGE = 500
 TYPING_EVERY = 1.0  # seconds: one typing notice per socket per second is plenty for a UI
 
@@ -51,6 +53,18 @@ class Frame:
 
 
 RESYNC = Frame("", "resync")
+
+
+def too_big(data: str | bytes | None) -> bool:
+    if data is None:
+        return False
+    if isinstance(data, str):
+        return len(data) > MAX_FRAME or (4 * len(data) > MAX_FRAME and len(data.encode()) > MAX_FRAME)
+    return len(data) > MAX_FRAME
+
+
+class SessionEnded(Exception):
+    """The socket's session is gone; the socket has been closed."""
 
 
 def decode(channel: str, payload: bytes) -> Frame:
@@ -80,7 +94,8 @@ class Socket:
         self.ctx = ctx
         self.user = user
         self.member = Member()
-        self.session = accounts.session_name(ctx, websocket.cookies.get(SESSION_COOKIE, ""))
+        self.cookie = websocket.cookies.get(SESSION_COOKIE, "")
+        self.session = accounts.session_name(ctx, self.cookie)
         self.closing = False
 
     async def send(self, payload: dict[str, Any] | str) -> None:
@@ -92,6 +107,21 @@ class Socket:
         if self.ws.application_state == WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.ws.close(code, reason), 2)
+
+    async def _check_session(self) -> None:
+        """The session may have ended while its `session_ended` event was lost (Redis down)."""
+        if await accounts.authenticate(self.ctx, self.cookie) is None:
+            await self.close(POLICY_VIOLATION, "session ended")
+            raise SessionEnded
+
+    async def enter_site(self) -> None:
+        """Count this socket in site-wide presence; admins' boards hear of agents coming online."""
+        if await self.ctx.presence.join("site", self.user.id) and self.user.role == "agent":
+            await events.agent_presence(self.ctx, self.user.id, online=True)
+
+    async def leave_site(self) -> None:
+        if await self.ctx.presence.leave("site", self.user.id) and self.user.role == "agent":
+            await events.agent_presence(self.ctx, self.user.id, online=False)
 
     def ends_session(self, frame: Frame) -> bool:
         session = frame.data.get("session")
@@ -131,15 +161,20 @@ class TicketSocket(Socket):
         self.last_typing = 0.0
 
     async def serve(self, after: int) -> None:
+        try:
+            await self._serve(after, f"ticket:{self.ticket.id}")
+        except NotFound:  # access lost between the handshake and now
+            await self.close(POLICY_VIOLATION, "you no longer have access to this ticket")
+
+    async def _serve(self, after: int, scope: str) -> None:
         ctx, user = self.ctx, self.user
-        scope = f"ticket:{self.ticket.id}"
         # Join before reading the backlog: whatever is published meanwhile waits in the inbox
         # and is de-duplicated by seq, so nothing falls between backlog and live.
         try:
             await self.rooms.join(self.room, self.member)
             await self.rooms.join(f"user:{user.id}", self.member)
             await ctx.presence.join(scope, user.id)
-            await ctx.presence.join("site", user.id)
+            await self.enter_site()
             ticket = await tickets.get(ctx, user, self.ticket.id)
             online = sorted(await ctx.presence.online(scope))
             await self.send(
@@ -159,7 +194,7 @@ class TicketSocket(Socket):
             await self.rooms.leave(self.room, self.member)
             await self.rooms.leave(f"user:{user.id}", self.member)
             with contextlib.suppress(Exception):
-                await ctx.presence.leave("site", user.id)
+                await self.leave_site()
                 await ctx.presence.leave(scope, user.id)
                 await self._publish_presence(sorted(await ctx.presence.online(scope)))
 
@@ -186,17 +221,23 @@ class TicketSocket(Socket):
             await self._write()
         except NotFound:  # access was lost while catching up
             await self.close(POLICY_VIOLATION, "you no longer have access to this ticket")
+        except SessionEnded:
+            pass
 
     async def _write(self) -> None:
         while True:
             frame: Frame = await self.member.queue.get()
             if frame is RESYNC:
+                await self._check_session()
                 await self.backfill(None)
                 await self._recheck_access()
             elif frame.type == "message":
                 seq = frame.seq or 0
                 if seq <= self.last_sent:
                     continue  # already sent (backlog or backfill)
+                if self.user.role == "agent" and frame.data.get("agent_id") != str(self.user.id):
+                    await self.close(POLICY_VIOLATION, "you no longer have access to this ticket")
+                    return
                 if seq > self.last_sent + 1:
                     await self.backfill(seq - 1)
                 await self.send(frame.text)
@@ -242,10 +283,19 @@ class TicketSocket(Socket):
             if message["type"] == "websocket.disconnect":
                 return
             text = message.get("text")
+            if too_big(text if text is not None else message.get("bytes")):
+                # uvicorn's ws_max_size does this first under `ccr serve`; this holds the
+                # protocol's limit however the app is served.
+                await self.close(MESSAGE_TOO_BIG, "frames are limited to 64 KB")
+                return
             if text is None:
                 self.reply_error("invalid_frame", "Send JSON text frames.")
                 continue
             await self.handle(text)
+
+    def _ack(self, posted: chat.Posted) -> None:
+        message = posted.message
+        self.reply({"type": "ack", "client_id": message.client_id, "id": str(message.id), "seq": message.seq})
 
     def reply(self, payload: dict[str, Any]) -> None:
         # Replies go through the inbox too, so the writer is the only one sending.
@@ -272,17 +322,16 @@ class TicketSocket(Socket):
         client_id = data.get("client_id")
         try:
             if kind == "message":
+                await self._check_session()
                 posted = await chat.post_message(
-                    self.ctx, self.user, self.ticket.id, {"body": data.get("body"), "client_id": client_id}
+                    self.ctx,
+                    self.user,
+                    self.ticket.id,
+                    {"body": data.get("body"), "client_id": client_id},
+                    on_stored=self._ack,
                 )
-                self.reply(
-                    {
-                        "type": "ack",
-                        "client_id": posted.message.client_id,
-                        "id": str(posted.message.id),
-                        "seq": posted.message.seq,
-                    }
-                )
+                if not posted.created:
+                    self._ack(posted)
             elif kind == "typing":
                 now = time.monotonic()
                 if now - self.last_typing >= TYPING_EVERY:
@@ -298,6 +347,8 @@ class TicketSocket(Socket):
         except NotFound:
             self.reply_error("not_found", "You no longer have access to this ticket.", client_id)
             await self.close(POLICY_VIOLATION, "no access")
+        except SessionEnded:
+            pass
         except DomainError as exc:
             self.reply_error(exc.code, exc.message, client_id, exc.field)
 
@@ -328,12 +379,11 @@ class BoardSocket(Socket):
         return [board, f"user:{self.user.id}"]
 
     async def serve(self, rooms: Rooms) -> None:
-        ctx, user = self.ctx, self.user
+        user = self.user
         try:
             for channel in self.channels():
                 await rooms.join(channel, self.member)
-            if await ctx.presence.join("site", user.id) and user.role == "agent":
-                await events.agent_presence(ctx, user.id, online=True)
+            await self.enter_site()
             await self.send(
                 {"type": "hello", "role": user.role, "user": {"id": str(user.id), "name": user.name}}
             )
@@ -342,8 +392,7 @@ class BoardSocket(Socket):
             for channel in self.channels():
                 await rooms.leave(channel, self.member)
             with contextlib.suppress(Exception):
-                if await ctx.presence.leave("site", user.id) and user.role == "agent":
-                    await events.agent_presence(ctx, user.id, online=False)
+                await self.leave_site()
 
     async def read(self) -> None:
         while True:
@@ -355,10 +404,18 @@ class BoardSocket(Socket):
     async def write(self) -> None:
         while True:
             frame: Frame = await self.member.queue.get()
-            if self.ends_session(frame):
+            if frame is RESYNC:
+                # Board events published while the bus was down are gone: ask the page to
+                # reload its list from the database.
+                try:
+                    await self._check_session()
+                except SessionEnded:
+                    return
+                await self.send({"type": "resync"})
+            elif self.ends_session(frame):
                 await self.close(POLICY_VIOLATION, "session ended")
                 return
-            if frame.type in ("ticket", "activity", "agent_presence"):
+            elif frame.type in ("ticket", "activity", "agent_presence"):
                 await self.send(frame.text)
 
 
