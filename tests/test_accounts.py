@@ -537,7 +537,9 @@ async def test_successful_logins_do_not_count_against_the_limit(
     await create_admin(database_url, "root@example.com")
     for _ in range(6):
         await login(server.client(), "root@example.com")
-    r = await server.client().post("/auth/login", json={"email": "root@example.com", "password": "wrong guess 1"})
+    r = await server.client().post(
+        "/auth/login", json={"email": "root@example.com", "password": "wrong guess 1"}
+    )
     assert r.status_code == 401
 
 
