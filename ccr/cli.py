@@ -30,6 +30,11 @@ def database(settings: Settings) -> Iterator[str]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if not os.environ.get("BASE_URL"):
+        # Unset, BASE_URL is where we listen (http://127.0.0.1:8000 by default), so links in
+        # emails and the same-origin check work on `--port 9000` too.
+        host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+        os.environ["BASE_URL"] = f"http://{host}:{args.port}"
     settings = Settings.from_env()
     if args.workers > 1 and not settings.redis_url:
         print(

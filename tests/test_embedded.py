@@ -67,8 +67,9 @@ async def test_serve_with_nothing_configured(ccr_processes: list[CcrProcess], tm
     data_dir = tmp_path / "data"
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = ccr_env(CCR_DATA_DIR=str(data_dir), BASE_URL=base_url)
-    assert not {"DATABASE_URL", "SMTP_URL", "REDIS_URL", "SECRET_KEY"} & set(env)
+    # Not even BASE_URL: unset, it is where `ccr serve` listens, so the link below uses our port.
+    env = ccr_env(CCR_DATA_DIR=str(data_dir))
+    assert not {"DATABASE_URL", "SMTP_URL", "REDIS_URL", "SECRET_KEY", "BASE_URL"} & set(env)
 
     first = CcrProcess(port, env, tmp_path / "serve1.log")
     ccr_processes.append(first)
