@@ -360,6 +360,39 @@
   const table = document.getElementById("tickets");
   if (table && !ticketEl) board(table);
 
+  // Column headers sort the rows (in the browser; without JS the list is by last activity).
+  function makeSortable(table) {
+    const headers = [...table.querySelectorAll("thead th")];
+    headers.forEach((th, index) => {
+      const label = th.textContent.trim();
+      if (!label || label === "Agent") return;
+      const button = el("button", "sort", label);
+      button.type = "button";
+      th.textContent = "";
+      th.append(button);
+      button.addEventListener("click", () => {
+        const ascending = th.getAttribute("aria-sort") !== "ascending";
+        headers.forEach((h) => h.removeAttribute("aria-sort"));
+        th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+        const key = (tr) => {
+          const cell = tr.children[index];
+          if (!cell) return "";
+          const time = cell.querySelector("time");
+          if (time) return Date.parse(time.getAttribute("datetime")) || 0;
+          const text = cell.textContent.trim();
+          return text !== "" && !isNaN(Number(text)) ? Number(text) : text.toLowerCase();
+        };
+        const rows = [...table.tBodies[0].rows];
+        rows.sort((a, b) => {
+          const x = key(a), y = key(b);
+          const order = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y));
+          return ascending ? order : -order;
+        });
+        table.tBodies[0].append(...rows);
+      });
+    });
+  }
+
   function board(table) {
     const role = table.dataset.role;
     const body = table.querySelector("tbody");
@@ -481,6 +514,8 @@
           .catch(() => {});
       }, 1000);
     }
+
+    makeSortable(table);
 
     liveSocket(() => `${wsBase}/ws/board`, {
       frame(f) {
