@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ccr.errors import Conflict, Forbidden
+from ccr.errors import Conflict, Forbidden, Invalid, RateLimited
 from ccr.mail.compose import queue
 from ccr.services import events, validate
 from ccr.services.context import Context
@@ -51,16 +51,18 @@ async def post_message(
     announcement, so a sender's acknowledgement can precede its own broadcast."""
     body = validate.text(data.get("body"), "body", max_len=BODY_MAX, multiline=True)
     client_id = validate.text(data.get("client_id"), "client_id", max_len=CLIENT_ID_MAX, strip=False)
-    async with ctx.pool.acquire() as conn:
-        ticket = await visible(conn, user, ticket_id)
-        original = await messages.by_client_id(conn, ticket.id, user.id, client_id)
-    if original is not None:  # a retry of a stored message is answered before any limit
+    try:
+        await ctx.limiter.hit(f"message:user:{user.id}", ctx.settings.rate_limits["message_user"])
+    except RateLimited:
+        # A retry of a stored message is answered with the original, limit or not.
+        async with ctx.pool.acquire() as conn:
+            ticket = await visible(conn, user, ticket_id)
+            original = await messages.by_client_id(conn, ticket.id, user.id, client_id)
+        if original is None:
+            raise
         return Posted(original, created=False)
-    await ctx.limiter.hit(f"message:user:{user.id}", ctx.settings.rate_limits["message_user"])
     # Asked before the transaction: presence may be a Redis round trip.
-    customer_watching = user.role != "agent" or ticket.customer_id in await ctx.presence.online(
-        f"ticket:{ticket.id}"
-    )
+    customer_watching = user.role != "agent" or await _customer_watching(ctx, ticket_id)
     async with ctx.pool.acquire() as conn, conn.transaction():
         # The row lock orders writers on this ticket: seq has no gaps, and a repeated
         # client_id racing its original finds it committed rather than inserting twice.
@@ -88,7 +90,6 @@ async def post_message(
                 body=message.body,
                 link=ctx.link(f"/tickets/{ticket.id}"),
             )
-        ticket = await tickets.reload(conn, ticket.id)
     if not customer_watching:
         ctx.mail_queued()
     posted = Posted(message, created=True)
@@ -127,3 +128,17 @@ async def seen(ctx: Context, user: User, ticket: Ticket, seq: int) -> int:
         if seq:
             await tickets.mark_read(conn, user.id, ticket.id, seq)
         return await tickets.others_read(conn, user.id, ticket.id)
+
+
+async def _customer_watching(ctx: Context, ticket_id: object) -> bool:
+    """Has the ticket's customer a socket open on it, on any process?"""
+    try:
+        number = validate.identifier(ticket_id, "id")
+    except Invalid:
+        return True  # the post itself answers 404
+    online = await ctx.presence.online(f"ticket:{number}")
+    if not online:
+        return False
+    async with ctx.pool.acquire() as conn:
+        ticket = await tickets.get(conn, number)
+    return ticket is None or ticket.customer_id in online

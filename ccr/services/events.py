@@ -33,35 +33,27 @@ async def ticket_changed(
 ) -> None:
     """created | assigned | closed | reopened: to the room and to every board that shows it."""
     public = ticket.public()
+    items = []
     if event != "created":
-        await ctx.bus.publish(
-            f"room:{ticket.id}",
-            encode(
-                {"type": "ticket", "event": event, "ticket": public, "previous_agent_id": previous_agent_id}
-            ),
-        )
+        room = {"type": "ticket", "event": event, "ticket": public, "previous_agent_id": previous_agent_id}
+        items.append((f"room:{ticket.id}", encode(room)))
     board = encode({"type": "ticket", "event": event, "ticket": public})
-    for channel in board_channels(ticket, previous_agent_id):
-        await ctx.bus.publish(channel, board)
+    items += [(channel, board) for channel in board_channels(ticket, previous_agent_id)]
+    await ctx.bus.publish_many(items)
 
 
 async def message_created(ctx: Context, ticket: Ticket, message: Message) -> None:
+    public = message.public()
     # agent_id (as of the message's commit) lets an agent's socket notice a reassignment
     # whose own event has not reached it yet, and stop before showing this message.
     agent_id = str(ticket.agent_id) if ticket.agent_id else None
-    await ctx.bus.publish(
-        f"room:{ticket.id}", encode({"type": "message", "message": message.public(), "agent_id": agent_id})
-    )
+    room = encode({"type": "message", "message": public, "agent_id": agent_id})
     activity = encode(
-        {
-            "type": "activity",
-            "ticket_id": str(ticket.id),
-            "last_seq": message.seq,
-            "sender": message.public()["sender"],
-        }
+        {"type": "activity", "ticket_id": str(ticket.id), "last_seq": message.seq, "sender": public["sender"]}
     )
-    for channel in board_channels(ticket):
-        await ctx.bus.publish(channel, activity)
+    await ctx.bus.publish_many(
+        [(f"room:{ticket.id}", room), *((channel, activity) for channel in board_channels(ticket))]
+    )
 
 
 async def read_moved(ctx: Context, ticket_id: int, user_id: int, seq: int) -> None:

@@ -70,9 +70,10 @@ def _ticket(row: asyncpg.Record | None) -> Ticket | None:
 
 
 async def get(conn: asyncpg.Connection, ticket_id: int, *, lock: bool = False) -> Ticket | None:
-    if lock:  # serialise writers on one ticket (seq assignment, status changes)
-        await conn.execute("SELECT 1 FROM tickets WHERE id = $1 FOR UPDATE", ticket_id)
-    return _ticket(await conn.fetchrow(SELECT + " WHERE t.id = $1", ticket_id))
+    # lock: serialise writers on one ticket (seq assignment, status changes); only the
+    # ticket row is locked, not its users.
+    suffix = " FOR UPDATE OF t" if lock else ""
+    return _ticket(await conn.fetchrow(SELECT + " WHERE t.id = $1" + suffix, ticket_id))
 
 
 async def reload(conn: asyncpg.Connection, ticket_id: int) -> Ticket:
