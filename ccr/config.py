@@ -74,8 +74,14 @@ class Settings:
 
     @property
     def origin(self) -> str:
+        """BASE_URL's origin as browsers send it: lower-case host, no default port."""
         parts = urlsplit(self.base_url)
-        return f"{parts.scheme}://{parts.netloc}"
+        host = (parts.hostname or "").lower()
+        if ":" in host:  # IPv6 literal
+            host = f"[{host}]"
+        default = {"http": 80, "https": 443}[parts.scheme.lower()]
+        port = f":{parts.port}" if parts.port and parts.port != default else ""
+        return f"{parts.scheme.lower()}://{host}{port}"
 
     @property
     def secure_cookies(self) -> bool:
