@@ -32,7 +32,6 @@ async def queue(
     to: str,
     subject: str,
     base_url: str,
-    dedupe_key: str | None = None,
     **context: object,
 ) -> bool:
     """Render `template`.txt (and .html) and add it to the outbox in the caller's transaction."""
@@ -47,5 +46,4 @@ async def queue(
         body_text=text,
         body_html=html,
         message_id=f"<{uuid.uuid4()}@{host}>",
-        dedupe_key=dedupe_key,
     )

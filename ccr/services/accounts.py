@@ -9,7 +9,6 @@ import asyncpg
 
 from ccr import security
 from ccr.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
-from ccr.mail.compose import queue
 from ccr.services import events, validate
 from ccr.services.context import Context
 from ccr.store import sessions, tokens, users
@@ -61,12 +60,11 @@ async def register(ctx: Context, ip: str, data: dict[str, object]) -> None:
         )
         if user is not None:
             token = await _issue_token(ctx, conn, user.id, "verify", VERIFY_TTL)
-            await queue(
+            await ctx.email(
                 conn,
                 "verify_email",
                 to=user.email,
                 subject="Confirm your email address",
-                base_url=ctx.settings.base_url,
                 name=user.first_name,
                 link=ctx.link(f"/verify-email?token={token}"),
             )
@@ -74,12 +72,11 @@ async def register(ctx: Context, ip: str, data: dict[str, object]) -> None:
             owner = await users.by_email(conn, email)
             assert owner is not None
             token = await _issue_token(ctx, conn, owner.id, "reset", RESET_TTL)
-            await queue(
+            await ctx.email(
                 conn,
                 "account_exists",
                 to=owner.email,
                 subject="You already have an account",
-                base_url=ctx.settings.base_url,
                 name=owner.first_name,
                 link=ctx.link(f"/reset-password?token={token}"),
             )
@@ -157,12 +154,11 @@ async def forgot_password(ctx: Context, ip: str, data: dict[str, object]) -> Non
         if user is None or user.disabled_at is not None:
             return
         token = await _issue_token(ctx, conn, user.id, "reset", RESET_TTL)
-        await queue(
+        await ctx.email(
             conn,
             "reset_password",
             to=user.email,
             subject="Reset your password",
-            base_url=ctx.settings.base_url,
             name=user.first_name,
             link=ctx.link(f"/reset-password?token={token}"),
         )
@@ -203,12 +199,11 @@ async def reset_password(ctx: Context, data: dict[str, object]) -> None:
         await tokens.expire_for_user(conn, user.id, "reset")
         await sessions.delete_for_user(conn, user.id)
         if user.password_hash is not None:  # an invited agent setting a first password changed nothing
-            await queue(
+            await ctx.email(
                 conn,
                 "password_changed",
                 to=user.email,
                 subject="Your password was changed",
-                base_url=ctx.settings.base_url,
                 name=user.first_name,
             )
     ctx.mail_queued()
@@ -234,12 +229,11 @@ async def create_agent(ctx: Context, admin: User, data: dict[str, object]) -> Us
         if agent is None:
             raise Conflict("A user with this email already exists.", code="email_taken", field="email")
         token = await _issue_token(ctx, conn, agent.id, "reset", INVITE_TTL)
-        await queue(
+        await ctx.email(
             conn,
             "agent_invite",
             to=agent.email,
             subject="You are invited to Customer Care Registry",
-            base_url=ctx.settings.base_url,
             name=agent.first_name,
             inviter=admin.name,
             email=agent.email,

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from ccr.errors import Conflict, Forbidden, Invalid, RateLimited
-from ccr.mail.compose import queue
 from ccr.services import events, validate
 from ccr.services.context import Context
 from ccr.services.tickets import visible
@@ -78,12 +77,11 @@ async def post_message(
         if not customer_watching and await tickets.claim_reply_email(conn, ticket.id, REPLY_EMAIL_EVERY):
             customer = await users.by_id(conn, ticket.customer_id)
             assert customer is not None
-            await queue(
+            await ctx.email(
                 conn,
                 "agent_reply",
                 to=customer.email,
                 subject=f"New reply on ticket #{ticket.id}: {ticket.subject}",
-                base_url=ctx.settings.base_url,
                 name=customer.first_name,
                 agent_name=user.name,
                 ticket=ticket,

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 import asyncpg
 
 from ccr.errors import Conflict, Forbidden, Invalid, NotFound
-from ccr.mail.compose import queue
 from ccr.services import events, validate
 from ccr.services.context import Context
 from ccr.store import feedback, tickets, users
@@ -75,12 +74,11 @@ async def open_ticket(ctx: Context, customer: User, data: Mapping[str, object]) 
         # Every admin hears of every new ticket at once: small teams triage from their inbox,
         # and a digest would delay the first answer by up to its period.
         for admin in await users.by_role(conn, "admin"):
-            await queue(
+            await ctx.email(
                 conn,
                 "ticket_new",
                 to=admin.email,
                 subject=f"New ticket #{ticket.id}: {ticket.subject}",
-                base_url=ctx.settings.base_url,
                 name=admin.first_name,
                 ticket=ticket,
                 link=ctx.link(f"/tickets/{ticket.id}"),
@@ -176,23 +174,21 @@ async def assign(ctx: Context, admin: User, ticket_id: object, data: Mapping[str
         customer = await users.by_id(conn, ticket.customer_id)
         assert customer is not None
         link = ctx.link(f"/tickets/{ticket.id}")
-        await queue(
+        await ctx.email(
             conn,
             "ticket_assigned_customer",
             to=customer.email,
             subject=f"Ticket #{ticket.id} \u201c{ticket.subject}\u201d is now with {agent.name}",
-            base_url=ctx.settings.base_url,
             name=customer.first_name,
             agent_name=agent.name,
             ticket=ticket,
             link=link,
         )
-        await queue(
+        await ctx.email(
             conn,
             "ticket_assigned_agent",
             to=agent.email,
             subject=f"Ticket #{ticket.id} assigned to you: {ticket.subject}",
-            base_url=ctx.settings.base_url,
             name=agent.first_name,
             agent_name=agent.name,
             customer_name=customer.name,
@@ -218,12 +214,11 @@ async def _change_status(ctx: Context, user: User, ticket_id: object, *, close: 
         ticket = await tickets.reload(conn, ticket.id)
         customer = await users.by_id(conn, ticket.customer_id)
         assert customer is not None
-        await queue(
+        await ctx.email(
             conn,
             "ticket_status",
             to=customer.email,
             subject=f"Ticket #{ticket.id} \u201c{ticket.subject}\u201d is {'closed' if close else 'reopened'}",
-            base_url=ctx.settings.base_url,
             name=customer.first_name,
             ticket=ticket,
             actor=user,
