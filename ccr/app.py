@@ -25,7 +25,7 @@ from ccr.services.context import Context
 from ccr.store.db import create_pool, migrate
 from ccr.web import api, pages, ws
 from ccr.web.errors import domain_error, http_error, server_error
-from ccr.web.middleware import BodyLimit, SameOrigin, SecurityHeaders
+from ccr.web.middleware import BodyLimit, LoopbackAlias, SameOrigin, SecurityHeaders
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,6 +86,7 @@ def create_app(settings: Settings) -> Starlette:
         ],
         middleware=[
             Middleware(SecurityHeaders, origin=settings.origin),
+            Middleware(LoopbackAlias, base_url=settings.base_url),
             Middleware(BodyLimit),
             Middleware(SameOrigin, allowed=settings.origin),
         ],

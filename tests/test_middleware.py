@@ -134,3 +134,25 @@ async def test_body_just_under_the_limit_is_parsed(server: AppServer) -> None:
         "/auth/login", json={"email": "x@example.com", "password": PASSWORD, "pad": padding}
     )
     assert r.status_code == 401
+
+
+async def test_localhost_pages_redirect_to_base_urls_loopback_name(server: AppServer) -> None:
+    port = server.url.rsplit(":", 1)[1]
+    async with httpx.AsyncClient(base_url=f"http://localhost:{port}") as browser:
+        r = await browser.get("/login?next=/tickets")
+        assert r.status_code == 307
+        assert r.headers["location"] == f"{server.url}/login?next=/tickets"
+        # Programs calling the API are answered where they asked, and other hosts never move.
+        assert (await browser.get("/api/v1/openapi.json")).status_code == 200
+    async with httpx.AsyncClient(base_url=server.url) as other:
+        r = await other.get("/login", headers={"Host": "care.example.com"})
+    assert r.status_code == 200
+
+
+async def test_no_trailing_slash_redirect_built_from_host(server: AppServer) -> None:
+    r = await server.client().get("/me/", headers={"Host": "evil.example"})
+    assert r.status_code == 404
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        r = await client.get("/tickets/", headers={"Host": "evil.example"})
+    assert r.status_code == 404
+    assert "evil.example" not in r.headers.get("location", "")

@@ -134,3 +134,42 @@ class SameOrigin:
                 await _send_json_error(send, 403, "cross_origin", "Cross-origin requests are not allowed.")
                 return
         await self.app(scope, receive, send)
+
+
+LOOPBACK = {"localhost", "127.0.0.1", "[::1]", "::1"}
+
+
+class LoopbackAlias:
+    """Send a browser that opened localhost to BASE_URL's loopback name (or the reverse).
+
+    Cookies and the same-origin check are per host name, so `localhost:8000` against a
+    BASE_URL of `127.0.0.1:8000` would get every form refused. Only loopback names are
+    rewritten: a proxy that sends some other Host is never redirected in a loop.
+    """
+
+    def __init__(self, app: ASGIApp, base_url: str) -> None:
+        self.app = app
+        self.base_url = base_url.rstrip("/")
+        parts = urlsplit(base_url)
+        self.host = (parts.hostname or "").lower()
+        self.port = parts.port
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and self.host in LOOPBACK:
+            host, _, port = Headers(scope=scope).get("host", "").lower().rpartition(":")
+            if not host:
+                host, port = port, ""
+            same_port = not port or not self.port or port == str(self.port)
+            if host in LOOPBACK and host != self.host and same_port and not scope["path"].startswith("/api/"):
+                query = scope.get("query_string", b"").decode("latin-1")
+                location = self.base_url + scope["path"] + (f"?{query}" if query else "")
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 307,
+                        "headers": [(b"location", location.encode())],
+                    }
+                )
+                await send({"type": "http.response.body", "body": b""})
+                return
+        await self.app(scope, receive, send)
