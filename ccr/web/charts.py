@@ -7,7 +7,7 @@ from typing import Any
 
 WIDTH = 600
 HEIGHT = 180
-PAD = 30
+PAD = 40
 
 
 @dataclass(frozen=True)
