@@ -17,7 +17,7 @@
 
   const connLabels = {
     live: "Live", connecting: "Connecting…", reconnecting: "Reconnecting…",
-    offline: "Offline · reconnecting when the network is back", closed: "Disconnected",
+    offline: "Offline · reconnecting when the network is back", closed: "Disconnected · reload the page",
   };
   function showConnection(state) {
     if (!connBadge) return;
@@ -25,6 +25,14 @@
     connBadge.dataset.state = state;
     connBadge.classList.toggle("ok", state === "live");
     connBadge.textContent = connLabels[state];
+  }
+
+  // After refused handshakes: is the session (and access to this page) still there?
+  // Network trouble counts as yes, so the socket keeps retrying.
+  function stillAllowed(path) {
+    return fetch(path, { credentials: "same-origin" })
+      .then((r) => r.status !== 401 && r.status !== 403 && r.status !== 404)
+      .catch(() => true);
   }
 
   // Local time for every <time datetime>: the server renders UTC.
@@ -53,6 +61,14 @@
     let stopped = false;
     let retry = null;
     let lastFrame = 0;
+    let everOpened = false;
+
+    function end() {
+      stopped = true;
+      clearTimeout(retry);
+      showConnection("closed");
+      handlers.ended && handlers.ended();
+    }
 
     function drop() {
       if (!socket) return;
@@ -79,7 +95,15 @@
       showConnection(attempt ? "reconnecting" : "connecting");
       const ws = new WebSocket(url());
       socket = ws;
-      ws.onopen = () => { attempt = 0; lastFrame = Date.now(); showConnection("live"); handlers.open && handlers.open(); };
+      let opened = false;
+      ws.onopen = () => {
+        opened = true;
+        attempt = 0;
+        lastFrame = Date.now();
+        showConnection("live");
+        handlers.open && handlers.open(everOpened);
+        everOpened = true;
+      };
       ws.onmessage = (e) => {
         lastFrame = Date.now();
         let frame;
@@ -89,7 +113,13 @@
       ws.onclose = (e) => {
         socket = null;
         handlers.close && handlers.close(e);
-        if (e.code === 1008) { showConnection("closed"); return; } // access ended: do not retry
+        if (e.code === 1008) { end(); return; } // access ended: do not retry
+        // A refused handshake looks like any network failure (1006); after a few, ask over
+        // HTTP whether we are still allowed in before trying again.
+        if (!opened && attempt >= 2 && handlers.allowed) {
+          handlers.allowed().then((ok) => { if (ok) schedule(); else end(); });
+          return;
+        }
         schedule();
       };
     }
@@ -290,6 +320,14 @@
 
     const socket = liveSocket(() => `${wsBase}/ws/tickets/${ticketId}?after=${lastSeq}`, {
       heartbeat: true,
+      allowed: () => stillAllowed(`/api/v1/tickets/${ticketId}`),
+      ended() {
+        // Logged out, or no longer this ticket's agent: nothing sent from here will arrive.
+        if (form) { input.disabled = true; form.querySelector("button").disabled = true; }
+        pending.forEach((p) => { p.node.classList.add("failed"); p.node.append(el("div", "field-error", "Not sent")); });
+        pending.clear();
+        typingEl.textContent = "You are disconnected from this chat. Reload the page to continue.";
+      },
       frame(f) {
         switch (f.type) {
           case "hello":
@@ -518,6 +556,9 @@
     makeSortable(table);
 
     liveSocket(() => `${wsBase}/ws/board`, {
+      allowed: () => stillAllowed("/api/v1/me"),
+      // Events missed while the socket was down are not replayed: show the list afresh.
+      open(reopened) { if (reopened) location.reload(); },
       frame(f) {
         if (f.type === "ticket") { upsert(f.ticket); refreshStats(); }
         else if (f.type === "activity") {

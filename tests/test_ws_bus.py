@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -218,4 +219,37 @@ async def test_while_redis_is_down_a_process_still_hears_its_own_publishes(tmp_p
         assert inbox.received == [("room:1", b"local while down")]
     finally:
         await bus.stop()
+        await server.kill()
+
+
+async def test_a_redis_that_stops_answering_is_noticed_and_caught_up_after(tmp_path: Path) -> None:
+    server = await RedisServer(tmp_path / "redis").start()
+    bus = RedisBus(server.url, "ccr:", ping_after=0.3, pong_within=0.5)
+    other = RedisBus(server.url, "ccr:")
+    reconnected = asyncio.Event()
+
+    async def caught_up() -> None:
+        reconnected.set()
+
+    bus.on_reconnect(caught_up)
+    assert server.proc is not None
+    try:
+        await bus.start()
+        await other.start()
+        inbox = Inbox()
+        await bus.subscribe("room:1", inbox)
+        await wait_numsub(server.url, "ccr:room:1", 1)
+        server.proc.send_signal(signal.SIGSTOP)  # the TCP connection stays up; nothing answers
+        await asyncio.sleep(1.5)
+        assert not reconnected.is_set()
+        server.proc.send_signal(signal.SIGCONT)
+        await asyncio.wait_for(reconnected.wait(), 15)
+        await wait_numsub(server.url, "ccr:room:1", 1)
+        await other.publish("room:1", b"after")
+        await inbox.wait_for(1)
+        assert inbox.received == [("room:1", b"after")]
+    finally:
+        server.proc.send_signal(signal.SIGCONT)
+        await bus.stop()
+        await other.stop()
         await server.kill()

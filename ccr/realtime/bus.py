@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -19,6 +20,11 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
+
+# An idle subscriber is PINGed after this many seconds and declared dead when the PONG has
+# not come within PONG_WITHIN more: a minute of silence is long, TCP keepalive is 2 hours.
+PING_AFTER = 10.0
+PONG_WITHIN = 10.0
 
 Listener = Callable[[str, bytes], None]
 """Called with (channel, payload) on the event loop; must not block."""
@@ -102,8 +108,12 @@ class RedisBus:
     subscribed again and the reconnect callbacks let rooms catch up from the database.
     """
 
-    def __init__(self, url: str, prefix: str) -> None:
+    def __init__(
+        self, url: str, prefix: str, *, ping_after: float = PING_AFTER, pong_within: float = PONG_WITHIN
+    ) -> None:
         self.prefix = prefix
+        self.ping_after = ping_after
+        self.pong_within = pong_within
         # A blocking pool: a burst of publishes waits for a connection instead of failing
         # (redis-py's plain pool raises MaxConnectionsError once its limit is in flight).
         self.redis = Redis(
@@ -112,15 +122,17 @@ class RedisBus:
             )
         )
         # No silent retries on the subscriber: a reconnect we do not see would hide the
-        # messages published while it was down. The health check PINGs an idle connection,
-        # so a half-open one (Redis gone without a reset) is noticed within seconds.
+        # messages published while it was down. _listen PINGs an idle connection itself and
+        # treats a missing PONG as a lost connection (Redis gone without a TCP reset).
         self._sub_redis = Redis.from_url(
             url,
             retry=Retry(NoBackoff(), 0),
+            socket_timeout=5,
             socket_connect_timeout=5,
             socket_keepalive=True,
-            health_check_interval=10,
         )
+        self._last_heard = 0.0
+        self._ping_sent = False
         self._listeners = _Listeners()
         self._pubsub = self._sub_redis.pubsub()
         self._confirmations: dict[str, asyncio.Future[None]] = {}
@@ -134,6 +146,8 @@ class RedisBus:
 
     async def start(self) -> None:
         await self.redis.ping()
+        self._last_heard = time.monotonic()
+        self._ping_sent = False
         self._task = asyncio.create_task(self._listen(), name="redis-bus")
 
     async def stop(self) -> None:
@@ -191,8 +205,10 @@ class RedisBus:
             if self._listeners.remove(channel, listener):
                 self._confirmations.pop(channel, None)
                 if not self._broken:
-                    with contextlib.suppress(RedisError, OSError):
+                    try:
                         await self._pubsub.unsubscribe(self._key(channel))
+                    except (RedisError, OSError):
+                        self._broken = True  # reconnect (and catch up) rather than trust it
 
     def on_reconnect(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Run after a lost connection is back: publishes made meanwhile were missed."""
@@ -211,7 +227,10 @@ class RedisBus:
                 if not self._pubsub.subscribed:
                     await asyncio.sleep(0.05)
                     continue
+                await self._check_alive()
                 message = await self._pubsub.get_message(timeout=1.0)
+                if message is not None:
+                    self._last_heard = time.monotonic()
                 if message and message["type"] == "message":
                     channel = message["channel"].decode()[strip:]
                     self._listeners.dispatch(channel, message["data"])
@@ -227,6 +246,18 @@ class RedisBus:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
+    async def _check_alive(self) -> None:
+        """PING when the subscriber has been quiet; no answer (a PONG is a message too) means
+        the connection is dead even if TCP has not said so."""
+        quiet = time.monotonic() - self._last_heard
+        if quiet > self.ping_after + self.pong_within:
+            raise ConnectionError(f"no reply from Redis for {quiet:.0f}s")
+        if quiet > self.ping_after and not self._ping_sent:
+            self._ping_sent = True
+            await self._pubsub.ping()
+        elif quiet <= self.ping_after:
+            self._ping_sent = False
+
     async def _resubscribe(self) -> None:
         """A fresh subscriber connection with every channel that has a local listener."""
         async with self._lock:
@@ -237,6 +268,8 @@ class RedisBus:
             await self._sub_redis.ping()
             if channels:
                 await self._pubsub.subscribe(*channels)
+            self._last_heard = time.monotonic()
+            self._ping_sent = False
             self._broken = False
 
     async def _run_reconnect_callbacks(self) -> None:

@@ -87,9 +87,9 @@ class Rooms:
         # from the database.
         if self.reconnect_marker is None:
             return
-        for members in self.members.values():
-            for member in tuple(members):
-                member.deliver(self.reconnect_marker)
+        everyone = {member for members in self.members.values() for member in members}
+        for member in everyone:  # once each, though a socket sits in several channels
+            member.deliver(self.reconnect_marker)
 
     def local_count(self) -> int:
         return sum(len(m) for m in self.members.values())

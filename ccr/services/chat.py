@@ -62,37 +62,40 @@ async def post_message(
         return Posted(original, created=False)
     # Asked before the transaction: presence may be a Redis round trip.
     customer_watching = user.role != "agent" or await _customer_watching(ctx, ticket_id)
-    async with ctx.pool.acquire() as conn, conn.transaction():
-        # The row lock orders writers on this ticket: seq has no gaps, and a repeated
-        # client_id racing its original finds it committed rather than inserting twice.
-        ticket = await visible(conn, user, ticket_id, lock=True)
-        original = await messages.by_client_id(conn, ticket.id, user.id, client_id)
-        if original is not None:
-            return Posted(original, created=False)
-        check_can_post(user, ticket)
-        message = await messages.append(conn, ticket.id, user.id, body, client_id)
-        await tickets.mark_read(conn, user.id, ticket.id, message.seq)
-        if user.role == "agent":
-            await messages.mark_first_response(conn, ticket.id)
-        if not customer_watching and await tickets.claim_reply_email(conn, ticket.id, REPLY_EMAIL_EVERY):
-            customer = await users.by_id(conn, ticket.customer_id)
-            assert customer is not None
-            await ctx.email(
-                conn,
-                "agent_reply",
-                to=customer.email,
-                subject=f"New reply on ticket #{ticket.id}: {ticket.subject}",
-                name=customer.first_name,
-                agent_name=user.name,
-                ticket=ticket,
-                body=message.body,
-                link=ctx.link(f"/tickets/{ticket.id}"),
-            )
+    async with ctx.pool.acquire() as conn:
+        async with conn.transaction():
+            # The row lock orders writers on this ticket: seq has no gaps, and a repeated
+            # client_id racing its original finds it committed rather than inserting twice.
+            ticket = await visible(conn, user, ticket_id, lock=True)
+            original = await messages.by_client_id(conn, ticket.id, user.id, client_id)
+            if original is not None:
+                return Posted(original, created=False)
+            check_can_post(user, ticket)
+            message = await messages.append(conn, ticket.id, user.id, body, client_id)
+            await tickets.mark_read(conn, user.id, ticket.id, message.seq)
+            if user.role == "agent":
+                await messages.mark_first_response(conn, ticket.id)
+            if not customer_watching and await tickets.claim_reply_email(conn, ticket.id, REPLY_EMAIL_EVERY):
+                customer = await users.by_id(conn, ticket.customer_id)
+                assert customer is not None
+                await ctx.email(
+                    conn,
+                    "agent_reply",
+                    to=customer.email,
+                    subject=f"New reply on ticket #{ticket.id}: {ticket.subject}",
+                    name=customer.first_name,
+                    agent_name=user.name,
+                    ticket=ticket,
+                    body=message.body,
+                    link=ctx.link(f"/tickets/{ticket.id}"),
+                )
+        # The moment the commit returns, before anything else is awaited: the sender's
+        # acknowledgement is queued ahead of its own broadcast.
+        posted = Posted(message, created=True)
+        if on_stored is not None:
+            on_stored(posted)
     if not customer_watching:
         ctx.mail_queued()
-    posted = Posted(message, created=True)
-    if on_stored is not None:
-        on_stored(posted)
     await events.message_created(ctx, ticket, message)
     return posted
 

@@ -97,6 +97,7 @@ class Socket:
         self.cookie = websocket.cookies.get(SESSION_COOKIE, "")
         self.session = accounts.session_name(ctx, self.cookie)
         self.closing = False
+        self.in_site = False
 
     async def send(self, payload: dict[str, Any] | str) -> None:
         text = payload if isinstance(payload, str) else orjson.dumps(payload).decode()
@@ -116,10 +117,15 @@ class Socket:
 
     async def enter_site(self) -> None:
         """Count this socket in site-wide presence; admins' boards hear of agents coming online."""
-        if await self.ctx.presence.join("site", self.user.id) and self.user.role == "agent":
+        first = await self.ctx.presence.join("site", self.user.id)
+        self.in_site = True
+        if first and self.user.role == "agent":
             await events.agent_presence(self.ctx, self.user.id, online=True)
 
     async def leave_site(self) -> None:
+        if not self.in_site:  # never counted: leaving would uncount someone else's socket
+            return
+        self.in_site = False
         if await self.ctx.presence.leave("site", self.user.id) and self.user.role == "agent":
             await events.agent_presence(self.ctx, self.user.id, online=False)
 
@@ -170,10 +176,13 @@ class TicketSocket(Socket):
         ctx, user = self.ctx, self.user
         # Join before reading the backlog: whatever is published meanwhile waits in the inbox
         # and is de-duplicated by seq, so nothing falls between backlog and live.
+        in_scope = False
         try:
             await self.rooms.join(self.room, self.member)
             await self.rooms.join(f"user:{user.id}", self.member)
+            await self._check_session()  # a logout published before we listened is not missed
             await ctx.presence.join(scope, user.id)
+            in_scope = True
             await self.enter_site()
             ticket = await tickets.get(ctx, user, self.ticket.id)
             online = sorted(await ctx.presence.online(scope))
@@ -190,13 +199,17 @@ class TicketSocket(Socket):
             await self.backfill(None)
             await self._publish_presence(online)
             await self.run(self.read, self.write)
+        except SessionEnded:
+            pass
         finally:
             await self.rooms.leave(self.room, self.member)
             await self.rooms.leave(f"user:{user.id}", self.member)
             with contextlib.suppress(Exception):
                 await self.leave_site()
-                await ctx.presence.leave(scope, user.id)
-                await self._publish_presence(sorted(await ctx.presence.online(scope)))
+            if in_scope:
+                with contextlib.suppress(Exception):
+                    await ctx.presence.leave(scope, user.id)
+                    await self._publish_presence(sorted(await ctx.presence.online(scope)))
 
     async def _publish_presence(self, online: list[int]) -> None:
         payload = {"type": "presence", "online": [str(u) for u in online]}
@@ -228,9 +241,13 @@ class TicketSocket(Socket):
         while True:
             frame: Frame = await self.member.queue.get()
             if frame is RESYNC:
+                # Events published while the bus was down are gone: catch up from the database.
                 await self._check_session()
                 await self.backfill(None)
-                await self._recheck_access()
+                ticket = await tickets.get(self.ctx, self.user, self.ticket.id)  # NotFound: access lost
+                await self.send({"type": "ticket", "event": "resync", "ticket": ticket.public()})
+                online = await self.ctx.presence.online(f"ticket:{self.ticket.id}")
+                await self.send({"type": "presence", "online": [str(u) for u in sorted(online)]})
             elif frame.type == "message":
                 seq = frame.seq or 0
                 if seq <= self.last_sent:
@@ -270,12 +287,6 @@ class TicketSocket(Socket):
             return True
         agent = ticket.get("agent") or {}
         return agent.get("id") == str(self.user.id)
-
-    async def _recheck_access(self) -> None:
-        try:
-            await tickets.get(self.ctx, self.user, self.ticket.id)
-        except NotFound:
-            await self.close(POLICY_VIOLATION, "you no longer have access to this ticket")
 
     async def read(self) -> None:
         while True:
@@ -323,12 +334,15 @@ class TicketSocket(Socket):
         try:
             if kind == "message":
                 await self._check_session()
-                posted = await chat.post_message(
-                    self.ctx,
-                    self.user,
-                    self.ticket.id,
-                    {"body": data.get("body"), "client_id": client_id},
-                    on_stored=self._ack,
+                # Shielded: if this socket dies meanwhile, a stored message is still announced.
+                posted = await asyncio.shield(
+                    chat.post_message(
+                        self.ctx,
+                        self.user,
+                        self.ticket.id,
+                        {"body": data.get("body"), "client_id": client_id},
+                        on_stored=self._ack,
+                    )
                 )
                 if not posted.created:
                     self._ack(posted)
@@ -339,7 +353,7 @@ class TicketSocket(Socket):
                     payload = {"type": "typing", "user": {"id": str(self.user.id), "name": self.user.name}}
                     await self.ctx.bus.publish(self.room, orjson.dumps(payload))
             elif kind == "read":
-                await chat.mark_read(self.ctx, self.user, self.ticket.id, data.get("seq"))
+                await asyncio.shield(chat.mark_read(self.ctx, self.user, self.ticket.id, data.get("seq")))
             elif kind == "ping":
                 self.reply({"type": "pong"})
             else:
@@ -383,11 +397,14 @@ class BoardSocket(Socket):
         try:
             for channel in self.channels():
                 await rooms.join(channel, self.member)
+            await self._check_session()  # a logout published before we listened is not missed
             await self.enter_site()
             await self.send(
                 {"type": "hello", "role": user.role, "user": {"id": str(user.id), "name": user.name}}
             )
             await self.run(self.read, self.write)
+        except SessionEnded:
+            pass
         finally:
             for channel in self.channels():
                 await rooms.leave(channel, self.member)
