@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ccr.realtime.bus import Bus, MemoryBus, RedisBus, create_bus
+from tests.ws_helpers import Inbox
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -19,24 +20,6 @@ async def bus(request: pytest.FixtureRequest, redis_url: str, redis_prefix: str)
     await bus.start()
     yield bus
     await bus.stop()
-
-
-class Inbox:
-    """A bus listener that keeps what it is given."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[str, bytes]] = []
-        self._arrived = asyncio.Event()
-
-    def __call__(self, channel: str, payload: bytes) -> None:
-        self.received.append((channel, payload))
-        self._arrived.set()
-
-    async def wait_for(self, count: int, timeout: float = 5) -> None:
-        async with asyncio.timeout(timeout):
-            while len(self.received) < count:
-                self._arrived.clear()
-                await self._arrived.wait()
 
 
 async def test_subscribers_receive_in_order(bus: Bus) -> None:

@@ -15,28 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from ccr.realtime.bus import Bus, MemoryBus, RedisBus, create_bus
-from tests.ws_helpers import RedisServer
-
-
-class Inbox:
-    """A bus listener that keeps what it is given and lets a test wait for it."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[str, bytes]] = []
-        self._arrived = asyncio.Event()
-
-    def __call__(self, channel: str, payload: bytes) -> None:
-        self.received.append((channel, payload))
-        self._arrived.set()
-
-    async def wait_for(self, count: int, timeout: float = 10) -> None:
-        try:
-            async with asyncio.timeout(timeout):
-                while len(self.received) < count:
-                    self._arrived.clear()
-                    await self._arrived.wait()
-        except TimeoutError:
-            raise AssertionError(f"{len(self.received)} of {count} payloads within {timeout}s") from None
+from tests.ws_helpers import Inbox, RedisServer
 
 
 def prefix_for(redis_prefix: str) -> str:

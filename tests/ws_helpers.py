@@ -40,6 +40,30 @@ QUIET = 0.3
 SESSION_COOKIE = "ccr_session"
 
 
+# --- a bus listener for bus tests ---------------------------------------------------------------
+
+
+class Inbox:
+    """A bus listener that keeps what it is given and lets a test wait for it."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, bytes]] = []
+        self._arrived = asyncio.Event()
+
+    def __call__(self, channel: str, payload: bytes) -> None:
+        self.received.append((channel, payload))
+        self._arrived.set()
+
+    async def wait_for(self, count: int, timeout: float = 10) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                while len(self.received) < count:
+                    self._arrived.clear()
+                    await self._arrived.wait()
+        except TimeoutError:
+            raise AssertionError(f"{len(self.received)} of {count} payloads within {timeout}s") from None
+
+
 # --- a WebSocket client ----------------------------------------------------------------------
 
 
