@@ -23,7 +23,7 @@ from tests.ticket_helpers import (
     post,
 )
 
-MESSAGE_KEYS = {"id", "ticket_id", "seq", "sender", "body", "client_id", "created_at"}
+MESSAGE_KEYS = {"id", "ticket_id", "seq", "sender", "body", "client_id", "created_at", "internal"}
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from ccr.services import validate
 
 # The gate lives in services.access; re-exported because "tickets.visible" is how callers know it.
 from ccr.services.access import can_see as can_see
+from ccr.services.access import is_staff, seen_by
 from ccr.services.access import visible as visible
 from ccr.services.context import Context
 from ccr.services.events import TicketChanged
@@ -66,7 +67,7 @@ async def open_ticket(ctx: Context, customer: User, data: Mapping[str, object]) 
                 link=ctx.link(f"/tickets/{ticket.id}"),
             )
         changes.publish(TicketChanged(ticket, "created"))
-    return ticket
+    return seen_by(customer, ticket)
 
 
 def _decode_cursor(cursor: object) -> tuple[datetime, int] | None:
@@ -119,9 +120,10 @@ async def list_tickets(ctx: Context, user: User, params: Mapping[str, object]) -
             status=str(status) if status else None,
             after=after,
             limit=limit + 1,
+            public_only=not is_staff(user),
         )
     more = len(page) > limit
-    page = page[:limit]
+    page = [ListedTicket(seen_by(user, t.ticket), t.unread) for t in page[:limit]]
     return TicketPage(page, _encode_cursor(page[-1].ticket) if more else None)
 
 
@@ -202,7 +204,7 @@ async def _change_status(ctx: Context, user: User, ticket_id: object, *, close: 
             link=ctx.link(f"/tickets/{ticket.id}"),
         )
         changes.publish(TicketChanged(ticket, "closed" if close else "reopened"))
-    return ticket
+    return seen_by(user, ticket)
 
 
 async def close(ctx: Context, user: User, ticket_id: object) -> Ticket:

@@ -24,6 +24,10 @@ class Ticket:
     updated_at: datetime
     last_activity_at: datetime
     last_seq: int
+    last_public_seq: int
+    """The customer's view of last_seq: the newest message that is not an internal note."""
+    public_activity_at: datetime
+    """The customer's view of last_activity_at (notes do not move it)."""
 
     def public(self) -> dict[str, Any]:
         return {
@@ -58,7 +62,8 @@ SELECT = """
     SELECT t.id, t.subject, t.description, t.status, t.customer_id,
            trim(c.first_name || ' ' || c.last_name) AS customer_name,
            t.agent_id, trim(a.first_name || ' ' || a.last_name) AS agent_name,
-           t.created_at, t.updated_at, t.last_activity_at, t.last_seq
+           t.created_at, t.updated_at, t.last_activity_at, t.last_seq,
+           t.last_public_seq, t.public_activity_at
     FROM tickets t
     JOIN users c ON c.id = t.customer_id
     LEFT JOIN users a ON a.id = t.agent_id
@@ -96,7 +101,7 @@ async def insert(conn: asyncpg.Connection, customer_id: int, subject: str, descr
 async def set_agent(conn: asyncpg.Connection, ticket_id: int, agent_id: int) -> None:
     await conn.execute(
         """UPDATE tickets SET agent_id = $2, status = 'assigned', updated_at = now(),
-           last_activity_at = now() WHERE id = $1""",
+           last_activity_at = now(), public_activity_at = now() WHERE id = $1""",
         ticket_id,
         agent_id,
     )
@@ -105,7 +110,7 @@ async def set_agent(conn: asyncpg.Connection, ticket_id: int, agent_id: int) -> 
 async def set_status(conn: asyncpg.Connection, ticket_id: int, status: str) -> None:
     await conn.execute(
         """UPDATE tickets SET status = $2, updated_at = now(), last_activity_at = now(),
-           closed_at = CASE WHEN $2 = 'closed' THEN now() END WHERE id = $1""",
+           public_activity_at = now(), closed_at = CASE WHEN $2 = 'closed' THEN now() END WHERE id = $1""",
         ticket_id,
         status,
     )
@@ -147,9 +152,14 @@ async def list_for(
     status: str | None,
     after: tuple[datetime, int] | None,
     limit: int,
+    public_only: bool = False,
 ) -> list[ListedTicket]:
-    """A page of tickets, most recent activity first, with the viewer's unread counts."""
+    """A page of tickets, most recent activity first, with the viewer's unread counts.
+
+    public_only: the customer's view, where internal notes neither count nor move a ticket up.
+    """
     where, args = [], []
+    activity = "public_activity_at" if public_only else "last_activity_at"
 
     def arg(value: object) -> str:
         args.append(value)
@@ -162,18 +172,18 @@ async def list_for(
     if status is not None:
         where.append(f"t.status = {arg(status)}")
     if after is not None:
-        where.append(f"(t.last_activity_at, t.id) < ({arg(after[0])}, {arg(after[1])})")
+        where.append(f"(t.{activity}, t.id) < ({arg(after[0])}, {arg(after[1])})")
     viewer = arg(viewer_id)
     sql = f"""
         SELECT page.*,
                (SELECT count(*) FROM messages m
-                WHERE m.ticket_id = page.id AND m.sender_id <> {viewer}
+                WHERE m.ticket_id = page.id AND m.sender_id <> {viewer}{" AND NOT m.internal" if public_only else ""}
                   AND m.seq > coalesce((SELECT r.seq FROM read_markers r
                                         WHERE r.user_id = {viewer} AND r.ticket_id = page.id), 0)
                ) AS unread
         FROM ({SELECT} {"WHERE " + " AND ".join(where) if where else ""}
-              ORDER BY t.last_activity_at DESC, t.id DESC LIMIT {arg(limit)}) page
-        ORDER BY page.last_activity_at DESC, page.id DESC
+              ORDER BY t.{activity} DESC, t.id DESC LIMIT {arg(limit)}) page
+        ORDER BY page.{activity} DESC, page.id DESC
     """
     rows = await conn.fetch(sql, *args)
     listed = []
@@ -205,14 +215,22 @@ async def read_marker(conn: asyncpg.Connection, user_id: int, ticket_id: int) ->
     )
 
 
-async def others_read(conn: asyncpg.Connection, user_id: int, ticket_id: int) -> int:
-    """How far the other participants have read (for read receipts; admins only watch)."""
-    return await conn.fetchval(
+async def others_read(conn: asyncpg.Connection, user_id: int, ticket_id: int, *, public_only: bool) -> int:
+    """How far the other participants have read (for read receipts; admins only watch).
+    public_only: as the customer may know it, the newest message up to there that is not a note."""
+    seq = await conn.fetchval(
         "SELECT coalesce(max(r.seq), 0) FROM read_markers r JOIN users u ON u.id = r.user_id"
         " WHERE r.ticket_id = $1 AND r.user_id <> $2 AND u.role <> 'admin'",
         ticket_id,
         user_id,
     )
+    if public_only and seq:
+        seq = await conn.fetchval(
+            "SELECT coalesce(max(seq), 0) FROM messages WHERE ticket_id = $1 AND seq <= $2 AND NOT internal",
+            ticket_id,
+            seq,
+        )
+    return seq
 
 
 async def claim_reply_email(conn: asyncpg.Connection, ticket_id: int, every: timedelta) -> bool:

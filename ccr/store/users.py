@@ -116,3 +116,11 @@ async def disabled_with_role(conn: asyncpg.Connection, role: str) -> list[User]:
         role,
     )
     return [User(**dict(r)) for r in rows]
+
+
+async def by_ids(conn: asyncpg.Connection, user_ids: list[int]) -> list[User]:
+    rows = await conn.fetch(
+        f"SELECT {COLUMNS} FROM users WHERE id = any($1::bigint[]) ORDER BY first_name, last_name, id",
+        user_ids,
+    )
+    return [User(**dict(r)) for r in rows]

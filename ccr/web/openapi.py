@@ -51,6 +51,7 @@ _MESSAGE = {
         "body": _STR,
         "client_id": _STR,
         "created_at": {"type": "string", "format": "date-time"},
+        "internal": {"type": "boolean"},
     },
 }
 
@@ -119,9 +120,9 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
     (
         "post",
         "/tickets/{id}/messages",
-        "its customer, its agent",
-        "Post a message (idempotent on client_id)",
-        {"body": _STR, "client_id": _STR},
+        "its customer, its agent; internal notes: its agent, admin",
+        "Post a message or, with internal, a staff-only note (idempotent on client_id)",
+        {"body": _STR, "client_id": _STR, "internal": {"type": "boolean"}},
         201,
     ),
     ("get", "/tickets/{id}/events", "its customer, its agent, admin", "The ticket's timeline", {}, 200),

@@ -248,7 +248,7 @@ async def _ticket_view(
     rating = await tickets.rating_of(ctx, user, ticket.id)
     team = await agents.list_agents(ctx, user) if user.role == "admin" else []
     others_read = await chat.seen(ctx, user, ticket, history[-1].seq if history else 0)
-    can_write = user.role != "admin" and ticket.status != "closed"
+    can_write = ticket.status != "closed"  # admins write internal notes only
     return await render(
         request,
         "ticket.html",
@@ -294,7 +294,9 @@ def ticket_action(action: Callable[..., Awaitable[Any]], notice: str = "") -> Ha
 
 
 async def _post_message(ctx: Any, user: User, ticket_id: str, values: dict[str, Any]) -> Any:
-    return await chat.post_message(ctx, user, ticket_id, values)
+    # The composer's "Reply | Note" switch; admins have only Note.
+    internal = values.get("kind") == "note" or user.role == "admin"
+    return await chat.post_message(ctx, user, ticket_id, {**values, "internal": internal})
 
 
 async def _close(ctx: Any, user: User, ticket_id: str, values: dict[str, Any]) -> Any:
