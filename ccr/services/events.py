@@ -70,3 +70,8 @@ async def agent_presence(ctx: Context, agent_id: int, *, online: bool) -> None:
 async def session_ended(ctx: Context, user_id: int, session: str | None) -> None:
     """Close the sockets of one session (logout) or of all the user's sessions (None)."""
     await ctx.bus.publish(f"user:{user_id}", encode({"type": "session_ended", "session": session}))
+
+
+async def ticket_updated(ctx: Context, ticket: Ticket) -> None:
+    """Priority or tags changed: the same audience as any other change of the ticket."""
+    await ticket_changed(ctx, ticket, "updated")
