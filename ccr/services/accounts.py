@@ -45,10 +45,10 @@ async def register(ctx: Context, ip: str, data: dict[str, object]) -> None:
     form = validate.Form()
     email = form.check(validate.email, data.get("email"))
     password = form.check(validate.password, data.get("password"))
-    first_name = form.check(validate.name, data.get("first_name"), "first_name")
-    last_name = form.check(validate.name, data.get("last_name"), "last_name")
     if password is not None:
         form.check(_check_new_password, password, email or "")
+    first_name = form.check(validate.name, data.get("first_name"), "first_name")
+    last_name = form.check(validate.name, data.get("last_name"), "last_name")
     form.done()
     await ctx.limiter.hit(f"register:ip:{ip}", ctx.settings.rate_limits["register_ip"])
     password_hash = await security.hash_password(password)
