@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from ccr.errors import Conflict, Forbidden, Invalid, NotFound
-from ccr.services import events, validate
+from ccr.services import events, search, validate
 from ccr.services.context import Context
 from ccr.store import feedback, tickets, users
 from ccr.store.feedback import Rating
@@ -130,6 +130,9 @@ async def list_tickets(ctx: Context, user: User, params: Mapping[str, object]) -
         agent_filter = validate.identifier(params["agent_id"], "agent_id")
     after = _decode_cursor(params.get("cursor"))
     async with ctx.pool.acquire() as conn:
+        found = None
+        if params.get("q") not in (None, ""):
+            found = await search.matching_ticket_ids(conn, user, params["q"])
         page = await tickets.list_for(
             conn,
             viewer_id=user.id,
@@ -138,6 +141,7 @@ async def list_tickets(ctx: Context, user: User, params: Mapping[str, object]) -
             status=str(status) if status else None,
             after=after,
             limit=limit + 1,
+            only_ids=found,
         )
     more = len(page) > limit
     page = page[:limit]

@@ -147,6 +147,7 @@ async def list_for(
     status: str | None,
     after: tuple[datetime, int] | None,
     limit: int,
+    only_ids: list[int] | None = None,
 ) -> list[ListedTicket]:
     """A page of tickets, most recent activity first, with the viewer's unread counts."""
     where, args = [], []
@@ -161,6 +162,8 @@ async def list_for(
         where.append(f"t.agent_id = {arg(agent_id)}")
     if status is not None:
         where.append(f"t.status = {arg(status)}")
+    if only_ids is not None:  # a search's matches
+        where.append(f"t.id = ANY({arg(only_ids)}::bigint[])")
     if after is not None:
         where.append(f"(t.last_activity_at, t.id) < ({arg(after[0])}, {arg(after[1])})")
     viewer = arg(viewer_id)

@@ -112,6 +112,7 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
     ("post", "/tickets", "customer", "Open a ticket", {"subject": _STR, "description": _STR}, 201),
     ("get", "/tickets", "all", "Tickets the caller may see, most recent activity first", {}, 200),
     ("get", "/tickets/{id}", "all", "One ticket", {}, 200),
+    ("get", "/search", "logged in", "Search the tickets the caller may see (?q=TEXT&limit=N)", {}, 200),
     ("post", "/tickets/{id}/assign", "admin", "Assign or reassign an agent", {"agent_id": _STR}, 200),
     ("post", "/tickets/{id}/close", "its customer, admin", "Close a ticket", {}, 200),
     ("post", "/tickets/{id}/reopen", "its customer, admin", "Reopen a ticket", {}, 200),

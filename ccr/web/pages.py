@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ccr.errors import DomainError, NotFound, Unauthenticated
-from ccr.services import accounts, agents, chat, stats, tickets
+from ccr.services import accounts, agents, chat, search, stats, tickets
 from ccr.services import feedback as feedback_service
 from ccr.store.users import User
 from ccr.web import charts
@@ -320,6 +320,22 @@ async def _reopen(ctx: Any, user: User, ticket_id: str, values: dict[str, Any]) 
     return await tickets.reopen(ctx, user, ticket_id)
 
 
+# --- search ---------------------------------------------------------------------------------
+
+
+@page
+async def search_page(request: Request) -> Response:
+    user = await require_user(request)
+    q = request.query_params.get("q", "")
+    if not q.strip():
+        return await render(request, "search.html", q=q, results=None)
+    try:
+        results = await search.search(context(request), user, {"q": q})
+    except DomainError as exc:
+        return await render(request, "search.html", status_code=exc.status, q=q, results=None, error=exc)
+    return await render(request, "search.html", q=q, results=results, limit=search.LIMIT_DEFAULT)
+
+
 # --- admin ----------------------------------------------------------------------------------
 
 
@@ -398,6 +414,7 @@ routes = [
     Route("/tickets/{id}/reopen", ticket_action(_reopen), methods=["POST"]),
     Route("/tickets/{id}/assign", ticket_action(tickets.assign), methods=["POST"]),
     Route("/tickets/{id}/rating", ticket_action(tickets.rate, "rated"), methods=["POST"]),
+    Route("/search", search_page),
     Route("/agents", agents_page, methods=["GET", "POST"]),
     Route("/agents/{id}/disable", agent_switch(True), methods=["POST"]),
     Route("/agents/{id}/enable", agent_switch(False), methods=["POST"]),
