@@ -8,7 +8,7 @@
   const form = input.form;
   const SUGGESTIONS = 6;
   const WAIT_MS = 180;
-  const WHERE = { subject: "subject", description: "description", message: "message", note: "internal note" };
+  const WHERE = { subject: "in the subject", description: "in the description", message: "in a message", note: "🔒 in an internal note" };
 
   // "/" anywhere but in a field jumps to the box (the inbox owns the other shortcuts).
   document.addEventListener("keydown", (event) => {
@@ -87,7 +87,7 @@
       title.textContent = `#${r.ticket.id} ${r.ticket.subject}`;
       const where = document.createElement("span");
       where.className = "suggestion-where";
-      where.textContent = `in the ${WHERE[r.matched] || r.matched}`;
+      where.textContent = WHERE[r.matched] || r.matched;
       li.append(title, where, snippet(r.snippet, r.highlights));
       li.addEventListener("mousedown", (event) => {
         event.preventDefault(); // keep focus in the box until we navigate
