@@ -155,6 +155,7 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
         {"priority": _PRIORITY, "tags": {"type": "array", "items": _STR}},
         200,
     ),
+    ("get", "/search", "logged in", "Search the tickets the caller may see (?q=TEXT&limit=N)", {}, 200),
     ("post", "/tickets/{id}/assign", "admin", "Assign or reassign an agent", {"agent_id": _STR}, 200),
     ("post", "/tickets/{id}/close", "its customer, admin", "Close a ticket", {}, 200),
     ("post", "/tickets/{id}/reopen", "its customer, admin", "Reopen a ticket", {}, 200),

@@ -21,7 +21,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ccr.errors import DomainError, NotFound, Unauthenticated
-from ccr.services import accounts, agents, canned, chat, stats, tickets, triage, validate
+from ccr.services import accounts, agents, canned, chat, search, stats, tickets, triage, validate
 from ccr.services import feedback as feedback_service
 from ccr.store.users import User
 from ccr.web import charts
@@ -333,6 +333,22 @@ async def _triage(ctx: Any, user: User, ticket_id: str, values: dict[str, Any]) 
     return await triage.update(ctx, user, ticket_id, data)
 
 
+# --- search ---------------------------------------------------------------------------------
+
+
+@page
+async def search_page(request: Request) -> Response:
+    user = await require_user(request)
+    q = request.query_params.get("q", "")
+    if not q.strip():
+        return await render(request, "search.html", q=q, results=None)
+    try:
+        results = await search.search(context(request), user, {"q": q})
+    except DomainError as exc:
+        return await render(request, "search.html", status_code=exc.status, q=q, results=None, error=exc)
+    return await render(request, "search.html", q=q, results=results, limit=search.LIMIT_DEFAULT)
+
+
 # --- admin ----------------------------------------------------------------------------------
 
 
@@ -480,6 +496,7 @@ routes = [
     Route("/canned-replies", canned_page, methods=["GET", "POST"]),
     Route("/canned-replies/{id}", canned_edit_page, methods=["GET", "POST"]),
     Route("/canned-replies/{id}/delete", canned_delete_page, methods=["POST"]),
+    Route("/search", search_page),
     Route("/agents", agents_page, methods=["GET", "POST"]),
     Route("/agents/{id}/disable", agent_switch(True), methods=["POST"]),
     Route("/agents/{id}/enable", agent_switch(False), methods=["POST"]),
