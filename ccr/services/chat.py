@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from ccr.errors import Conflict, Forbidden, Invalid, RateLimited
-from ccr.services import events, validate
+from ccr.services import attachments, events, validate
 from ccr.services.context import Context
 from ccr.services.tickets import visible
 from ccr.store import messages, tickets, users
@@ -48,7 +48,11 @@ async def post_message(
 ) -> Posted:
     """Store a message and announce it. `on_stored` runs after the commit and before the
     announcement, so a sender's acknowledgement can precede its own broadcast."""
-    body = validate.text(data.get("body"), "body", max_len=BODY_MAX, multiline=True)
+    attachment_ids = attachments.requested_ids(data)
+    # With files attached, the text is optional (a screenshot can say it all).
+    body = validate.text(
+        data.get("body"), "body", max_len=BODY_MAX, min_len=0 if attachment_ids else 1, multiline=True
+    )
     client_id = validate.text(data.get("client_id"), "client_id", max_len=CLIENT_ID_MAX, strip=False)
     try:
         await ctx.limiter.hit(f"message:user:{user.id}", ctx.settings.rate_limits["message_user"])
@@ -72,6 +76,7 @@ async def post_message(
                 return Posted(original, created=False)
             check_can_post(user, ticket)
             message = await messages.append(conn, ticket.id, user.id, body, client_id)
+            message = await attachments.claim(conn, user, ticket, message, attachment_ids)
             await tickets.mark_read(conn, user.id, ticket.id, message.seq)
             if user.role == "agent":
                 await messages.mark_first_response(conn, ticket.id)

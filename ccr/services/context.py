@@ -12,6 +12,7 @@ from ccr.mail import compose
 from ccr.ratelimit import Limiter
 from ccr.realtime.bus import Bus
 from ccr.realtime.presence import Presence
+from ccr.store.blobs import BlobStore
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class Context:
     presence: Presence
     mail_queued: Callable[[], None]
     """Tell the outbox worker an email was committed, so it goes out now, not at the next poll."""
+    blobs: BlobStore
+    """Where attachments' bytes live (PostgreSQL; an object store could stand in)."""
 
     async def email(
         self, conn: asyncpg.Connection, template: str, *, to: str, subject: str, **context: object
