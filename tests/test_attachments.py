@@ -241,7 +241,7 @@ async def test_uploads_over_the_limit_are_413(
     tid = (await open_ticket(cast.alice))["id"]
     assert (await upload(cast.alice, tid, "fits.bin", b"x" * 2000)).status_code == 201
     # Just over: the body fits the multipart allowance, the file does not.
-    expect_error(await upload(cast.alice, tid, "over.bin", b"x" * 2001), 413, "file_too_large")
+    expect_error(await upload(cast.alice, tid, "over.bin", b"x" * 2001), 413, "file_too_large", "file")
     # Far over: refused on Content-Length before the body is read.
     expect_error(await upload(cast.alice, tid, "huge.bin", b"x" * 300_000), 413, "too_large")
     # The upload allowance is for uploads only: other requests keep the 1 MB limit.
@@ -364,3 +364,42 @@ def _zip() -> bytes:
     with zipfile.ZipFile(out, "w") as z:
         z.writestr("a.txt", "hello")
     return out.getvalue()
+
+
+async def test_pages_without_javascript(cast: Cast, server: AppServer) -> None:
+    """The new-ticket form and the chat composer post files themselves (multipart), and the
+    page shows thumbnails and cards as plain links, names escaped."""
+    pages = httpx.AsyncClient(base_url=server.url, cookies=cast.alice.client.cookies, timeout=30)
+    try:
+        r = await pages.post(
+            "/tickets/new",
+            data={"subject": "Broken screen", "description": "See the photo."},
+            files={"file": ("photo.png", png(), "image/png")},
+        )
+        assert r.status_code == 303, r.text
+        page_path = r.headers["location"]
+        ticket_id = page_path.rsplit("/", 1)[1]
+        r = await pages.post(
+            f"{page_path}/messages",
+            data={"body": "", "client_id": "no-js-1"},
+            files={"file": ("<em>log.txt", b"line one\n" * 300, "text/plain")},
+        )
+        assert r.status_code == 303, r.text
+        history = (await cast.alice.client.get(f"/tickets/{ticket_id}/messages")).json()["messages"]
+        photo, log = history[0]["attachments"][0], history[1]["attachments"][0]
+        html = (await pages.get(page_path)).text
+        assert f'<a class="att-thumb" href="{photo["url"]}"' in html
+        assert f'<img src="{photo["thumbnail_url"]}" alt="photo.png"' in html
+        assert f'<a class="att-card" href="{log["url"]}">' in html
+        assert "&lt;em&gt;log.txt" in html and "<em>log" not in html
+        assert '<span class="att-size">2.6 KB</span>' in html
+        # An empty file chosen on the form is an error shown on the page, and nothing is posted.
+        r = await pages.post(
+            f"{page_path}/messages",
+            data={"body": "hi", "client_id": "no-js-2"},
+            files={"file": ("e.txt", b"")},
+        )
+        assert r.status_code == 422 and "The file is empty." in r.text
+        assert len((await cast.alice.client.get(f"/tickets/{ticket_id}/messages")).json()["messages"]) == 2
+    finally:
+        await pages.aclose()

@@ -45,12 +45,28 @@ def check_can_upload(user: User, ticket: Ticket) -> None:
         raise Conflict("This ticket is closed; reopen it to send files.", code="ticket_closed")
 
 
-async def upload(ctx: Context, user: User, ticket_id: object, name: object, data: bytes) -> Attachment:
-    """Store a file on a ticket the user may write on; its type is read from its bytes."""
+def check_files(ctx: Context, contents: Sequence[bytes]) -> None:
+    """Refuse a form's files before anything is stored: too many, empty or too large."""
+    if len(contents) > PER_MESSAGE_MAX:
+        raise Invalid(f"Send at most {PER_MESSAGE_MAX} files at once.", code="too_many", field="file")
+    for data in contents:
+        _check_size(ctx, data)
+
+
+def _check_size(ctx: Context, data: bytes) -> None:
     if not data:
         raise Invalid("The file is empty.", code="empty_file", field="file")
     if len(data) > ctx.settings.max_upload:
-        raise TooLarge(f"Files are limited to {human_size(ctx.settings.max_upload)}.", code="file_too_large")
+        raise TooLarge(
+            f"Files are limited to {human_size(ctx.settings.max_upload)}.",
+            code="file_too_large",
+            field="file",
+        )
+
+
+async def upload(ctx: Context, user: User, ticket_id: object, name: object, data: bytes) -> Attachment:
+    """Store a file on a ticket the user may write on; its type is read from its bytes."""
+    _check_size(ctx, data)
     async with ctx.pool.acquire() as conn:
         ticket = await visible(conn, user, ticket_id)
     check_can_upload(user, ticket)

@@ -8,6 +8,7 @@ if opened; only images and PDF are `inline`, everything else `attachment`.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -15,7 +16,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ccr.errors import Invalid, NotFound
-from ccr.services import attachments
+from ccr.services import attachments, chat
+from ccr.services.context import Context
+from ccr.store.users import User
 from ccr.web.auth import context, current_user, require_user
 from ccr.web.errors import JSON
 
@@ -48,6 +51,23 @@ async def files_field(request: Request, name: str = "file") -> list[tuple[str, b
         if isinstance(upload, UploadFile) and (upload.filename or upload.size):
             found.append((upload.filename or "", await upload.read(limit + 1)))
     return found
+
+
+async def post_files(
+    ctx: Context, user: User, ticket_id: str, values: Mapping[str, object], chosen: list[tuple[str, bytes]]
+) -> None:
+    """A form's message with its files: each is checked, uploaded, then posted together.
+    Without files this is an ordinary post; with files and no text, only the files go."""
+    attachments.check_files(ctx, [data for _, data in chosen])
+    ids = [str((await attachments.upload(ctx, user, ticket_id, name, data)).id) for name, data in chosen]
+    if ids or values.get("body"):
+        await chat.post_message(ctx, user, ticket_id, {**values, "attachment_ids": ids})
+
+
+def file_label(name: str) -> str:
+    """The short label on a file card's icon: its extension (PDF, ZIP, LOG…) or FILE."""
+    ext = name.rpartition(".")[2] if "." in name else ""
+    return ext.upper() if ext.isalnum() and len(ext) <= 4 else "FILE"
 
 
 async def upload(request: Request) -> Response:
