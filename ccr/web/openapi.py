@@ -41,6 +41,17 @@ _TICKET = {
         "last_seq": {"type": "integer"},
     },
 }
+_ATTACHMENT = {
+    "type": "object",
+    "properties": {
+        "id": _STR,
+        "name": _STR,
+        "content_type": _STR,
+        "size": {"type": "integer"},
+        "url": _STR,
+        "thumbnail_url": {"oneOf": [_STR, {"type": "null"}]},
+    },
+}
 _MESSAGE = {
     "type": "object",
     "properties": {
@@ -51,6 +62,7 @@ _MESSAGE = {
         "body": _STR,
         "client_id": _STR,
         "created_at": {"type": "string", "format": "date-time"},
+        "attachments": {"type": "array", "items": _ATTACHMENT},
     },
 }
 
@@ -136,6 +148,16 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
     ("post", "/feedback", "customer, agent", "Send feedback to the admins", {"body": _STR}, 201),
     ("get", "/feedback", "admin", "Feedback, newest first", {}, 200),
     ("get", "/stats", "admin", "Numbers behind the admin overview", {}, 200),
+    (
+        "post",
+        "/tickets/{id}/attachments",
+        "who may post on the ticket (admins: for notes)",
+        "Upload a file (multipart/form-data, field `file`) to send with a message",
+        {},
+        201,
+    ),
+    ("get", "/attachments/{id}", "who may see its message", "The file's bytes", {}, 200),
+    ("get", "/attachments/{id}/thumbnail", "who may see its message", "An image's thumbnail", {}, 200),
 ]
 
 
@@ -163,6 +185,14 @@ def openapi_document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "Customer Care Registry API", "version": "1"},
         "servers": [{"url": "/api/v1"}],
-        "components": {"schemas": {"Error": _ERROR, "User": _USER, "Ticket": _TICKET, "Message": _MESSAGE}},
+        "components": {
+            "schemas": {
+                "Error": _ERROR,
+                "User": _USER,
+                "Ticket": _TICKET,
+                "Message": _MESSAGE,
+                "Attachment": _ATTACHMENT,
+            }
+        },
         "paths": paths,
     }
