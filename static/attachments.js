@@ -207,6 +207,10 @@
       files.forEach(add);
     });
     dropZone(form.closest(".chat-panel") || form, (files) => files.forEach(add));
+    // A closed ticket (app.js disables the text box) takes no files either.
+    const sync = () => { input.disabled = text.disabled; };
+    new MutationObserver(sync).observe(text, { attributes: true, attributeFilter: ["disabled"] });
+    sync();
   }
 
   if (ticketEl && composer) chatComposer(composer);
