@@ -458,7 +458,7 @@ async def test_session_cookie_is_secure_when_base_url_is_https(
     await create_admin(database_url, "root@example.com")
     r = await server.client().post("/auth/login", json={"email": "root@example.com", "password": PASSWORD})
     assert r.status_code == 200
-    [cookie] = [c for c in r.headers.get_list("set-cookie") if c.startswith("ccr_session=")]
+    [cookie] = [c for c in r.headers.get_list("set-cookie") if c.startswith("__Host-ccr_session=")]
     assert "secure" in cookie.lower().replace(" ", "").split(";")
 
 

@@ -10,7 +10,7 @@ from ccr.services import accounts
 from ccr.services.context import Context
 from ccr.store.sessions import ABSOLUTE_TIMEOUT
 from ccr.store.users import User
-from ccr.web.middleware import SESSION_COOKIE
+from ccr.web.middleware import SESSION_COOKIE, session_cookie_name
 
 
 def context(conn: HTTPConnection) -> Context:
@@ -40,7 +40,7 @@ async def require_user(conn: HTTPConnection, *roles: str) -> User:
 
 def set_session_cookie(response: Response, ctx: Context, token: str) -> None:
     response.set_cookie(
-        SESSION_COOKIE,
+        session_cookie_name(ctx.settings.secure_cookies),
         token,
         max_age=int(ABSOLUTE_TIMEOUT.total_seconds()),
         httponly=True,
@@ -52,5 +52,9 @@ def set_session_cookie(response: Response, ctx: Context, token: str) -> None:
 
 def clear_session_cookie(response: Response, ctx: Context) -> None:
     response.delete_cookie(
-        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=ctx.settings.secure_cookies
+        session_cookie_name(ctx.settings.secure_cookies),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=ctx.settings.secure_cookies,
     )

@@ -128,7 +128,13 @@ async def register_page(request: Request) -> Response:
 
 def _safe_next(value: str | None) -> str:
     # Only local paths: an attacker's ?next=https://evil.example must not become a redirect.
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    if (
+        value
+        and value.startswith("/")
+        and not value.startswith("//")
+        and "\\" not in value
+        and value.isprintable()  # no CR/LF (or any control) on its way to a Location header
+    ):
         return value
     return "/tickets"
 
