@@ -268,7 +268,7 @@ async def _ticket_view(
     timeline = await tickets.timeline(ctx, user, ticket.id)
     rating = await tickets.rating_of(ctx, user, ticket.id)
     team = await agents.list_agents(ctx, user) if user.role == "admin" else []
-    others_read = await chat.seen(ctx, user, ticket, history[-1].seq if history else 0)
+    others_read = await chat.others_read(ctx, user, ticket)
     can_write = user.role != "admin" and ticket.status != "closed"
     return await render(
         request,
