@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ccr.errors import DomainError, NotFound, Unauthenticated
-from ccr.services import accounts, agents, chat, stats, tickets
+from ccr.services import accounts, agents, chat, mail_admin, stats, tickets
 from ccr.services import feedback as feedback_service
 from ccr.store.users import User
 from ccr.web import charts
@@ -373,6 +373,13 @@ async def overview_page(request: Request) -> Response:
 
 
 @page
+async def failed_emails_page(request: Request) -> Response:
+    admin = await require_user(request, "admin")
+    emails = await mail_admin.failed_emails(context(request), admin)
+    return await render(request, "failed_emails.html", emails=emails)
+
+
+@page
 async def feedback_page(request: Request) -> Response:
     user = await require_user(request)
     ctx = context(request)
@@ -408,5 +415,6 @@ routes = [
     Route("/agents/{id}/disable", agent_switch(True), methods=["POST"]),
     Route("/agents/{id}/enable", agent_switch(False), methods=["POST"]),
     Route("/overview", overview_page),
+    Route("/admin/emails", failed_emails_page),
     Route("/feedback", feedback_page, methods=["GET", "POST"]),
 ]
