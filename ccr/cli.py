@@ -74,6 +74,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             loop="uvloop" if sys.platform != "win32" else "asyncio",
             log_level=os.environ.get("CCR_LOG_LEVEL", "info").lower(),
             server_header=False,
+            # Forwarded headers are read by the app, from CCR_TRUSTED_PROXIES only (ccr.proxies);
+            # uvicorn's own handling would believe any loopback peer.
+            proxy_headers=False,
         )
     return 0
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ccr.proxies import Network, parse_networks
+
 
 @dataclass(frozen=True)
 class RateLimit:
@@ -45,6 +47,8 @@ class Settings:
     mail_from: str = "Customer Care Registry <care@localhost>"
     rate_limits: dict[str, RateLimit] = field(default_factory=_default_limits)
     outbox_poll_seconds: float = 1.0
+    trusted_proxies: tuple[Network, ...] = ()
+    """Peers whose X-Forwarded-For is believed (CCR_TRUSTED_PROXIES); none by default."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -67,6 +71,7 @@ class Settings:
             data_dir=data_dir,
             mail_from=env.get("CCR_MAIL_FROM") or f"Customer Care Registry <care@{host}>",
             rate_limits={**_default_limits(), **_parse_limits(env.get("CCR_RATE_LIMITS", ""))},
+            trusted_proxies=parse_networks(env.get("CCR_TRUSTED_PROXIES", "")),
         )
 
     def with_(self, **changes: object) -> Settings:

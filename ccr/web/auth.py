@@ -6,6 +6,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from ccr.errors import Forbidden, Unauthenticated
+from ccr.proxies import client_address
 from ccr.services import accounts
 from ccr.services.context import Context
 from ccr.store.sessions import ABSOLUTE_TIMEOUT
@@ -18,7 +19,10 @@ def context(conn: HTTPConnection) -> Context:
 
 
 def client_ip(conn: HTTPConnection) -> str:
-    return conn.client.host if conn.client else "unknown"
+    """Who is asking, for per-address limits: see ccr.proxies for whom we believe."""
+    peer = conn.client.host if conn.client else "unknown"
+    forwarded = conn.headers.getlist("x-forwarded-for")
+    return client_address(peer, forwarded, context(conn).settings.trusted_proxies)
 
 
 async def current_user(conn: HTTPConnection) -> User | None:
