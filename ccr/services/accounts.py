@@ -49,6 +49,8 @@ async def register(ctx: Context, ip: str, data: dict[str, object]) -> None:
     await ctx.limiter.hit(f"register:ip:{ip}", ctx.settings.rate_limits["register_ip"])
     password_hash = await security.hash_password(password)
     async with ctx.pool.acquire() as conn, conn.transaction():
+        # Registrations never confirmed give their address back once their link is dead.
+        await users.drop_expired_registrations(conn, VERIFY_TTL)
         user = await users.insert(
             conn,
             email=email,
@@ -104,7 +106,7 @@ async def login(ctx: Context, ip: str, data: dict[str, object]) -> LoggedIn:
     password = validate.password(data.get("password"))
     # Only failed attempts count: people who log in often are not guessing passwords.
     limits = ctx.settings.rate_limits
-    by_ip, by_account = f"login:ip:{ip}", f"login:account:{email.lower()}"
+    by_ip, by_account = f"login:ip:{ip}", f"login:account:{users.email_key(email)}"
     await ctx.limiter.check(by_ip, limits["login_ip"])
     await ctx.limiter.check(by_account, limits["login_account"])
     async with ctx.pool.acquire() as conn:
@@ -148,7 +150,7 @@ async def forgot_password(ctx: Context, ip: str, data: dict[str, object]) -> Non
     email = validate.email(data.get("email"))
     limits = ctx.settings.rate_limits
     await ctx.limiter.hit(f"forgot:ip:{ip}", limits["forgot_ip"])
-    await ctx.limiter.hit(f"forgot:account:{email.lower()}", limits["forgot_account"])
+    await ctx.limiter.hit(f"forgot:account:{users.email_key(email)}", limits["forgot_account"])
     async with ctx.pool.acquire() as conn, conn.transaction():
         user = await users.by_email(conn, email)
         if user is None or user.disabled_at is not None:
