@@ -20,15 +20,19 @@ class RateLimit:
 
 
 def _default_limits() -> dict[str, RateLimit]:
-    # Login limits count failed attempts only. Per-account limits are what stop password
-    # guessing against one mailbox; per-IP limits are loose because an office (or a test
-    # suite) shares one address. Messages: 20 a second sustained is a flood, not a chat.
+    # Login limits count failed attempts only. Per-IP limits are loose because an office
+    # (or a test suite) shares one address. Per account there is no lockout, which any
+    # stranger could trigger: after `login_account.count` failures each further try waits
+    # twice as long as the last, up to `login_account.seconds` (ratelimit.backoff_delay).
+    # `forgot_account` is not a limit on asking but the spacing of the emails an address
+    # gets: at most one reset / "account exists" email per `seconds` (the count is unused).
+    # Messages: 20 a second sustained is a flood, not a chat.
     return {
         "login_ip": RateLimit(100, 15 * 60),
-        "login_account": RateLimit(10, 15 * 60),
+        "login_account": RateLimit(5, 15 * 60),
         "register_ip": RateLimit(300, 60 * 60),
         "forgot_ip": RateLimit(100, 60 * 60),
-        "forgot_account": RateLimit(5, 60 * 60),
+        "forgot_account": RateLimit(1, 15 * 60),
         "message_user": RateLimit(200, 10),
     }
 
