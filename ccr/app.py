@@ -25,7 +25,7 @@ from ccr.realtime.bus import create_bus
 from ccr.realtime.presence import MemoryPresence, Presence, RedisPresence
 from ccr.services.context import Context
 from ccr.store.db import create_pool, migrate
-from ccr.web import api, pages, ws
+from ccr.web import access_log, api, pages, ws
 from ccr.web.errors import domain_error, http_error, server_error
 from ccr.web.middleware import BodyLimit, LoopbackAlias, SameOrigin, SecurityHeaders, SessionCookieName
 
@@ -59,6 +59,7 @@ def create_app(settings: Settings) -> Starlette:
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set (ccr serve starts an embedded PostgreSQL for you)")
     database_url = settings.database_url
+    access_log.install()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
