@@ -99,7 +99,7 @@ class OutboxWorker:
         if isinstance(exc, Unbuildable) or (refused and email.attempts >= PERMANENT_TRIES):
             log.error("outbox: giving up on email %s to %s: %s", email.id, email.to_addr, exc)
             async with self.pool.acquire() as conn:
-                await outbox.give_up(conn, email.id, repr(exc))
+                await outbox.give_up(conn, email.id, str(exc) if isinstance(exc, Unbuildable) else repr(exc))
             return
         retry = backoff(email.attempts)
         log.warning("outbox: email %s to %s failed (%s); retry in %s", email.id, email.to_addr, exc, retry)

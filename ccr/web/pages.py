@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ccr.errors import DomainError, NotFound, Unauthenticated
-from ccr.services import accounts, agents, chat, mail_admin, stats, tickets
+from ccr.services import accounts, agents, chat, mail_admin, setup, stats, tickets
 from ccr.services import feedback as feedback_service
 from ccr.store.users import User
 from ccr.web import charts
@@ -48,6 +48,7 @@ NOTICES = {
     "agent-enabled": "Agent enabled again.",
     "feedback-sent": "Thank you! Your feedback went to the team.",
     "rated": "Thank you for rating the help you got.",
+    "admin-created": "You are the first admin. Log in with the address and password you chose.",
 }
 
 
@@ -201,6 +202,28 @@ async def reset_password_page(request: Request) -> Response:
             request, "reset_password.html", exc, values, token=values.get("token", ""), owner=owner
         )
     return redirect("/login?notice=password-set")
+
+
+async def setup_page(request: Request) -> Response:
+    """The first admin, from the one-time link `ccr serve` printed (services/setup.py)."""
+    ctx = context(request)
+    if request.method == "GET":
+        token = request.query_params.get("token", "")
+        try:
+            await setup.check_link(ctx, token)
+        except NotFound as exc:
+            return await render(request, "error.html", status_code=404, error=exc)
+        except DomainError as exc:
+            return await render(request, "setup.html", token="", error=exc, values={})
+        return await render(request, "setup.html", token=token, values={})
+    values = await form(request)
+    try:
+        await setup.create_first_admin(ctx, values)
+    except NotFound as exc:
+        return await render(request, "error.html", status_code=404, error=exc)
+    except DomainError as exc:
+        return await form_error(request, "setup.html", exc, values, token=values.get("token", ""))
+    return redirect("/login?notice=admin-created")
 
 
 # --- tickets --------------------------------------------------------------------------------
@@ -388,6 +411,7 @@ routes = [
     Route("/verify-email", verify_email_page, methods=["GET", "POST"]),
     Route("/forgot-password", forgot_password_page, methods=["GET", "POST"]),
     Route("/reset-password", reset_password_page, methods=["GET", "POST"]),
+    Route("/setup", setup_page, methods=["GET", "POST"]),
     Route("/tickets", dashboard),
     Route("/tickets/new", new_ticket_page, methods=["GET", "POST"]),
     Route("/tickets/{id}", ticket_page),

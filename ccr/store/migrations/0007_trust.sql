@@ -28,3 +28,11 @@ BEGIN
 END $$;
 CREATE UNIQUE INDEX users_email_key_idx ON users (email_key);
 DROP INDEX users_email_key;
+
+-- First run in the browser: `ccr serve` with no admin yet prints a one-time link to /setup.
+-- Each serving process may print its own; any one of them creates the first admin, once.
+CREATE TABLE setup_tokens (
+    token_hash  bytea PRIMARY KEY,
+    expires_at  timestamptz NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
