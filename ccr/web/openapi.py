@@ -19,7 +19,13 @@ _ERROR = {
         "error": {
             "type": "object",
             "required": ["code", "message"],
-            "properties": {"code": _STR, "message": _STR, "field": _STR},
+            "properties": {
+                "code": _STR,
+                "message": _STR,
+                "field": _STR,
+                # 422: every field that failed with its message (`field` is the first of them).
+                "fields": {"type": "object", "additionalProperties": _STR},
+            },
         }
     },
 }
@@ -33,8 +39,12 @@ _USER = {
         "first_name": _STR,
         "last_name": _STR,
         "disabled": {"type": "boolean"},
+        "phone": {"type": ["string", "null"]},
+        "two_factor": {"type": "boolean"},
     },
 }
+_PRIORITY = {"enum": ["low", "normal", "high", "urgent"]}
+_TAG = {"type": "string", "minLength": 1, "maxLength": 40}
 _PARTY = {"type": "object", "required": ["id", "name"], "properties": {"id": _ID, "name": _STR}}
 _TICKET = {
     "type": "object",
@@ -59,7 +69,29 @@ _TICKET = {
         "created_at": _TIME,
         "updated_at": _TIME,
         "last_seq": {"type": "integer", "minimum": 0},
+        "priority": _PRIORITY,
+        "tags": {"type": "array", "items": _STR},
+        "channel": {"enum": ["web", "email"]},
+        "first_response_at": {"type": ["string", "null"], "format": "date-time"},
+        "sla": {"type": ["object", "null"]},
     },
+}
+_CANNED = {
+    "type": "object",
+    "properties": {
+        "id": _ID,
+        "shortcut": _STR,
+        "title": _STR,
+        "body": _STR,
+        "rendered": _STR,
+        "created_at": _TIME,
+        "updated_at": _TIME,
+    },
+}
+_CANNED_FIELDS = {
+    "shortcut": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$", "maxLength": 32},
+    "title": {"type": "string", "minLength": 1, "maxLength": 100},
+    "body": {"type": "string", "minLength": 1, "maxLength": 4000},
 }
 _MESSAGE = {
     "type": "object",
@@ -172,8 +204,25 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
         },
         201,
     ),
-    ("get", "/tickets", "all", "Tickets the caller may see, most recent activity first", {}, 200),
+    (
+        "get",
+        "/tickets",
+        "all",
+        "Tickets the caller may see; filters status, priority, tag, unassigned=1 (admins);"
+        " sort activity (default), priority, created, waiting",
+        {},
+        200,
+    ),
     ("get", "/tickets/{id}", "all", "One ticket", {}, 200),
+    (
+        "patch",
+        "/tickets/{id}",
+        "its agent, admin",
+        "Set priority and/or tags",
+        {"priority": _PRIORITY, "tags": {"type": "array", "maxItems": 20, "items": _TAG}},
+        200,
+    ),
+    ("get", "/search", "logged in", "Search the tickets the caller may see (?q=TEXT&limit=N)", {}, 200),
     ("post", "/tickets/{id}/assign", "admin", "Assign or reassign an agent", {"agent_id": _ID}, 200),
     ("post", "/tickets/{id}/close", "its customer, admin", "Close a ticket", {}, 200),
     ("post", "/tickets/{id}/reopen", "its customer, admin", "Reopen a ticket", {}, 200),
@@ -210,6 +259,18 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
         201,
     ),
     ("get", "/feedback", "admin", "Feedback, newest first", {}, 200),
+    (
+        "get",
+        "/canned-replies",
+        "agent, admin",
+        "Canned replies matching q; with ticket_id, each is also `rendered` for that ticket",
+        {},
+        200,
+    ),
+    ("post", "/canned-replies", "admin", "Create a canned reply", _CANNED_FIELDS, 201),
+    ("get", "/canned-replies/{id}", "agent, admin", "One canned reply", {}, 200),
+    ("patch", "/canned-replies/{id}", "admin", "Edit a canned reply", _CANNED_FIELDS, 200),
+    ("delete", "/canned-replies/{id}", "admin", "Delete a canned reply", {}, 204),
     ("get", "/stats", "admin", "Numbers behind the admin overview", {}, 200),
     (
         "post",
@@ -236,6 +297,7 @@ REQUIRED: dict[tuple[str, str], list[str]] = {
     ("post", "/tickets/{id}/rating"): ["score"],
     ("post", "/feedback"): ["body"],
     ("post", "/tickets/{id}/read"): ["seq"],
+    ("post", "/canned-replies"): ["shortcut", "title", "body"],
 }
 
 
@@ -246,9 +308,22 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
 QUERY: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("get", "/tickets"): [
         _query("status", {"enum": ["open", "assigned", "closed"]}, "only tickets in this status"),
+        _query("priority", _PRIORITY, "only tickets of this priority"),
+        _query("tag", _TAG, "only tickets with this tag"),
+        _query("unassigned", {"enum": ["0", "1"]}, "only tickets with no agent"),
+        _query("q", {"type": "string", "maxLength": 200}, "a search, as GET /search"),
+        _query("sort", {"enum": ["activity", "priority", "created", "waiting"]}, "order (activity first)"),
         _query("agent_id", _ID, "admins: only tickets assigned to this agent"),
         _query("cursor", {"type": "string", "maxLength": 200}, "next_cursor of the previous page"),
         _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size"),
+    ],
+    ("get", "/search"): [
+        _query("q", {"type": "string", "minLength": 1, "maxLength": 200}, "the words to find"),
+        _query("limit", {"type": "integer", "minimum": 1, "maximum": 50}, "at most this many results"),
+    ],
+    ("get", "/canned-replies"): [
+        _query("q", {"type": "string", "maxLength": 100}, "shortcut or title contains"),
+        _query("ticket_id", _ID, "fill the placeholders for this ticket"),
     ],
     ("get", "/tickets/{id}/messages"): [
         _query("after", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, "messages with seq > after"),
@@ -311,6 +386,22 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/stats"): {"type": "object"},
     ("post", "/tickets/{id}/read"): _one("seq", {"type": "integer", "minimum": 0}),
     ("get", "/openapi.json"): {"type": "object"},
+    ("patch", "/tickets/{id}"): _one("ticket", _ref("Ticket")),
+    ("get", "/search"): _many(
+        "results",
+        {
+            "type": "object",
+            "properties": {
+                "ticket": _ref("Ticket"),
+                "snippet": _STR,
+                "matched": {"enum": ["subject", "description", "message", "note"]},
+            },
+        },
+    ),
+    ("get", "/canned-replies"): _many("canned_replies", _ref("CannedReply")),
+    ("post", "/canned-replies"): _one("canned_reply", _ref("CannedReply")),
+    ("get", "/canned-replies/{id}"): _one("canned_reply", _ref("CannedReply")),
+    ("patch", "/canned-replies/{id}"): _one("canned_reply", _ref("CannedReply")),
 }
 
 
@@ -349,6 +440,14 @@ def openapi_document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "Customer Care Registry API", "version": "1"},
         "servers": [{"url": "/api/v1"}],
-        "components": {"schemas": {"Error": _ERROR, "User": _USER, "Ticket": _TICKET, "Message": _MESSAGE}},
+        "components": {
+            "schemas": {
+                "Error": _ERROR,
+                "User": _USER,
+                "Ticket": _TICKET,
+                "Message": _MESSAGE,
+                "CannedReply": _CANNED,
+            }
+        },
         "paths": paths,
     }
