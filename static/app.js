@@ -217,6 +217,7 @@
       t.setAttribute("datetime", when);
       meta.append(t);
       li.append(meta, el("div", "body", m.body));
+      if (window.ccrAttachments) window.ccrAttachments.render(li, m.attachments); // static/attachments.js
       localiseTimes(li);
       return li;
     }
@@ -367,7 +368,7 @@
             sendRead(); // opening the chat reads what is already on the page
             // Anything sent but not acknowledged goes out again with its original client_id:
             // the server stores it once however many times it arrives.
-            pending.forEach((p, clientId) => socket.send({ type: "message", client_id: clientId, body: p.body, internal: p.internal }));
+            pending.forEach((p, clientId) => socket.send(outgoing(clientId, p.body, p.files, p.internal)));
             break;
           case "message": receive(f.message, f.prev_seq); break;
           case "ack": {
@@ -389,6 +390,7 @@
             if (f.ticket.agent) names[f.ticket.agent.id] = f.ticket.agent.name;
             setStatus(f.ticket);
             addTimeline(f.event, f.ticket);
+            document.dispatchEvent(new CustomEvent("ccr:ticket", { detail: f })); // triage.js: badges
             break;
           case "error": {
             const p = f.client_id && pending.get(f.client_id);
@@ -400,20 +402,31 @@
       },
     });
 
+    // A message frame; files uploaded beforehand go by id (static/attachments.js).
+    function outgoing(clientId, body, files, internal) {
+      const frame = { type: "message", client_id: clientId, body };
+      if (files && files.length) frame.attachment_ids = files.map((a) => a.id);
+      if (internal) frame.internal = true;
+      return frame;
+    }
+
     if (form) {
       form.addEventListener("submit", (e) => {
         e.preventDefault();
         const body = input.value.trim();
-        if (!body || status === "closed") return;
+        const att = window.ccrAttachments; // static/attachments.js: files uploaded in the composer
+        if (att && att.busy()) { typingEl.textContent = "Wait for the upload to finish, then send."; return; }
+        if ((!body && !(att && att.ready())) || status === "closed") return;
+        const files = att ? att.take() : [];
         const clientId = (crypto.randomUUID && crypto.randomUUID()) || String(Date.now()) + Math.random();
         const internal = noteMode();
-        const node = messageNode({ body, internal, created_at: new Date().toISOString() }, true);
+        const node = messageNode({ body, internal, attachments: files, created_at: new Date().toISOString() }, true);
         node.classList.add("pending");
-        pending.set(clientId, { body, node, internal });
+        pending.set(clientId, { body, files, node, internal });
         append(node, new Date().toISOString());
         list.scrollTop = list.scrollHeight;
         input.value = "";
-        socket.send({ type: "message", client_id: clientId, body, internal });
+        socket.send(outgoing(clientId, body, files, internal));
       });
       input.addEventListener("keydown", (e) => {
         if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
@@ -475,6 +488,10 @@
     const params = new URLSearchParams(location.search);
     const statusFilter = params.get("status");
     const agentFilter = params.get("agent_id");
+    const priorityFilter = params.get("priority");
+    const tagFilter = (params.get("tag") || "").toLowerCase();
+    // Another order than activity (?sort=…): rows stay where the server put them.
+    const sorted = (params.get("sort") || "activity") !== "activity";
     if (params.get("cursor")) return; // an older page stays as it is
 
     function row(id) { return body.querySelector(`tr[data-ticket-id="${CSS.escape(id)}"]`); }
@@ -482,6 +499,8 @@
     function matches(t) {
       if (statusFilter && t.status !== statusFilter) return false;
       if (agentFilter && (!t.agent || t.agent.id !== agentFilter)) return false;
+      if (priorityFilter && t.priority !== priorityFilter) return false;
+      if (tagFilter && !(t.tags || []).includes(tagFilter)) return false;
       if (role === "agent") return t.agent && t.agent.id === me;
       return true;
     }
@@ -533,20 +552,20 @@
       return tr;
     }
 
-    function toTop(tr) {
-      body.prepend(tr);
+    function toTop(tr, moved = true) {
+      if ((moved && !sorted) || !tr.parentNode) body.prepend(tr);
       table.hidden = false;
       if (empty) empty.hidden = true;
       tr.classList.remove("flash"); void tr.offsetWidth; tr.classList.add("flash");
     }
 
-    function upsert(t) {
+    function upsert(t, moved) {
       const existing = row(t.id);
       if (!matches(t)) { if (existing) existing.remove(); return; }
       const unread = existing && existing.querySelector('[data-col="unread"]').cloneNode(true);
       const tr = render(t, existing);
       if (unread) tr.querySelector('[data-col="unread"]').replaceWith(unread);
-      toTop(tr);
+      toTop(tr, moved);
     }
 
     function bumpUnread(tr) {
@@ -597,7 +616,11 @@
       // Events missed while the socket was down are not replayed: show the list afresh.
       open(reopened) { if (reopened) location.reload(); },
       frame(f) {
-        if (f.type === "ticket") { upsert(f.ticket); refreshStats(); }
+        if (f.type === "ticket") {
+          upsert(f.ticket, f.event !== "updated"); // priority and tags are not activity
+          refreshStats();
+          document.dispatchEvent(new CustomEvent("ccr:ticket", { detail: f })); // triage.js: badges
+        }
         else if (f.type === "activity") {
           const tr = row(f.ticket_id);
           if (!tr) return;

@@ -5,11 +5,14 @@ Internal notes share the numbering; a customer's view skips their numbers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+
+from ccr.store import attachments as attachment_rows
+from ccr.store.attachments import Attachment
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class Message:
     created_at: datetime
     internal: bool = False
     """An internal note: staff only."""
+    attachments: tuple[Attachment, ...] = ()
 
     def public(self) -> dict[str, Any]:
         return {
@@ -36,6 +40,7 @@ class Message:
             "client_id": self.client_id,
             "created_at": self.created_at,
             "internal": self.internal,
+            "attachments": [a.public() for a in self.attachments],
         }
 
 
@@ -56,7 +61,9 @@ async def by_client_id(
         sender_id,
         client_id,
     )
-    return Message(**dict(row)) if row else None
+    if row is None:
+        return None
+    return (await with_attachments(conn, [Message(**dict(row))]))[0]
 
 
 async def append(
@@ -101,7 +108,13 @@ async def after(
         limit,
         notes,
     )
-    return [Message(**dict(r)) for r in rows]
+    return await with_attachments(conn, [Message(**dict(r)) for r in rows])
+
+
+async def with_attachments(conn: asyncpg.Connection, found: list[Message]) -> list[Message]:
+    """The messages with their attachments filled in (one query for the lot)."""
+    files = await attachment_rows.of_messages(conn, [m.id for m in found])
+    return [replace(m, attachments=tuple(files[m.id])) if m.id in files else m for m in found]
 
 
 async def mark_first_response(conn: asyncpg.Connection, ticket_id: int) -> None:

@@ -7,6 +7,7 @@ Each handler authenticates, calls the same service as the JSON API, and either r
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,9 +21,23 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ccr.errors import DomainError, NotFound, Unauthenticated
-from ccr.services import accounts, agents, chat, stats, tickets
+from ccr.services import (
+    accounts,
+    agents,
+    attachments,
+    canned,
+    chat,
+    mail_admin,
+    search,
+    setup,
+    stats,
+    tickets,
+    triage,
+    validate,
+)
 from ccr.services import feedback as feedback_service
 from ccr.store.users import User
+from ccr.web import attachments as attachment_web
 from ccr.web import charts
 from ccr.web.auth import (
     clear_session_cookie,
@@ -48,6 +63,10 @@ NOTICES = {
     "agent-enabled": "Agent enabled again.",
     "feedback-sent": "Thank you! Your feedback went to the team.",
     "rated": "Thank you for rating the help you got.",
+    "admin-created": "You are the first admin. Log in with the address and password you chose.",
+    "canned-created": "Canned reply created.",
+    "canned-saved": "Canned reply saved.",
+    "canned-deleted": "Canned reply deleted.",
 }
 
 
@@ -55,8 +74,22 @@ def _when(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else ""
 
 
+def _field_errors(error: object) -> dict[str, str]:
+    """Each bad field's message, for showing next to the field (empty for other errors)."""
+    if not isinstance(error, DomainError):
+        return {}
+    fields: dict[str, str] = getattr(error, "fields", None) or {}
+    if not fields and error.field:
+        fields = {error.field: error.message}
+    return fields
+
+
 env.filters["when"] = _when
+env.globals["field_errors"] = _field_errors
+env.globals["field_label"] = validate.label
 env.filters["iso"] = lambda value: value.astimezone(UTC).isoformat() if value else ""
+env.filters["filesize"] = attachments.human_size
+env.filters["filelabel"] = attachment_web.file_label
 
 
 async def render(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
@@ -128,7 +161,13 @@ async def register_page(request: Request) -> Response:
 
 def _safe_next(value: str | None) -> str:
     # Only local paths: an attacker's ?next=https://evil.example must not become a redirect.
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    if (
+        value
+        and value.startswith("/")
+        and not value.startswith("//")
+        and "\\" not in value
+        and value.isprintable()  # no CR/LF (or any control) on its way to a Location header
+    ):
         return value
     return "/tickets"
 
@@ -197,6 +236,28 @@ async def reset_password_page(request: Request) -> Response:
     return redirect("/login?notice=password-set")
 
 
+async def setup_page(request: Request) -> Response:
+    """The first admin, from the one-time link `ccr serve` printed (services/setup.py)."""
+    ctx = context(request)
+    if request.method == "GET":
+        token = request.query_params.get("token", "")
+        try:
+            await setup.check_link(ctx, token)
+        except NotFound as exc:
+            return await render(request, "error.html", status_code=404, error=exc)
+        except DomainError as exc:
+            return await render(request, "setup.html", token="", error=exc, values={})
+        return await render(request, "setup.html", token=token, values={})
+    values = await form(request)
+    try:
+        await setup.create_first_admin(ctx, values)
+    except NotFound as exc:
+        return await render(request, "error.html", status_code=404, error=exc)
+    except DomainError as exc:
+        return await form_error(request, "setup.html", exc, values, token=values.get("token", ""))
+    return redirect("/login?notice=admin-created")
+
+
 # --- tickets --------------------------------------------------------------------------------
 
 
@@ -228,8 +289,15 @@ async def new_ticket_page(request: Request) -> Response:
     if request.method == "GET":
         return await render(request, "new_ticket.html", values={})
     values = await form(request)
+    ctx = context(request)
     try:
-        ticket = await tickets.open_ticket(context(request), user, values)
+        chosen = await attachment_web.files_field(request)
+        attachments.check_files(ctx, [data for _, data in chosen])
+        ticket = await tickets.open_ticket(ctx, user, values)
+        # The files arrive as the ticket's first message, as if sent from its chat at once.
+        await attachment_web.post_files(
+            ctx, user, str(ticket.id), {"body": "", "client_id": "new-ticket"}, chosen
+        )
     except DomainError as exc:
         return await form_error(request, "new_ticket.html", exc, values)
     return redirect(f"/tickets/{ticket.id}")
@@ -247,7 +315,7 @@ async def _ticket_view(
     timeline = await tickets.timeline(ctx, user, ticket.id)
     rating = await tickets.rating_of(ctx, user, ticket.id)
     team = await agents.list_agents(ctx, user) if user.role == "admin" else []
-    others_read = await chat.seen(ctx, user, ticket, history[-1].seq if history else 0)
+    others_read = await chat.others_read(ctx, user, ticket)
     can_write = ticket.status != "closed"  # admins write internal notes only
     return await render(
         request,
@@ -260,6 +328,8 @@ async def _ticket_view(
         team=team,
         can_write=can_write,
         others_read=others_read,
+        may_triage=triage.may_triage(user, ticket),
+        priorities=triage.PRIORITIES,
         values=values or {},
         **extra,
     )
@@ -293,10 +363,24 @@ def ticket_action(action: Callable[..., Awaitable[Any]], notice: str = "") -> Ha
     return handler
 
 
-async def _post_message(ctx: Any, user: User, ticket_id: str, values: dict[str, Any]) -> Any:
+@page
+async def post_message_page(request: Request) -> Response:
+    """The chat composer without JavaScript: the message and any files chosen, in one POST."""
+    user = await require_user(request)
+    values = await form(request)
+    ticket_id = request.path_params["id"]
     # The composer's "Reply | Note" switch; admins have only Note.
     internal = values.get("kind") == "note" or user.role == "admin"
-    return await chat.post_message(ctx, user, ticket_id, {**values, "internal": internal})
+    try:
+        chosen = await attachment_web.files_field(request)
+        await attachment_web.post_files(
+            context(request), user, ticket_id, {**values, "internal": internal}, chosen
+        )
+    except (NotFound, Unauthenticated):
+        raise
+    except DomainError as exc:
+        return await _ticket_view(request, user, status=exc.status, error=exc, values=values)
+    return redirect(f"/tickets/{ticket_id}")
 
 
 async def _close(ctx: Any, user: User, ticket_id: str, values: dict[str, Any]) -> Any:
@@ -305,6 +389,32 @@ async def _close(ctx: Any, user: User, ticket_id: str, values: dict[str, Any]) -
 
 async def _reopen(ctx: Any, user: User, ticket_id: str, values: dict[str, Any]) -> Any:
     return await tickets.reopen(ctx, user, ticket_id)
+
+
+async def _triage(ctx: Any, user: User, ticket_id: str, values: dict[str, Any]) -> Any:
+    """The ticket page's and the board's priority/tags forms: tags typed as "vip, refund"."""
+    data: dict[str, object] = {}
+    if "priority" in values:
+        data["priority"] = values["priority"]
+    if "tags" in values:
+        data["tags"] = [t for t in re.split(r"[\s,]+", values["tags"]) if t]
+    return await triage.update(ctx, user, ticket_id, data)
+
+
+# --- search ---------------------------------------------------------------------------------
+
+
+@page
+async def search_page(request: Request) -> Response:
+    user = await require_user(request)
+    q = request.query_params.get("q", "")
+    if not q.strip():
+        return await render(request, "search.html", q=q, results=None)
+    try:
+        results = await search.search(context(request), user, {"q": q})
+    except DomainError as exc:
+        return await render(request, "search.html", status_code=exc.status, q=q, results=None, error=exc)
+    return await render(request, "search.html", q=q, results=results, limit=search.LIMIT_DEFAULT)
 
 
 # --- admin ----------------------------------------------------------------------------------
@@ -354,6 +464,13 @@ async def overview_page(request: Request) -> Response:
 
 
 @page
+async def failed_emails_page(request: Request) -> Response:
+    admin = await require_user(request, "admin")
+    emails = await mail_admin.failed_emails(context(request), admin)
+    return await render(request, "failed_emails.html", emails=emails)
+
+
+@page
 async def feedback_page(request: Request) -> Response:
     user = await require_user(request)
     ctx = context(request)
@@ -369,6 +486,71 @@ async def feedback_page(request: Request) -> Response:
     return redirect("/feedback?notice=feedback-sent")
 
 
+# --- canned replies (admins) ------------------------------------------------------------------
+
+
+async def _canned_view(
+    request: Request, admin: User, editing: Any = None, status: int = 200, **extra: Any
+) -> Response:
+    ctx = context(request)
+    q = request.query_params.get("q", "")
+    replies = await canned.search(ctx, admin, {"q": q})
+    values = extra.pop("values", None)
+    if values is None:
+        values = (
+            {"shortcut": editing.shortcut, "title": editing.title, "body": editing.body} if editing else {}
+        )
+    return await render(
+        request,
+        "canned_replies.html",
+        status_code=status,
+        replies=replies,
+        editing=editing,
+        q=q,
+        values=values,
+        **extra,
+    )
+
+
+@page
+async def canned_page(request: Request) -> Response:
+    admin = await require_user(request, "admin")
+    if request.method == "GET":
+        return await _canned_view(request, admin)
+    values = await form(request)
+    try:
+        await canned.create(context(request), admin, _canned_fields(values))
+    except DomainError as exc:
+        return await _canned_view(request, admin, status=exc.status, error=exc, values=values)
+    return redirect("/canned-replies?notice=canned-created")
+
+
+@page
+async def canned_edit_page(request: Request) -> Response:
+    admin = await require_user(request, "admin")
+    ctx = context(request)
+    reply = await canned.get(ctx, admin, request.path_params["id"])
+    if request.method == "GET":
+        return await _canned_view(request, admin, editing=reply)
+    values = await form(request)
+    try:
+        await canned.update(ctx, admin, reply.id, _canned_fields(values))
+    except DomainError as exc:
+        return await _canned_view(request, admin, editing=reply, status=exc.status, error=exc, values=values)
+    return redirect("/canned-replies?notice=canned-saved")
+
+
+@page
+async def canned_delete_page(request: Request) -> Response:
+    admin = await require_user(request, "admin")
+    await canned.delete(context(request), admin, request.path_params["id"])
+    return redirect("/canned-replies?notice=canned-deleted")
+
+
+def _canned_fields(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: values.get(name, "") for name in canned.FIELDS}
+
+
 routes = [
     Route("/", home),
     Route("/register", register_page, methods=["GET", "POST"]),
@@ -377,17 +559,24 @@ routes = [
     Route("/verify-email", verify_email_page, methods=["GET", "POST"]),
     Route("/forgot-password", forgot_password_page, methods=["GET", "POST"]),
     Route("/reset-password", reset_password_page, methods=["GET", "POST"]),
+    Route("/setup", setup_page, methods=["GET", "POST"]),
     Route("/tickets", dashboard),
     Route("/tickets/new", new_ticket_page, methods=["GET", "POST"]),
     Route("/tickets/{id}", ticket_page),
-    Route("/tickets/{id}/messages", ticket_action(_post_message), methods=["POST"]),
+    Route("/tickets/{id}/messages", post_message_page, methods=["POST"]),
     Route("/tickets/{id}/close", ticket_action(_close), methods=["POST"]),
     Route("/tickets/{id}/reopen", ticket_action(_reopen), methods=["POST"]),
     Route("/tickets/{id}/assign", ticket_action(tickets.assign), methods=["POST"]),
     Route("/tickets/{id}/rating", ticket_action(tickets.rate, "rated"), methods=["POST"]),
+    Route("/tickets/{id}/triage", ticket_action(_triage), methods=["POST"]),
+    Route("/canned-replies", canned_page, methods=["GET", "POST"]),
+    Route("/canned-replies/{id}", canned_edit_page, methods=["GET", "POST"]),
+    Route("/canned-replies/{id}/delete", canned_delete_page, methods=["POST"]),
+    Route("/search", search_page),
     Route("/agents", agents_page, methods=["GET", "POST"]),
     Route("/agents/{id}/disable", agent_switch(True), methods=["POST"]),
     Route("/agents/{id}/enable", agent_switch(False), methods=["POST"]),
     Route("/overview", overview_page),
+    Route("/admin/emails", failed_emails_page),
     Route("/feedback", feedback_page, methods=["GET", "POST"]),
 ]

@@ -392,6 +392,7 @@ class TicketSocket(Socket):
                     "body": data.get("body"),
                     "client_id": data.get("client_id"),
                     "internal": data.get("internal"),
+                    "attachment_ids": data.get("attachment_ids"),
                 },
                 on_stored=self._ack,
             )
