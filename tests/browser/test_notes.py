@@ -4,6 +4,7 @@ the staff view passes axe-core and is kept as a screenshot. Staff see each other
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from playwright.async_api import Browser, expect
@@ -45,14 +46,14 @@ async def test_a_note_is_invisible_on_the_customers_open_page(
     await ui.login(agent, base, "dana@example.com")
     await agent.goto(f"{base}/tickets/{ticket_id}")
     await ui.live(agent)
-    await agent.get_by_label("Note").check()
-    await expect(agent.locator("#composer")).to_have_class("composer note-mode")
+    await agent.get_by_role("radio", name="Note").check()
+    await expect(agent.locator("#composer")).to_have_class(re.compile(r"\bnote-mode\b"))
     await ui.send_message(agent, "Old firmware: ask facilities before replacing the fuser.")
     note = agent.locator("#messages .msg.note[data-seq]")
     await expect(note).to_have_count(1)
     await expect(note.locator(".note-label")).to_contain_text("Internal note")
 
-    await agent.get_by_label("Reply").check()
+    await agent.get_by_role("radio", name="Reply").check()
     await ui.send_message(agent, "Thanks! Please unplug it; a technician is on the way.")
     await expect(customer.locator("#messages .msg .body").last).to_have_text(
         "Thanks! Please unplug it; a technician is on the way."
@@ -78,8 +79,8 @@ async def test_a_note_is_invisible_on_the_customers_open_page(
     await ui.login(admin, base, "admin@example.com")
     await admin.goto(f"{base}/tickets/{ticket_id}")
     await ui.live(admin)
-    await expect(admin.get_by_label("Reply")).to_have_count(0)  # admins write notes only
-    await expect(admin.get_by_label("Note")).to_be_checked()
+    await expect(admin.get_by_role("radio", name="Reply")).to_have_count(0)  # admins write notes only
+    await expect(admin.get_by_role("radio", name="Note")).to_be_checked()
     # Collision: each sees the other has the ticket open, and when the other is typing.
     await expect(agent.locator("#viewing")).to_have_text("Ada Admin is also viewing")
     await expect(admin.locator("#viewing")).to_have_text("Dana Scully is also viewing")
