@@ -23,7 +23,7 @@ from ccr.realtime.bus import create_bus
 from ccr.realtime.presence import MemoryPresence, Presence, RedisPresence
 from ccr.services.context import Context
 from ccr.store.db import create_pool, migrate
-from ccr.web import api, pages, ws
+from ccr.web import api, inbox, pages, ws
 from ccr.web.errors import domain_error, http_error, server_error
 from ccr.web.middleware import BodyLimit, LoopbackAlias, SameOrigin, SecurityHeaders
 
@@ -83,6 +83,7 @@ def create_app(settings: Settings) -> Starlette:
             Mount("/static", app=StaticFiles(directory=ROOT / "static"), name="static"),
             *ws.routes,
             *pages.routes,
+            *inbox.routes,
         ],
         middleware=[
             Middleware(SecurityHeaders, origin=settings.origin),
