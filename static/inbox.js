@@ -151,17 +151,43 @@
     }, delay);
   }
 
+  // The server's rendering of this view, parsed (never run) and moved into place.
+  function reloadList() {
+    fetch(location.href, { credentials: "same-origin" })
+      .then((r) => (r.ok ? r.text() : null))
+      .then((html) => {
+        const fresh = html && new DOMParser().parseFromString(html, "text/html").getElementById("inbox-list");
+        if (!fresh) return;
+        list.replaceChildren(...[...fresh.children].map((node) => document.adoptNode(node)));
+        localiseTimes(list);
+        empty.hidden = list.children.length > 0;
+        const open = selected && rowOf(selected);
+        if (open) setUnread(open, 0);
+        refreshCounts(0);
+      })
+      .catch(() => {});
+  }
+
+  // The open conversation's chat marks it read once its socket is up: count again after.
+  if (selected) {
+    const open = rowOf(selected);
+    if (open) setUnread(open, 0); // on screen now, being read
+    refreshCounts(1500);
+    setTimeout(() => refreshCounts(0), 4000);
+  }
+
   liveSocket(() => `${wsBase}/ws/board`, {
     allowed: () => stillAllowed("/api/v1/me"),
-    // Events missed while the socket was down are not replayed: show the inbox afresh.
-    open(reopened) { if (reopened) location.reload(); },
+    // Events missed while the socket was down are not replayed: fetch the list afresh (not
+    // the page: the open conversation, and what is being typed in it, stay).
+    open(reopened) { if (reopened) reloadList(); },
     frame(f) {
       if (f.type === "ticket") { upsert(f.ticket); refreshCounts(300); }
       else if (f.type === "activity") {
         activity(f);
         // On the open conversation the chat marks the message read first; count after it.
         refreshCounts(f.ticket_id === selected ? 1500 : 300);
-      } else if (f.type === "resync") location.reload();
+      } else if (f.type === "resync") reloadList();
     },
   });
 
@@ -173,7 +199,9 @@
   document.getElementById("inbox-prefs").hidden = false;
 
   // Asked once, politely: a banner the agent answers, never a prompt on page load.
-  if (canNotify && Notification.permission === "default" && !store.getItem("ccr.notify")) banner.hidden = false;
+  // Only agents have tickets assigned to them, so only they are asked.
+  const asks = document.body.dataset.role === "agent" && canNotify && Notification.permission === "default";
+  if (asks && !store.getItem("ccr.notify")) banner.hidden = false;
   document.getElementById("notify-enable").addEventListener("click", () => {
     store.setItem("ccr.notify", "asked");
     banner.hidden = true;
