@@ -145,18 +145,37 @@
             const n = c.views[node.dataset.countFor];
             if (n !== undefined) node.textContent = n;
           });
+          const shown = new Set([...nav.querySelectorAll("[data-view-key]")].map((a) => a.dataset.viewKey));
+          if (Object.keys(c.views).some((key) => !shown.has(key))) reloadViews();
           showUnread(c.unread);
         })
         .catch(() => {});
     }, delay);
   }
 
-  // The server's rendering of this view, parsed (never run) and moved into place.
-  function reloadList() {
-    fetch(location.href, { credentials: "same-origin" })
+  // The server's rendering of this page, parsed (never run): parts of it are moved into place.
+  function fetchPage() {
+    return fetch(location.href, { credentials: "same-origin" })
       .then((r) => (r.ok ? r.text() : null))
-      .then((html) => {
-        const fresh = html && new DOMParser().parseFromString(html, "text/html").getElementById("inbox-list");
+      .then((html) => (html ? new DOMParser().parseFromString(html, "text/html") : null))
+      .catch(() => null);
+  }
+
+  // A tag appeared (or went): the views pane again, its preferences kept as they are.
+  const nav = root.querySelector(".inbox-views");
+  function reloadViews() {
+    fetchPage().then((doc) => {
+      const fresh = doc && doc.querySelector("#inbox .inbox-views");
+      if (!fresh) return;
+      const prefs = document.getElementById("inbox-prefs");
+      nav.replaceChildren(...[...fresh.children].filter((n) => n.id !== "inbox-prefs").map((n) => document.adoptNode(n)), prefs);
+    });
+  }
+
+  function reloadList() {
+    fetchPage()
+      .then((doc) => {
+        const fresh = doc && doc.getElementById("inbox-list");
         if (!fresh) return;
         list.replaceChildren(...[...fresh.children].map((node) => document.adoptNode(node)));
         localiseTimes(list);
@@ -212,17 +231,19 @@
     banner.hidden = true;
   });
 
-  function showSound() {
-    soundToggle.setAttribute("aria-pressed", String(soundOn));
-    soundToggle.classList.toggle("on", soundOn);
-  }
-  showSound();
-  soundToggle.addEventListener("click", () => {
-    soundOn = !soundOn;
-    store.setItem("ccr.sound", soundOn ? "on" : "off");
+  if (soundToggle) {
+    const showSound = () => {
+      soundToggle.setAttribute("aria-pressed", String(soundOn));
+      soundToggle.classList.toggle("on", soundOn);
+    };
     showSound();
-    if (soundOn) chime();
-  });
+    soundToggle.addEventListener("click", () => {
+      soundOn = !soundOn;
+      store.setItem("ccr.sound", soundOn ? "on" : "off");
+      showSound();
+      if (soundOn) chime();
+    });
+  }
 
   // A soft two-note chime made with WebAudio: no file to fetch, quiet, under half a second.
   let audio = null;
@@ -286,7 +307,9 @@
     if (!input || input.disabled) return;
     // The composer's Reply | Note switch, when the ticket page has one.
     const toggle = document.querySelector(note ? "[data-composer-mode='note'], #mode-note" : "[data-composer-mode='reply'], #mode-reply");
+    const box = document.querySelector("#composer input[type='checkbox'][name='internal']");
     if (toggle) toggle.click();
+    else if (box && box.checked !== note) box.click();
     input.focus();
   }
 

@@ -15,10 +15,6 @@ from tests.conftest import AppServer
 from tests.helpers import Mailbox, create_admin
 
 
-async def count(page: Page, view: str) -> Any:
-    return expect(page.locator(f'.inbox-views [data-count-for="{view}"]'))
-
-
 async def test_inbox_live_views_keyboard_attention_and_links(
     browser: Browser, server: AppServer, smtp: Mailbox, database_url: str, axe_js: Path
 ) -> None:
@@ -53,6 +49,9 @@ async def test_inbox_live_views_keyboard_attention_and_links(
     await check(agent, "inbox agent (empty, notifications banner)")
     await agent.get_by_role("button", name="Not now").click()
     await expect(agent.locator("#notify-banner")).to_be_hidden()
+    await agent.reload()
+    await ui.live(agent)
+    await expect(agent.locator("#notify-banner")).to_be_hidden()  # remembered
 
     # A customer opens a ticket: it appears in the admin's Unassigned, counts change, no reload.
     r = await carla.post("/tickets", json={"subject": "Card declined", "description": "At checkout."})
@@ -215,4 +214,49 @@ async def test_inbox_without_javascript(
     await expect(page.locator("#inbox-list li.selected")).to_contain_text("Parcel lost")
     await expect(page.locator("#inbox-prefs")).to_be_hidden()
     await ui.shot(page, "inbox-no-js")
+    watch.assert_clean()
+
+
+# A spy on the real Notification (the page still calls the browser's), and a tab in the background.
+HIDDEN_TAB_WITH_NOTIFICATION_SPY = """
+Object.defineProperty(document, "hidden", { get: () => true, configurable: true });
+window.__notes = [];
+window.Notification = class extends window.Notification {
+  constructor(title, options) { super(title, options); window.__notes.push({ title, body: options.body }); }
+};
+"""
+
+
+async def test_desktop_notification_and_sound_for_the_agent(
+    browser: Browser, server: AppServer, smtp: Mailbox, database_url: str
+) -> None:
+    base = server.url
+    await create_admin(database_url, "admin@example.com")
+    admin_api = await ui.api_admin(server)
+    await ui.api_agent(server, admin_api, smtp, "agnes@example.com", "Agnes", "Agent")
+    agent_id = next(a["id"] for a in (await admin_api.get("/agents")).json()["agents"])
+    carla = await ui.api_customer(server, smtp, "carla@example.com", "Carla", "Customer")
+    r = await carla.post("/tickets", json={"subject": "Card declined", "description": "d"})
+    ticket = r.json()["ticket"]["id"]
+    assert (await admin_api.post(f"/tickets/{ticket}/assign", json={"agent_id": agent_id})).status_code == 200
+
+    watch = ui.Watch()
+    agent = await ui.new_page(browser, watch, permissions=["notifications"])
+    await agent.context.add_init_script(HIDDEN_TAB_WITH_NOTIFICATION_SPY)
+    await ui.login(agent, base, "agnes@example.com")
+    await ui.live(agent)
+    await expect(agent.locator("#notify-banner")).to_be_hidden()  # already allowed: nothing to ask
+    sound = agent.get_by_role("button", name="Sound alerts")
+    await expect(sound).to_have_attribute("aria-pressed", "false")  # off by default
+    await sound.click()
+    await expect(sound).to_have_attribute("aria-pressed", "true")
+
+    r = await carla.post(f"/tickets/{ticket}/messages", json={"body": "Hello?", "client_id": "n1"})
+    assert r.status_code == 201, r.text
+    await expect(agent).to_have_title("(1) Inbox · CCR")
+    notes = await agent.evaluate("window.__notes")
+    assert notes == [{"title": "Carla Customer wrote", "body": "Card declined"}]
+    await agent.reload()
+    await ui.live(agent)
+    await expect(sound).to_have_attribute("aria-pressed", "true")  # remembered
     watch.assert_clean()
