@@ -179,9 +179,15 @@ async def test_inbox_live_views_keyboard_attention_and_links(
     await ui.login(phone, base, "agnes@example.com")
     await ui.live(phone)
     await check(phone, "inbox agent (360 px)")
+    assert await phone.evaluate("document.documentElement.scrollWidth") <= 360
     await phone.goto(f"{base}/tickets/{first}?view=mine")
     await ui.live(phone)
     await check(phone, "inbox conversation (360 px)")
+    assert await phone.evaluate("document.documentElement.scrollWidth") <= 360
+    # On a phone the open conversation comes first, the list after it.
+    chat_top = await phone.locator("#messages").evaluate("n => n.getBoundingClientRect().top")
+    list_top = await phone.locator("#inbox-list").evaluate("n => n.getBoundingClientRect().top")
+    assert chat_top < list_top
 
     assert not failures, "serious or critical axe-core violations:\n" + "\n".join(
         f"{page}: {v['impact']} {v['id']} ({v['help']}) at {', '.join(v['nodes'])}"
