@@ -135,7 +135,7 @@ async def test_a_conversation_opens_inside_the_inbox(server: AppServer, cast: Ca
 
 async def test_counts_for_the_live_inbox(server: AppServer, cast: Cast) -> None:
     ticket = await assign(cast.admin, (await open_ticket(cast.alice))["id"], cast.agent1)
-    await open_ticket(cast.bob)
+    unassigned = await open_ticket(cast.bob)
     await post(cast.alice, ticket["id"], "Hello?", "h1")
     sam = await log_in(server, cast.agent1.email, AGENT_PASSWORD)
     r = await sam.get("/inbox/counts")
@@ -144,7 +144,11 @@ async def test_counts_for_the_live_inbox(server: AppServer, cast: Cast) -> None:
     assert counts["unread"] == 1
     assert counts["views"]["mine"] == 1 and "unassigned" not in counts["views"]
     admin = await log_in(server, cast.admin.email)
-    views = (await admin.get("/inbox/counts")).json()["views"]
+    counts = (await admin.get("/inbox/counts")).json()
+    views = counts["views"]
     assert (views["unassigned"], views["all"], views["priority:normal"]) == (1, 2, 2)
+    assert counts["unread"] == 0  # Sam's conversation is not the admin's to answer
+    await post(cast.bob, unassigned["id"], "Anyone?", "b1")
+    assert (await admin.get("/inbox/counts")).json()["unread"] == 1
     alice = await log_in(server, cast.alice.email, PASSWORD)
     expect_error(await alice.get("/inbox/counts"), 403, "forbidden")

@@ -46,7 +46,9 @@ class Counts:
     closed: int
     priorities: dict[str, int]
     tags: dict[str, int]
-    unread: int  # conversations (not closed) with something the viewer has not read
+    # Conversations waiting on the viewer with something they have not read: an agent's own;
+    # for an admin, who is no ticket's agent, the unassigned ones.
+    unread: int
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,8 @@ async def counts(conn: asyncpg.Connection, *, viewer_id: int, scope_agent: int |
                    count(*) FILTER (WHERE t.priority = 'high' AND t.status <> 'closed') AS high,
                    count(*) FILTER (WHERE t.priority = 'normal' AND t.status <> 'closed') AS normal,
                    count(*) FILTER (WHERE t.priority = 'low' AND t.status <> 'closed') AS low,
-                   count(*) FILTER (WHERE t.status <> 'closed' AND EXISTS (
+                   count(*) FILTER (WHERE t.status <> 'closed'
+                                      AND (t.agent_id = {viewer} OR t.agent_id IS NULL) AND EXISTS (
                        SELECT 1 FROM messages m WHERE m.ticket_id = t.id AND m.sender_id <> {viewer}
                          AND m.seq > coalesce((SELECT r.seq FROM read_markers r
                                                WHERE r.user_id = {viewer} AND r.ticket_id = t.id), 0)
