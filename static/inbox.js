@@ -12,6 +12,7 @@
   const me = document.body.dataset.userId;
   const view = root.dataset.view;
   const selected = root.dataset.selected || null;
+  const paged = "paged" in root.dataset;
   const list = document.getElementById("inbox-list");
   const empty = document.getElementById("inbox-empty");
   const rowTemplate = document.getElementById("inbox-row");
@@ -107,6 +108,7 @@
 
   function upsert(t) {
     let row = rowOf(t.id);
+    if (paged && !row) return; // an older page only keeps its own rows current
     if (!inView(t)) {
       if (row) row.remove();
       empty.hidden = list.children.length > 0;
@@ -125,7 +127,8 @@
         if (slot(row, "waiting").hidden) setWaiting(row, new Date().toISOString());
       } else if (f.sender && !f.internal) setWaiting(row, null);
       setTime(slot(row, "activity"), new Date().toISOString());
-      toTop(row);
+      if (paged) row.remove(); // newer than this page now
+      else toTop(row);
     }
     if (fromOther) attention(f, row);
   }

@@ -152,3 +152,22 @@ async def test_counts_for_the_live_inbox(server: AppServer, cast: Cast) -> None:
     assert (await admin.get("/inbox/counts")).json()["unread"] == 1
     alice = await log_in(server, cast.alice.email, PASSWORD)
     expect_error(await alice.get("/inbox/counts"), 403, "forbidden")
+
+
+async def test_older_conversations_are_a_link_away(
+    server: AppServer, cast: Cast, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ccr.services.inbox.LIST_LIMIT", 2)
+    ids = [(await open_ticket(cast.alice, f"Question {n}"))["id"] for n in range(3)]
+    admin = await log_in(server, cast.admin.email)
+    page = assert_html(await admin.get("/tickets", params={"view": "unassigned"}))
+    assert list(rows(page)) == [ids[2], ids[1]]
+    older = re.search(r'href="(/tickets\?view=unassigned&amp;cursor=[^"]+)">Older conversations<', page)
+    assert older, page
+    page = assert_html(await admin.get(older[1].replace("&amp;", "&")))
+    assert list(rows(page)) == [ids[0]]
+    assert "Older conversations" not in page and 'href="/tickets?view=unassigned">Newest</a>' in page
+    assert " data-paged>" in page  # the script keeps an older page from taking new rows
+    # A cursor we never gave out is the head of the view, not an error.
+    page = assert_html(await admin.get("/tickets", params={"view": "unassigned", "cursor": "nope"}))
+    assert list(rows(page)) == [ids[2], ids[1]]

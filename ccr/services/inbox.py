@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ccr.errors import Forbidden
 from ccr.services.context import Context
-from ccr.services.tickets import visible
+from ccr.services.tickets import _decode_cursor, _encode_cursor, visible
 from ccr.store import inbox
 from ccr.store.inbox import PRIORITIES, Counts, Customer, Filter, Row
 from ccr.store.tickets import Ticket
@@ -35,6 +35,8 @@ class Inbox:
     views: list[View]
     rows: list[Row]
     counts: Counts
+    next_cursor: str | None  # older conversations (the ticket list's cursor format)
+    paged: bool  # this is an older page, not the live head of the view
 
 
 @dataclass(frozen=True)
@@ -97,9 +99,10 @@ async def counts(ctx: Context, user: User) -> Counts:
         return await inbox.counts(conn, viewer_id=user.id, scope_agent=_scope(user))
 
 
-async def load(ctx: Context, user: User, key: str | None) -> Inbox:
+async def load(ctx: Context, user: User, key: str | None, cursor: str | None = None) -> Inbox:
     """A view's conversations (an unknown view falls back to the role's default)."""
     _require_staff(user)
+    after = _decode_cursor(cursor)
     key = key or default_view(user)
     chosen = _filter(user, key)
     if chosen is None:
@@ -109,13 +112,16 @@ async def load(ctx: Context, user: User, key: str | None) -> Inbox:
     async with ctx.pool.acquire() as conn:
         total = await inbox.counts(conn, viewer_id=user.id, scope_agent=_scope(user))
         rows = await inbox.rows(
-            conn, viewer_id=user.id, scope_agent=_scope(user), view=chosen, limit=LIST_LIMIT
+            conn, viewer_id=user.id, scope_agent=_scope(user), view=chosen, limit=LIST_LIMIT + 1, after=after
         )
+    more = len(rows) > LIST_LIMIT
+    rows = rows[:LIST_LIMIT]
     listed = views(user, total)
     current = next((v for v in listed if v.key == key), None)
     if current is None:  # a tag no open ticket carries any more
         current = View(key, key.partition(":")[2], len(rows), "tags")
-    return Inbox(view=current, views=listed, rows=rows, counts=total)
+    next_cursor = _encode_cursor(rows[-1].ticket) if more else None
+    return Inbox(current, listed, rows, total, next_cursor, paged=after is not None)
 
 
 async def customer_card(ctx: Context, user: User, ticket_id: object) -> CustomerCard:

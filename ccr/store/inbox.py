@@ -102,11 +102,21 @@ WAITING = """
 
 
 async def rows(
-    conn: asyncpg.Connection, *, viewer_id: int, scope_agent: int | None, view: Filter, limit: int
+    conn: asyncpg.Connection,
+    *,
+    viewer_id: int,
+    scope_agent: int | None,
+    view: Filter,
+    limit: int,
+    after: tuple[datetime, int] | None = None,
 ) -> list[Row]:
-    """A view's tickets, most recent activity first, with unread counts and waiting times."""
+    """A view's tickets, most recent activity first (older than `after`), with unread counts
+    and waiting times."""
     args: list[object] = []
     where = [_scope_sql(scope_agent, args), *_filter_sql(view, args)]
+    if after is not None:
+        args.extend(after)
+        where.append(f"(t.last_activity_at, t.id) < (${len(args) - 1}, ${len(args)})")
     args.append(viewer_id)
     viewer = f"${len(args)}"
     args.append(limit)

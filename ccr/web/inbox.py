@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ccr.errors import Invalid
 from ccr.services import inbox
 from ccr.web import pages
 from ccr.web.auth import context, require_user
@@ -22,7 +23,11 @@ async def tickets_page(request: Request) -> Response:
     user = await require_user(request)
     if user.role == "customer":
         return await pages.dashboard(request)
-    found = await inbox.load(context(request), user, request.query_params.get("view"))
+    params = request.query_params
+    try:
+        found = await inbox.load(context(request), user, params.get("view"), params.get("cursor"))
+    except Invalid:  # a cursor we did not give out: the head of the view
+        found = await inbox.load(context(request), user, params.get("view"))
     return await pages.render(request, "inbox.html", inbox=found, selected=None)
 
 
