@@ -100,6 +100,10 @@
     return row;
   }
 
+  // Screen readers hear what arrives in the list (the polite region is in the page).
+  const announcer = document.getElementById("inbox-announce");
+  function announce(text) { announcer.textContent = ""; setTimeout(() => { announcer.textContent = text; }, 50); }
+
   function toTop(row) {
     list.prepend(row);
     empty.hidden = true;
@@ -115,7 +119,11 @@
       return;
     }
     if (row) fill(row, t);
-    else { row = newRow(t); toTop(row); }
+    else {
+      row = newRow(t);
+      toTop(row);
+      announce(`New in ${document.getElementById("inbox-list-title").textContent}: ${t.subject}, from ${t.customer.name}`);
+    }
   }
 
   function activity(f) {
@@ -130,16 +138,22 @@
       if (paged) row.remove(); // newer than this page now
       else toTop(row);
     }
+    if (fromOther && row && f.ticket_id !== selected) announce(`New message from ${f.sender ? f.sender.name : "someone"}: ${slot(row, "subject").textContent}`);
     if (fromOther) attention(f, row);
   }
 
   // ------------------------------------------------------------------ counts and the tab title
   function showUnread(n) { document.title = (n ? `(${n}) ` : "") + baseTitle; }
 
-  let countsTimer = null;
+  // Throttled, not debounced: a steady stream of events still refreshes the counts, at most
+  // one fetch per pending deadline (a later deadline, e.g. after a read, gets its own).
+  let pendingUntil = 0;
   function refreshCounts(delay) {
-    clearTimeout(countsTimer);
-    countsTimer = setTimeout(() => {
+    const due = Date.now() + delay;
+    if (due <= pendingUntil) return;
+    pendingUntil = due;
+    setTimeout(() => {
+      if (Date.now() >= pendingUntil) pendingUntil = 0;
       fetch("/inbox/counts", { credentials: "same-origin" })
         .then((r) => (r.ok ? r.json() : null))
         .then((c) => {

@@ -64,6 +64,9 @@ async def test_inbox_live_views_keyboard_attention_and_links(
     await expect(admin.locator('.inbox-views [data-count-for="unassigned"]')).to_have_text("1")
     await expect(admin.locator('.inbox-views [data-count-for="all"]')).to_have_text("1")
     await expect(admin.locator("#inbox-empty")).to_be_hidden()
+    await expect(admin.get_by_role("status").filter(has_text="New in")).to_have_text(
+        "New in Unassigned: Card declined, from Carla Customer"
+    )
     await check(admin, "inbox admin (unassigned)")
 
     # Assigned: it leaves Unassigned and arrives in the agent's Mine, live.
