@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ccr.errors import Forbidden
+from ccr.services.access import visible
 from ccr.services.context import Context
-from ccr.services.tickets import _decode_cursor, _encode_cursor, visible
+from ccr.services.tickets import _decode_cursor, _encode_cursor
 from ccr.store import inbox
 from ccr.store.inbox import PRIORITIES, Counts, Customer, Filter, Row
 from ccr.store.tickets import Ticket
