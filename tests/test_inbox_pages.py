@@ -96,6 +96,12 @@ async def test_inbox_views_are_links_and_the_list_is_rendered(
     page = assert_html(await admin.get("/tickets", params={"view": "priority:urgent"}))
     assert rows(page) == {urgent["id"]: "assigned"}
 
+    # Answered: no longer waiting.
+    await post(cast.agent1, urgent["id"], "Try it again now, please.", "q2")
+    page = assert_html(await sam.get("/tickets"))
+    row = page[page.index(f'data-ticket-id="{urgent["id"]}"') :].split("</li>")[0]
+    assert '<span class="waiting" data-slot="waiting" hidden>' in row
+
 
 async def test_a_conversation_opens_inside_the_inbox(server: AppServer, cast: Cast) -> None:
     ticket = await assign(cast.admin, (await open_ticket(cast.alice, "Card declined"))["id"], cast.agent1)
