@@ -63,6 +63,8 @@ async def test_payloads_render_as_text_live_and_after_reload(
     ):
         await ui.login(page, base, email)
         await ui.live(page)
+    await admin.goto(base + "/board")  # the admin's live table (their /tickets is the inbox)
+    await ui.live(admin)
 
     # Tickets arrive live on the board and the customer's dashboard...
     ids = []
@@ -79,7 +81,7 @@ async def test_payloads_render_as_text_live_and_after_reload(
     for ticket_id in ids:
         r = await admin_api.post(f"/tickets/{ticket_id}/assign", json={"agent_id": agent_id})
         assert r.status_code == 200, r.text
-    await expect(agent.locator("#tickets tbody tr")).to_have_count(len(PAYLOADS))
+    await expect(agent.locator("#inbox-list li.conv")).to_have_count(len(PAYLOADS))
     await expect(admin.locator('#tickets [data-col="agent"] select').first).to_have_value(agent_id)
     await assert_inert(agent, *PAYLOADS, customer_name)
 
@@ -113,6 +115,7 @@ async def test_payloads_render_as_text_live_and_after_reload(
         (agent, "/tickets", (*PAYLOADS, customer_name)),
         (agent, f"/tickets/{ids[0]}", (*PAYLOADS, customer_name, agent_name)),
         (admin, "/tickets", (*PAYLOADS, customer_name, agent_name)),
+        (admin, "/board", (*PAYLOADS, customer_name, agent_name)),
         (admin, f"/tickets/{ids[0]}", (*PAYLOADS, customer_name, agent_name)),
         (admin, "/feedback", (*PAYLOADS, customer_name, agent_name)),
         (admin, "/agents", (agent_name,)),
@@ -122,7 +125,7 @@ async def test_payloads_render_as_text_live_and_after_reload(
         await page.goto(base + path)
         await assert_inert(page, *texts)
     await ui.shot(admin, "xss-feedback-list")
-    await admin.goto(base + "/tickets")
+    await admin.goto(base + "/board")
     await ui.shot(admin, "xss-board")
     watch.assert_clean()
 
