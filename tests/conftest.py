@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 from ccr.app import create_app
 from ccr.config import RateLimit, Settings
 from ccr.store.db import migrate
-from tests.helpers import CcrProcess, Mailbox, free_port
+from tests.helpers import CcrProcess, Mailbox, free_port, http_client
 
 T = TypeVar("T")
 ADMIN_DATABASE_URL = os.environ.get("CCR_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -101,14 +101,29 @@ def _truncator(background: BackgroundLoop, database_url: str) -> Iterator[Callab
     # Fail loudly instead of hanging when something left a transaction open on a table.
     background.run(conn.execute("SET lock_timeout = '10s'"))
 
+    superuser = background.run(conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"))
+
     async def truncate() -> None:
         tables = await conn.fetch(
             "SELECT quote_ident(tablename) AS t FROM pg_tables"
             " WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"
         )
-        if tables:
+        if not tables:
+            return
+        if not superuser:
             names = ", ".join(r["t"] for r in tables)
             await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+            return
+        # DELETE, not TRUNCATE: on tables this small it takes a millisecond where TRUNCATE
+        # (new files for every table and index) takes a fifth of a second. As a replica the
+        # session skips the foreign-key triggers, so the order does not matter.
+        async with conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            await conn.execute("; ".join(f"DELETE FROM public.{r['t']}" for r in tables))
+        await conn.execute(
+            "SELECT setval(format('%I.%I', schemaname, sequencename), 1, false)"
+            " FROM pg_sequences WHERE schemaname = 'public' AND last_value IS NOT NULL"
+        )
 
     yield lambda: background.run(truncate())
     background.run(conn.close())
@@ -181,7 +196,7 @@ class AppServer:
 
     def client(self, **kwargs: Any) -> httpx.AsyncClient:
         """An API client with its own cookie jar."""
-        client = httpx.AsyncClient(base_url=self.url + "/api/v1", timeout=30, **kwargs)
+        client = http_client(base_url=self.url + "/api/v1", **kwargs)
         self.clients.append(client)
         return client
 

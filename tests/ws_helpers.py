@@ -29,6 +29,7 @@ from tests.helpers import (
     ccr_env,
     create_admin,
     free_port,
+    http_client,
     login,
     register_customer,
     token_in,
@@ -239,7 +240,7 @@ class Endpoint:
 
     def client(self, cookie: str | None = None) -> httpx.AsyncClient:
         """An API client; with `cookie` ("name=value"), logged in as that session."""
-        client = httpx.AsyncClient(base_url=self.url + "/api/v1", timeout=30)
+        client = http_client(base_url=self.url + "/api/v1")
         if cookie:
             name, _, value = cookie.partition("=")
             client.cookies.set(name, value)
