@@ -19,8 +19,10 @@ import httpx
 import pytest
 import redis
 import uvicorn
+from argon2 import PasswordHasher
 from starlette.applications import Starlette
 
+from ccr import security
 from ccr.app import create_app
 from ccr.config import RateLimit, Settings
 from ccr.store.db import migrate
@@ -74,6 +76,23 @@ async def drop_database(name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+# argon2id as the app hashes passwords (64 MiB, 3 passes, RFC 9106's low-memory profile)
+# costs 0.1-0.8 s a hash on this machine, and most tests register or log someone in. Apps in
+# this test process hash with the smallest parameters instead; the algorithm and code paths
+# are the same. `ccr serve` and `ccr create-admin` subprocesses keep the real parameters
+# (test_cli checks a hash they store).
+TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashes() -> Iterator[None]:
+    production = security._hasher, security._DUMMY_HASH
+    security._hasher = TEST_HASHER
+    security._DUMMY_HASH = TEST_HASHER.hash("not-a-real-password-just-timing")  # a miss costs a hit
+    yield
+    security._hasher, security._DUMMY_HASH = production
 
 
 @pytest.fixture(scope="session")
