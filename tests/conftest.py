@@ -4,9 +4,11 @@ prefix of our own, an aiosmtpd server on a free port, and the app in a real uvic
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import secrets
+import socket
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
@@ -202,6 +204,48 @@ def running_tasks() -> str:
     return out.getvalue()
 
 
+class QuickServer(uvicorn.Server):
+    """uvicorn's Server without its fixed waits: it checks for exit every 0.1 s and always
+    sleeps 0.1 s more when shutting down, which made a quarter of a second per test.
+
+    The shutdown is uvicorn's, in the same order (stop listening, ask connections to close,
+    wait for requests and sockets to finish or cancel them, then the lifespan), waiting
+    for the condition instead of sleeping.
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.exit_requested = asyncio.Event()
+
+    def request_exit(self) -> None:
+        self.should_exit = True
+        self.exit_requested.set()
+
+    async def main_loop(self) -> None:
+        counter = 0
+        while not await self.on_tick(counter):  # on_tick refreshes the Date header
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.exit_requested.wait(), 0.1)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for listener in self.servers:
+            listener.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.config.timeout_graceful_shutdown or 30)
+        state = self.server_state
+        # uvicorn's connection and task sets have no event to wait on: look every 5 ms.
+        while (state.connections or state.tasks) and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+        for task in list(state.tasks):
+            task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+        for listener in self.servers:
+            await listener.wait_closed()
+        await self.lifespan.shutdown()
+
+
 @dataclass
 class AppServer:
     """The app served by a real uvicorn on 127.0.0.1."""
@@ -209,7 +253,7 @@ class AppServer:
     url: str
     settings: Settings
     app: Starlette
-    server: uvicorn.Server
+    server: QuickServer
     task: asyncio.Task[None]
     clients: list[httpx.AsyncClient] = field(default_factory=list)
 
@@ -223,7 +267,7 @@ class AppServer:
         for client in self.clients:
             await client.aclose()
         self.clients.clear()
-        self.server.should_exit = True
+        self.server.request_exit()
         done, _ = await asyncio.wait({self.task}, timeout=SHUTDOWN_TIMEOUT)
         if not done:
             stuck = running_tasks()
@@ -271,13 +315,13 @@ async def make_app_server(
             # Requests still running at teardown are cancelled after this, not waited for.
             timeout_graceful_shutdown=5,
         )
-        server = uvicorn.Server(config)
+        server = QuickServer(config)
         task = asyncio.create_task(server.serve())
         while not server.started:
             if task.done():
                 task.result()  # raises what went wrong
                 raise AssertionError("the app server stopped during start-up")
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.005)
         running = AppServer(f"http://127.0.0.1:{port}", settings, app, server, task)
         servers.append(running)
         return running
