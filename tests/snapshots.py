@@ -15,6 +15,7 @@ without one every cast is built over HTTP, which is slower but the same.
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -68,7 +69,7 @@ async def _take(conn: asyncpg.Connection, key: str, recipe: Any) -> Snapshot | N
     if not await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"):
         return None
     await wait_outbox_drained(conn)
-    schema = f"snapshot_{key}_{secrets.token_hex(4)}"
+    schema = f"snapshot_{re.sub(r'[^a-z0-9]', '_', key.lower())}_{secrets.token_hex(4)}"
     tables: list[tuple[str, str]] = []
     async with conn.transaction(isolation="repeatable_read"):
         await conn.execute(f"CREATE SCHEMA {schema}")

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import os
 import secrets
 import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from http.cookiejar import Cookie
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ from tests.helpers import (
     register_customer,
     token_in,
 )
+from tests.snapshots import once
 
 TIMEOUT = 10.0
 # Long enough for a frame already on its way to arrive: used to prove that nothing does.
@@ -375,7 +378,7 @@ class World:
         return self.ticket["id"]
 
 
-async def make_world(site: Endpoint, mailbox: Mailbox, database_url: str) -> World:
+async def build_world(site: Endpoint, mailbox: Mailbox, database_url: str) -> World:
     async def admin_and_agent() -> tuple[Person, Person]:
         admin = await make_admin(site, database_url)
         return admin, await make_agent(site, admin, mailbox, "andy@example.com")
@@ -386,6 +389,44 @@ async def make_world(site: Endpoint, mailbox: Mailbox, database_url: str) -> Wor
     ticket = await open_ticket(customer)
     ticket = await assign(admin, ticket["id"], agent)
     return World(customer, agent, admin, ticket)
+
+
+def person_recipe(person: Person) -> tuple[dict[str, Any], str, list[Cookie]]:
+    """What it takes to hand the same logged-in person out again after a snapshot restore."""
+    return copy.deepcopy(person.user), person.email, [copy.copy(c) for c in person.client.cookies.jar]
+
+
+def person_from(site: Endpoint, recipe: tuple[dict[str, Any], str, list[Cookie]]) -> Person:
+    user, email_addr, cookies = recipe
+    client = site.client()
+    for cookie in cookies:
+        client.cookies.jar.set_cookie(copy.copy(cookie))
+    return Person(copy.deepcopy(user), email_addr, client)
+
+
+async def make_world(
+    site: Endpoint, mailbox: Mailbox, database_url: str, *, secret_key: str | None = None
+) -> World:
+    """A customer, an agent, an admin, and the customer's ticket assigned to the agent.
+
+    With `secret_key` (the one the site's sessions are hashed with), it is built over HTTP
+    once per run and restored from a database snapshot after that (tests/snapshots.py): the
+    same rows, ids and sessions, but none of the emails building it sent.
+    """
+    if secret_key is None:
+        return await build_world(site, mailbox, database_url)
+
+    async def build() -> tuple[World, Any]:
+        world = await build_world(site, mailbox, database_url)
+        people = [person_recipe(p) for p in (world.customer, world.agent, world.admin)]
+        return world, (people, copy.deepcopy(world.ticket))
+
+    def load(recipe: Any) -> World:
+        people, ticket = recipe
+        customer, agent, admin = (person_from(site, p) for p in people)
+        return World(customer, agent, admin, copy.deepcopy(ticket))
+
+    return await once(database_url, "world", build, load, variant=secret_key)
 
 
 async def post(person: Person, ticket_id: str, body: str, client_id: str | None = None) -> httpx.Response:
