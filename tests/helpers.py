@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.policy
 import os
@@ -76,6 +77,8 @@ class Mailbox:
         self.recipients: list[list[str]] = []
         self._lock = threading.Lock()
         self._controller: Controller | None = None
+        # Tests waiting for a message: woken from aiosmtpd's thread as each one arrives.
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
 
     @property
     def url(self) -> str:
@@ -94,6 +97,10 @@ class Mailbox:
         with self._lock:
             self.messages.append(msg)
             self.recipients.append(rcpt_tos)
+            waiters = list(self._waiters)
+        for loop, arrived in waiters:
+            with contextlib.suppress(RuntimeError):  # that test's loop has closed
+                loop.call_soon_threadsafe(arrived.set)
 
     def mark(self) -> int:
         """A position to pass as `since`, to wait only for messages arriving after now."""
@@ -118,21 +125,31 @@ class Mailbox:
     ) -> EmailMessage:
         """The first message to `to` (whose subject contains `subject`) after `since`."""
         deadline = time.monotonic() + timeout
-        while True:
-            found = self._matching(to, subject, since)
-            if found:
-                return found[0]
-            if time.monotonic() > deadline:
-                with self._lock:
-                    seen = [
-                        (rcpts, str(m["Subject"]))
-                        for m, rcpts in zip(self.messages, self.recipients, strict=True)
-                    ]
-                raise AssertionError(
-                    f"no email to {to!r} with subject containing {subject!r} within {timeout}s; "
-                    f"received: {seen}"
-                )
-            await asyncio.sleep(0.05)
+        waiter = (asyncio.get_running_loop(), asyncio.Event())
+        with self._lock:
+            self._waiters.append(waiter)
+        try:
+            while True:
+                waiter[1].clear()  # before looking, so an arrival in between is not missed
+                found = self._matching(to, subject, since)
+                if found:
+                    return found[0]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    with self._lock:
+                        seen = [
+                            (rcpts, str(m["Subject"]))
+                            for m, rcpts in zip(self.messages, self.recipients, strict=True)
+                        ]
+                    raise AssertionError(
+                        f"no email to {to!r} with subject containing {subject!r} within {timeout}s; "
+                        f"received: {seen}"
+                    )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter[1].wait(), left)
+        finally:
+            with self._lock:
+                self._waiters.remove(waiter)
 
 
 def text_of(msg: EmailMessage) -> str:

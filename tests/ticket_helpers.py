@@ -190,15 +190,27 @@ def expect_error(r: httpx.Response, status: int, code: str, field: str | None = 
 
 
 async def only_email(
-    smtp: Mailbox, to: str, subject: str, since: int, settle: float = 1.0, timeout: float = 10
+    smtp: Mailbox,
+    to: str,
+    subject: str,
+    since: int,
+    settle: float = 1.0,
+    timeout: float = 10,
+    *,
+    database_url: str | None = None,
 ) -> EmailMessage:
     """The one email to `to` whose subject contains `subject`; a second copy fails the test.
 
-    `settle` is how long to keep listening after the first arrives (the outbox polls every
-    0.2 s in tests, so a duplicate would show up well within it).
+    With `database_url`, after the first arrives it waits until the outbox has nothing left
+    to send: emails are queued in the transaction of the action that causes them, so every
+    copy there will ever be has then been delivered. Without it, it listens `settle` more
+    seconds (the outbox polls every 0.2 s in tests, so a duplicate would show up within it).
     """
     msg = await smtp.wait_for(to, subject, since=since, timeout=timeout)
-    await asyncio.sleep(settle)
+    if database_url is not None:
+        await wait_until_sent(database_url, timeout)
+    else:
+        await asyncio.sleep(settle)
     found = smtp.messages_to(to, subject, since=since)
     assert len(found) == 1, (
         f"{len(found)} emails to {to} with {subject!r}: {[str(m['Subject']) for m in found]}"
@@ -217,9 +229,10 @@ async def fetch(database_url: str, sql: str, *args: Any) -> list[asyncpg.Record]
 async def wait_until_sent(database_url: str, timeout: float = 10) -> None:
     """Every queued email has gone out (so "nothing more arrived" is a real observation)."""
     deadline = time.monotonic() + timeout
-    while True:
-        rows = await fetch(database_url, "SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")
-        if rows[0]["n"] == 0:
-            return
-        assert time.monotonic() < deadline, f"{rows[0]['n']} emails still unsent after {timeout}s"
-        await asyncio.sleep(0.05)
+    conn = await asyncpg.connect(database_url)
+    try:
+        while unsent := await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL"):
+            assert time.monotonic() < deadline, f"{unsent} emails still unsent after {timeout}s"
+            await asyncio.sleep(0.02)  # the outbox has no event to wait on; the worker polls too
+    finally:
+        await conn.close()
