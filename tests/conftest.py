@@ -29,6 +29,7 @@ from ccr.app import create_app
 from ccr.config import RateLimit, Settings
 from ccr.store.db import migrate
 from tests.helpers import CcrProcess, Mailbox, free_port, http_client
+from tests.snapshots import serves_with_secret
 
 T = TypeVar("T")
 ADMIN_DATABASE_URL = os.environ.get("CCR_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -323,6 +324,7 @@ async def make_app_server(
                 raise AssertionError("the app server stopped during start-up")
             await asyncio.sleep(0.005)
         running = AppServer(f"http://127.0.0.1:{port}", settings, app, server, task)
+        serves_with_secret(running.url, settings.secret_key)
         servers.append(running)
         return running
 

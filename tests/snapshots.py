@@ -38,6 +38,16 @@ class Snapshot:
 
 
 _SNAPSHOTS: dict[tuple[str, str, str], Snapshot | None] = {}
+# Server URL → the secret key its sessions are hashed with, for helpers that only get a URL.
+_SECRETS: dict[str, str] = {}
+
+
+def serves_with_secret(url: str, secret_key: str) -> None:
+    _SECRETS[url] = secret_key
+
+
+def secret_of(url: str) -> str | None:
+    return _SECRETS.get(url)
 
 
 async def _tables(conn: asyncpg.Connection) -> list[str]:

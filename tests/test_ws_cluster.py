@@ -53,7 +53,7 @@ async def cluster(
 
 @pytest.fixture
 async def world(cluster: Cluster, smtp: Mailbox, database_url: str) -> World:
-    return await make_world(cluster.sites[0], smtp, database_url, secret_key=cluster.env["SECRET_KEY"])
+    return await make_world(cluster.sites[0], smtp, database_url)
 
 
 def seqs(messages: list[dict[str, Any]]) -> list[int]:

@@ -36,8 +36,8 @@ async def site(server: AppServer) -> AsyncIterator[Endpoint]:
 
 
 @pytest.fixture
-async def world(server: AppServer, site: Endpoint, smtp: Mailbox, database_url: str) -> World:
-    return await make_world(site, smtp, database_url, secret_key=server.settings.secret_key)
+async def world(site: Endpoint, smtp: Mailbox, database_url: str) -> World:
+    return await make_world(site, smtp, database_url)
 
 
 async def test_hello_then_the_backlog_after_after_then_live(site: Endpoint, world: World) -> None:

@@ -36,7 +36,7 @@ from tests.helpers import (
     register_customer,
     token_in,
 )
-from tests.snapshots import once
+from tests.snapshots import once, secret_of, serves_with_secret
 
 TIMEOUT = 10.0
 # Long enough for a frame already on its way to arrive: used to prove that nothing does.
@@ -409,10 +409,13 @@ async def make_world(
 ) -> World:
     """A customer, an agent, an admin, and the customer's ticket assigned to the agent.
 
-    With `secret_key` (the one the site's sessions are hashed with), it is built over HTTP
-    once per run and restored from a database snapshot after that (tests/snapshots.py): the
-    same rows, ids and sessions, but none of the emails building it sent.
+    Built over HTTP once per run, then (on the empty tables a test starts with) restored
+    from a database snapshot (tests/snapshots.py): the same rows, ids and sessions, but none
+    of the emails building it sent. That needs the secret key the site hashes sessions with:
+    `secret_key`, or the one the `make_app_server` fixture or `start_cluster` registered for
+    the site's URL; for any other site it is built over HTTP every time.
     """
+    secret_key = secret_key or secret_of(site.url)
     if secret_key is None:
         return await build_world(site, mailbox, database_url)
 
@@ -510,6 +513,8 @@ async def start_cluster(
     )
     started = [CcrProcess(port, env, tmp_path / f"ccr-{port}.log", *args) for port in ports]
     processes.extend(started)
+    for process in started:
+        serves_with_secret(process.url, env["SECRET_KEY"])
     await asyncio.gather(*(p.start() for p in started))
     return Cluster(started, [Endpoint(p.url, base_url) for p in started], env, base_url)
 
