@@ -1,5 +1,24 @@
 """Fixtures that start nothing fake: a fresh database on the real PostgreSQL, a Redis key
-prefix of our own, an aiosmtpd server on a free port, and the app in a real uvicorn server."""
+prefix of our own, an aiosmtpd server on a free port, and the app in a real uvicorn server.
+
+What a test can rely on, and what keeps the suite fast:
+- Every test starts with empty tables and sequences back at 1 (`_clean_tables`, with
+  DELETE as a superuser; TRUNCATE otherwise).
+- `make_cast` (tests/ticket_helpers.py), `make_world` (tests/ws_helpers.py) and the board
+  cast are built over HTTP the first time in a run, then restored from a database snapshot
+  on later calls (tests/snapshots.py): the same rows, ids, password hashes and sessions, and
+  fresh API clients holding those sessions. So the emails sent while building them are not
+  in a restored test's `smtp` mailbox; mark the mailbox (`smtp.mark()`) after the cast.
+  Logging a cast member out or changing a password touches only that test.
+- Apps served in this process hash passwords with cheap argon2id parameters
+  (`_cheap_password_hashes`); `ccr` subprocesses keep the real ones.
+- `server` is a real uvicorn on a free port per test, stopped as soon as its connections
+  and requests are done (`QuickServer`). Make API clients with `server.client()` or
+  tests.helpers.http_client(): a bare httpx.AsyncClient() loads the CA bundle each time.
+- Wait on conditions (Mailbox.wait_for, ticket_helpers.wait_until_sent, Ws.recv_until),
+  never sleep: an email is queued in its action's transaction, so once `wait_until_sent`
+  returns, every email that action will cause has arrived.
+"""
 
 from __future__ import annotations
 
