@@ -68,6 +68,17 @@ _CANNED = {
         "updated_at": {"type": "string", "format": "date-time"},
     },
 }
+_ATTACHMENT = {
+    "type": "object",
+    "properties": {
+        "id": _STR,
+        "name": _STR,
+        "content_type": _STR,
+        "size": {"type": "integer"},
+        "url": _STR,
+        "thumbnail_url": {"oneOf": [_STR, {"type": "null"}]},
+    },
+}
 _MESSAGE = {
     "type": "object",
     "properties": {
@@ -78,6 +89,7 @@ _MESSAGE = {
         "body": _STR,
         "client_id": _STR,
         "created_at": {"type": "string", "format": "date-time"},
+        "attachments": {"type": "array", "items": _ATTACHMENT},
     },
 }
 
@@ -206,6 +218,16 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
     ),
     ("delete", "/canned-replies/{id}", "admin", "Delete a canned reply", {}, 204),
     ("get", "/stats", "admin", "Numbers behind the admin overview", {}, 200),
+    (
+        "post",
+        "/tickets/{id}/attachments",
+        "who may post on the ticket (admins: for notes)",
+        "Upload a file (multipart/form-data, field `file`) to send with a message",
+        {},
+        201,
+    ),
+    ("get", "/attachments/{id}", "who may see its message", "The file's bytes", {}, 200),
+    ("get", "/attachments/{id}/thumbnail", "who may see its message", "An image's thumbnail", {}, 200),
 ]
 
 
@@ -240,6 +262,7 @@ def openapi_document() -> dict[str, Any]:
                 "Ticket": _TICKET,
                 "Message": _MESSAGE,
                 "CannedReply": _CANNED,
+                "Attachment": _ATTACHMENT,
             }
         },
         "paths": paths,
