@@ -252,7 +252,7 @@ class CcrProcess:
                     pass
                 if time.monotonic() > deadline:
                     raise AssertionError(f"ccr serve did not answer in {timeout}s:\n{self.log()}")
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.05)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
