@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import AppServer
-from tests.helpers import PASSWORD, Mailbox, token_in
+from tests.helpers import PASSWORD, Mailbox, http_client, token_in
 from tests.ticket_helpers import (
     AGENT_PASSWORD,
     Cast,
@@ -31,7 +31,7 @@ async def cast(server: AppServer, smtp: Mailbox, database_url: str) -> Cast:
 
 def browser(server: AppServer) -> httpx.AsyncClient:
     """A cookie-keeping client on the site root that does not follow redirects."""
-    client = httpx.AsyncClient(base_url=server.url, timeout=30)
+    client = http_client(base_url=server.url)
     server.clients.append(client)  # closed with the server
     return client
 
