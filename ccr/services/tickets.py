@@ -9,11 +9,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
+from ccr.errors import Conflict, Forbidden, Invalid
+from ccr.services import validate
 
-from ccr.errors import Conflict, Forbidden, Invalid, NotFound
-from ccr.services import events, validate
+# The gate lives in services.access; re-exported because "tickets.visible" is how callers know it.
+from ccr.services.access import can_see as can_see
+from ccr.services.access import visible as visible
 from ccr.services.context import Context
+from ccr.services.events import TicketChanged
 from ccr.store import feedback, tickets, users
 from ccr.store.feedback import Rating
 from ccr.store.tickets import Event, ListedTicket, ListQuery, Ticket
@@ -26,26 +29,6 @@ PAGE_DEFAULT = 50
 PAGE_MAX = 200
 # A tag as the contract spells it; triage (which sets tags) and the list filter share it.
 TAG = re.compile(r"[A-Za-z0-9_-]{1,40}")
-
-
-def can_see(user: User, ticket: Ticket) -> bool:
-    if user.role == "admin":
-        return True
-    if user.role == "agent":
-        return ticket.agent_id == user.id
-    return ticket.customer_id == user.id
-
-
-async def visible(conn: asyncpg.Connection, user: User, ticket_id: object, *, lock: bool = False) -> Ticket:
-    """The ticket if the user may see it; otherwise exactly the answer for one that does not exist."""
-    try:
-        number = validate.identifier(ticket_id, "id")
-    except Invalid:
-        raise NotFound("No such ticket.") from None
-    ticket = await tickets.get(conn, number, lock=lock)
-    if ticket is None or not can_see(user, ticket):
-        raise NotFound("No such ticket.")
-    return ticket
 
 
 def _is_customer_or_admin(user: User, ticket: Ticket) -> None:
@@ -73,15 +56,14 @@ async def open_ticket(ctx: Context, customer: User, data: Mapping[str, object]) 
         validate.text, data.get("description"), "description", max_len=DESCRIPTION_MAX, multiline=True
     )
     form.done()
-    async with ctx.pool.acquire() as conn, conn.transaction():
+    async with ctx.write() as (conn, changes):
         ticket_id = await tickets.insert(conn, customer.id, subject, description)
         await tickets.add_event(conn, ticket_id, customer.id, "created")
         ticket = await tickets.reload(conn, ticket_id)
         # Every admin hears of every new ticket at once: small teams triage from their inbox,
         # and a digest would delay the first answer by up to its period.
         for admin in await users.by_role(conn, "admin"):
-            await ctx.email(
-                conn,
+            await changes.email(
                 "ticket_new",
                 to=admin.email,
                 subject=f"New ticket #{ticket.id}: {ticket.subject}",
@@ -89,8 +71,7 @@ async def open_ticket(ctx: Context, customer: User, data: Mapping[str, object]) 
                 ticket=ticket,
                 link=ctx.link(f"/tickets/{ticket.id}"),
             )
-    ctx.mail_queued()
-    await events.ticket_changed(ctx, ticket, "created")
+        changes.publish(TicketChanged(ticket, "created"))
     return ticket
 
 
@@ -234,7 +215,7 @@ async def assign(ctx: Context, admin: User, ticket_id: object, data: Mapping[str
     if admin.role != "admin":
         raise Forbidden("Only admins assign tickets.")
     agent_id = validate.identifier(data.get("agent_id"), "agent_id")
-    async with ctx.pool.acquire() as conn, conn.transaction():
+    async with ctx.write() as (conn, changes):
         ticket = await visible(conn, admin, ticket_id, lock=True)
         agent = await users.by_id(conn, agent_id)
         if agent is None or agent.role != "agent" or agent.disabled_at is not None:
@@ -260,8 +241,7 @@ async def assign(ctx: Context, admin: User, ticket_id: object, data: Mapping[str
         customer = await users.by_id(conn, ticket.customer_id)
         assert customer is not None
         link = ctx.link(f"/tickets/{ticket.id}")
-        await ctx.email(
-            conn,
+        await changes.email(
             "ticket_assigned_customer",
             to=customer.email,
             subject=f"Ticket #{ticket.id} \u201c{ticket.subject}\u201d is now with {agent.name}",
@@ -270,8 +250,7 @@ async def assign(ctx: Context, admin: User, ticket_id: object, data: Mapping[str
             ticket=ticket,
             link=link,
         )
-        await ctx.email(
-            conn,
+        await changes.email(
             "ticket_assigned_agent",
             to=agent.email,
             subject=f"Ticket #{ticket.id} assigned to you: {ticket.subject}",
@@ -281,13 +260,12 @@ async def assign(ctx: Context, admin: User, ticket_id: object, data: Mapping[str
             ticket=ticket,
             link=link,
         )
-    ctx.mail_queued()
-    await events.ticket_changed(ctx, ticket, "assigned", previous_agent_id=previous)
+        changes.publish(TicketChanged(ticket, "assigned", previous_agent_id=previous))
     return ticket
 
 
 async def _change_status(ctx: Context, user: User, ticket_id: object, *, close: bool) -> Ticket:
-    async with ctx.pool.acquire() as conn, conn.transaction():
+    async with ctx.write() as (conn, changes):
         ticket = await visible(conn, user, ticket_id, lock=True)
         _is_customer_or_admin(user, ticket)
         if close and ticket.status == "closed":
@@ -300,8 +278,7 @@ async def _change_status(ctx: Context, user: User, ticket_id: object, *, close: 
         ticket = await tickets.reload(conn, ticket.id)
         customer = await users.by_id(conn, ticket.customer_id)
         assert customer is not None
-        await ctx.email(
-            conn,
+        await changes.email(
             "ticket_status",
             to=customer.email,
             subject=f"Ticket #{ticket.id} \u201c{ticket.subject}\u201d is {'closed' if close else 'reopened'}",
@@ -310,8 +287,7 @@ async def _change_status(ctx: Context, user: User, ticket_id: object, *, close: 
             actor=user,
             link=ctx.link(f"/tickets/{ticket.id}"),
         )
-    ctx.mail_queued()
-    await events.ticket_changed(ctx, ticket, "closed" if close else "reopened")
+        changes.publish(TicketChanged(ticket, "closed" if close else "reopened"))
     return ticket
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ccr.errors import Forbidden, Invalid
-from ccr.services import events, validate
+from ccr.services import validate
 from ccr.services.context import Context
+from ccr.services.events import TicketChanged
 from ccr.services.tickets import PRIORITY_ORDER, TAG, visible
 from ccr.store import tickets
 from ccr.store.tickets import Ticket
@@ -55,7 +56,7 @@ async def update(ctx: Context, user: User, ticket_id: object, data: Mapping[str,
         )
     if not data:
         raise Invalid("Send priority, tags or both.", code="nothing_to_change")
-    async with ctx.pool.acquire() as conn, conn.transaction():
+    async with ctx.write() as (conn, unit):
         ticket = await visible(conn, user, ticket_id, lock=True)
         if not may_triage(user, ticket):
             raise Forbidden("Only the ticket's agent or an admin can change its priority and tags.")
@@ -74,5 +75,5 @@ async def update(ctx: Context, user: User, ticket_id: object, data: Mapping[str,
         for kind, change in changes:
             await tickets.add_event(conn, ticket.id, user.id, kind, change)
         ticket = await tickets.reload(conn, ticket.id)
-    await events.ticket_updated(ctx, ticket)
+        unit.publish(TicketChanged(ticket, "updated"))
     return ticket

@@ -226,7 +226,7 @@ async def dashboard(request: Request) -> Response:
     except DomainError:
         listing = await tickets.list_tickets(ctx, user, {})
     team = await agents.list_agents(ctx, user) if user.role == "admin" else []
-    stats = await _board_stats(request, user)
+    numbers = await stats.board(ctx, user)
     return await render(
         request,
         "dashboard.html",
@@ -234,23 +234,8 @@ async def dashboard(request: Request) -> Response:
         team=team,
         status=params.get("status", ""),
         agent_filter=params.get("agent_id", ""),
-        stats=stats,
+        stats=numbers,
     )
-
-
-async def _board_stats(request: Request, user: User) -> dict[str, Any]:
-    if user.role != "admin":
-        return {}
-    async with context(request).pool.acquire() as conn:
-        row = await conn.fetchrow(
-            """SELECT count(*) FILTER (WHERE status = 'open') AS open,
-                      count(*) FILTER (WHERE status = 'assigned') AS assigned,
-                      count(*) FILTER (WHERE status = 'closed') AS closed,
-                      (SELECT avg(score)::float FROM ratings) AS rating,
-                      (SELECT count(*) FROM ratings) AS ratings
-               FROM tickets"""
-        )
-    return dict(row)
 
 
 @page
