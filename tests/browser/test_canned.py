@@ -145,3 +145,25 @@ async def test_canned_reply_by_keyboard_and_priority_badges(
     await expect(admin.locator(".field-error")).to_have_count(3)
     await no_violations(admin, axe_js, "canned-replies-admin-errors")
     watch.assert_clean()
+
+
+async def test_register_form_shows_every_error_at_once(
+    browser: Browser, server: AppServer, axe_js: Path
+) -> None:
+    watch = ui.Watch()
+    page = await ui.new_page(browser, watch, bypass_csp=True)
+    await page.goto(server.url + "/register")
+    await page.get_by_label("Last name").fill("Lovelace")
+    await page.get_by_label("Email").fill("not-an-address")
+    await page.get_by_label("Password").fill("short")
+    await page.get_by_role("button", name="Create account").click()
+    errors = page.locator(".field-error")
+    await expect(errors).to_have_count(3)
+    await expect(page.locator("#e-first_name")).to_have_text("First name is required.")
+    await expect(page.get_by_label("First name")).to_have_attribute("aria-invalid", "true")
+    await expect(page.get_by_role("alert")).to_contain_text("Please correct 3 fields")
+    # The summary's links take the keyboard to the field.
+    await page.get_by_role("link", name="First name").click()
+    await expect(page.get_by_label("First name")).to_be_focused()
+    await no_violations(page, axe_js, "register-all-errors")
+    watch.assert_clean()
