@@ -467,7 +467,7 @@
     const headers = [...table.querySelectorAll("thead th")];
     headers.forEach((th, index) => {
       const label = th.textContent.trim();
-      if (!label || label === "Agent") return;
+      if (!label || label === "Agent" || "nosort" in th.dataset) return;
       const button = el("button", "sort", label);
       button.type = "button";
       th.textContent = "";
