@@ -68,8 +68,11 @@ class ExplainingConnection:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
-        if "WITH query AS" in sql and "ts_headline" in sql:
+        if "ts_headline" in sql:
             plan = await self.conn.fetch("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, *args)
             print("\n".join("    " + r[0] for r in plan))
         return await self.conn.fetch(sql, *args)

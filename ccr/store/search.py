@@ -14,12 +14,13 @@ from ccr.store.tickets import Ticket
 MARK_START = "\ue000"
 MARK_END = "\ue001"
 # ts_headline drops whatever its parser takes for HTML tags or entities ("<b>", "&amp;"), so
-# these three characters stand in for <, > and & while it works; the caller maps them back.
-STAND_INS = {"<": "\ue002", ">": "\ue003", "&": "\ue004"}
+# these characters stand in for <, > and & while it works; the caller maps them back. The
+# hyphen of "ERR-4012" stands in too: the stored vectors read it as a space (0006_search.sql).
+STAND_INS = {"<": "\ue002", ">": "\ue003", "&": "\ue004", "-": "\ue005"}
 # How many of the newest matches of each kind (ticket text, messages) are ranked. A word that
 # half the helpdesk uses would otherwise make every search rank hundreds of thousands of rows;
 # for such words the newest matches are the ones people look for.
-CANDIDATES = 1000
+CANDIDATES = 300
 
 
 @dataclass(frozen=True)
@@ -60,48 +61,56 @@ async def known_words(conn: asyncpg.Connection, words: list[str]) -> set[str]:
     return {r["word"] for r in rows}
 
 
-def _scope_sql(scope: Scope, args: list[object]) -> str:
-    where = []
-    if scope.customer_id is not None:
-        args.append(scope.customer_id)
-        where.append(f"t.customer_id = ${len(args)}")
-    if scope.agent_id is not None:
-        args.append(scope.agent_id)
-        where.append(f"t.agent_id = ${len(args)}")
-    return "".join(f" AND {w}" for w in where)
+# The query as a constant the planner can see: to_tsquery with a fixed configuration is
+# immutable, so in a custom plan it is folded and the planner estimates from the words' real
+# frequencies (a rare word: the GIN index; a common one: the newest rows first).
+QUERY = "to_tsquery('english', $1::text)"
+
+
+async def _custom_plan(conn: asyncpg.Connection) -> None:
+    """A generic plan (asyncpg prepares statements) would guess the same for every word."""
+    await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
 def _hits_sql(scope: Scope, args: list[object]) -> str:
-    """Candidates (ticket id, where, rank, when, the matched message) for the tsquery in $1."""
-    in_scope = _scope_sql(scope, args)
-    notes = "" if scope.notes else " AND NOT m.internal"
+    """Candidates (ticket id, message id, where, rank, when) for the tsquery in $1."""
+    tickets_where, messages_where, join = "", "", ""
+    if scope.customer_id is not None:
+        args.append(scope.customer_id)
+        tickets_where = f" AND t.customer_id = ${len(args)}"
+        join, messages_where = " JOIN tickets t ON t.id = m.ticket_id", tickets_where
+    if scope.agent_id is not None:
+        args.append(scope.agent_id)
+        tickets_where += f" AND t.agent_id = ${len(args)}"
+        messages_where += f" AND m.ticket_agent_id = ${len(args)}"
+    if not scope.notes:
+        messages_where += " AND NOT m.internal"
     args.append(CANDIDATES)
     cap = f"${len(args)}"
     return f"""
         (SELECT c.id AS ticket_id, NULL::bigint AS message_id,
-                CASE WHEN ts_filter(c.search, '{{a}}') @@ query.q THEN 'subject' ELSE 'description' END
+                CASE WHEN ts_filter(c.search, '{{a}}') @@ {QUERY} THEN 'subject' ELSE 'description' END
                     AS matched,
-                ts_rank(c.search, query.q) AS rank, c.last_activity_at AS at
-         FROM query, LATERAL (
-             SELECT t.id, t.search, t.last_activity_at FROM tickets t
-             WHERE t.search @@ query.q{in_scope}
-             ORDER BY t.last_activity_at DESC LIMIT {cap}) c)
+                ts_rank(c.search, {QUERY}) AS rank, c.last_activity_at AS at
+         FROM (SELECT t.id, t.search, t.last_activity_at FROM tickets t
+               WHERE t.search @@ {QUERY}{tickets_where}
+               ORDER BY t.last_activity_at DESC LIMIT {cap}) c)
         UNION ALL
         (SELECT c.ticket_id, c.id, CASE WHEN c.internal THEN 'note' ELSE 'message' END,
-                ts_rank(c.search, query.q), c.created_at
-         FROM query, LATERAL (
-             SELECT m.id, m.ticket_id, m.internal, m.search, m.created_at
-             FROM messages m JOIN tickets t ON t.id = m.ticket_id
-             WHERE m.search @@ query.q{notes}{in_scope}
-             ORDER BY m.id DESC LIMIT {cap}) c)
+                ts_rank(c.search, {QUERY}), c.created_at
+         FROM (SELECT m.id, m.ticket_id, m.internal, m.search, m.created_at
+               FROM messages m{join}
+               WHERE m.search @@ {QUERY}{messages_where}
+               ORDER BY m.id DESC LIMIT {cap}) c)
     """
 
 
 def _headline(column: str, options: str) -> str:
     # translate() drops the characters that have no stand-in: our marks.
-    source, target = "".join(STAND_INS) + MARK_START + MARK_END, "".join(STAND_INS.values())
-    clean = f"translate({column}, '{source}', '{target}')"
-    return f"ts_headline('english', {clean}, query.q, 'StartSel={MARK_START}, StopSel={MARK_END}, {options}')"
+    hyphen = STAND_INS["-"]
+    source, target = "<>&" + MARK_START + MARK_END, STAND_INS["<"] + STAND_INS[">"] + STAND_INS["&"]
+    clean = f"translate(regexp_replace({column}, '-([0-9])', '{hyphen}\\1', 'g'), '{source}', '{target}')"
+    return f"ts_headline('english', {clean}, {QUERY}, 'StartSel={MARK_START}, StopSel={MARK_END}, {options}')"
 
 
 # A subject is short: all of it, every match marked. Longer text: up to two fragments.
@@ -118,8 +127,7 @@ async def search(conn: asyncpg.Connection, tsquery: str, scope: Scope, limit: in
     hits = _hits_sql(scope, args)
     args.append(limit)
     sql = f"""
-        WITH query AS (SELECT to_tsquery('english', $1) AS q),
-        best AS (
+        WITH best AS (
             SELECT DISTINCT ON (ticket_id) * FROM ({hits}) h
             ORDER BY ticket_id, rank DESC, at DESC
         ),
@@ -130,12 +138,13 @@ async def search(conn: asyncpg.Connection, tsquery: str, scope: Scope, limit: in
                    WHEN 'description' THEN {_headline("t.description", FRAGMENTS)}
                    ELSE {_headline("m.body", FRAGMENTS)}
                END AS snippet
-        FROM top CROSS JOIN query
-        JOIN tickets t ON t.id = top.ticket_id
+        FROM top JOIN tickets t ON t.id = top.ticket_id
         LEFT JOIN messages m ON m.id = top.message_id
         ORDER BY top.rank DESC, top.at DESC
     """
-    rows = await conn.fetch(sql, *args)
+    async with conn.transaction():
+        await _custom_plan(conn)
+        rows = await conn.fetch(sql, *args)
     if not rows:
         return []
     found = {
@@ -151,8 +160,7 @@ async def matching_ticket_ids(conn: asyncpg.Connection, tsquery: str, scope: Sco
     """Ids of the tickets the query finds (among the newest CANDIDATES matches of each kind)."""
     args: list[object] = [tsquery]
     hits = _hits_sql(scope, args)
-    rows = await conn.fetch(
-        f"WITH query AS (SELECT to_tsquery('english', $1) AS q) SELECT DISTINCT ticket_id FROM ({hits}) h",
-        *args,
-    )
+    async with conn.transaction():
+        await _custom_plan(conn)
+        rows = await conn.fetch(f"SELECT DISTINCT ticket_id FROM ({hits}) h", *args)
     return [r["ticket_id"] for r in rows]
