@@ -4,10 +4,10 @@
         python scripts/bench_search.py [--per-case 40] [--explain "password reset"]
 
 Expects the data of scripts/seed_search.py. Each query goes through
-``ccr.services.search.search`` (typo correction, the tsquery, the ranked and scoped SQL, the
-snippets) as GET /api/v1/search does, for an admin, a random agent and a random customer.
+``ccr.services.search.search`` (typo correction, the tsquery, the windowed candidate queries,
+ranking, the snippets) as GET /api/v1/search does, for an admin, a random agent and a random customer.
 Kinds: one word, two words, a typo in a word, a rare word, a common word. ``--explain Q`` also
-prints EXPLAIN (ANALYZE, BUFFERS) of the main search query for Q in each scope.
+prints EXPLAIN (ANALYZE, BUFFERS) of the candidate queries for Q in each scope.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def percentile(sorted_ms: list[float], p: float) -> float:
 
 
 class ExplainingConnection:
-    """Passes everything through, except that the main search query is EXPLAINed and printed."""
+    """Passes everything through; the candidate queries (one per window tried) are EXPLAINed too."""
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
@@ -72,7 +72,8 @@ class ExplainingConnection:
         return getattr(self.conn, name)
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
-        if "ts_headline" in sql:
+        if f"LIMIT {search_store.CANDIDATES}" in sql:
+            print(f"    -- candidates, ids above {args[1:3] if 'UNION ALL' in sql else args[1]}:")
             plan = await self.conn.fetch("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, *args)
             print("\n".join("    " + r[0] for r in plan))
         return await self.conn.fetch(sql, *args)
