@@ -131,9 +131,9 @@ async def _candidates(conn: asyncpg.Connection, tsquery: str, scope: Scope) -> l
     Both kinds are asked in one statement, in the first window; a kind that comes back short
     is asked again over a wider one.
     """
-    # A scoped search narrows in the indexes first (a customer's tickets; an agent's messages
-    # through ticket_agent_id) and fetches only its own matches: no window needed.
-    scoped = scope.customer_id is not None or scope.agent_id is not None
+    # A customer's few tickets are reached through their own index: no window needed. An
+    # agent's messages are narrowed in the indexes (ticket_agent_id, id) and windowed too.
+    scoped = scope.customer_id is not None
     windows: tuple[int | None, ...] = (None,) if scoped else WINDOWS
     newest = {"tickets": 0, "messages": 0}
     if not scoped:

@@ -23,7 +23,8 @@ CREATE INDEX messages_search_idx ON messages USING gin (search);
 -- of fetching every matching message of every ticket and dropping the others' afterwards.
 ALTER TABLE messages ADD COLUMN ticket_agent_id bigint;
 UPDATE messages m SET ticket_agent_id = t.agent_id FROM tickets t WHERE t.id = m.ticket_id AND t.agent_id IS NOT NULL;
-CREATE INDEX messages_ticket_agent_idx ON messages (ticket_agent_id) WHERE ticket_agent_id IS NOT NULL;
+-- With id: an agent's newest messages first (the search's windows, ccr/store/search.py).
+CREATE INDEX messages_ticket_agent_idx ON messages (ticket_agent_id, id) WHERE ticket_agent_id IS NOT NULL;
 
 CREATE FUNCTION messages_ticket_agent() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
