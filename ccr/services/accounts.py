@@ -9,8 +9,9 @@ import asyncpg
 
 from ccr import security
 from ccr.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
-from ccr.services import events, validate
+from ccr.services import validate
 from ccr.services.context import Context
+from ccr.services.events import SessionEnded
 from ccr.store import sessions, tokens, users
 from ccr.store.users import User
 
@@ -41,14 +42,18 @@ async def _issue_token(
 
 async def register(ctx: Context, ip: str, data: dict[str, object]) -> None:
     """Create a customer and mail a confirmation link; a taken address mails its owner instead."""
-    email = validate.email(data.get("email"))
-    password = validate.password(data.get("password"))
-    first_name = validate.name(data.get("first_name"), "first_name")
-    last_name = validate.name(data.get("last_name"), "last_name")
-    _check_new_password(password, email)
+    # In the contract's order of the fields, so `field` (the first) is what v1 clients saw.
+    form = validate.Form()
+    email = form.check(validate.email, data.get("email"))
+    password = form.check(validate.password, data.get("password"))
+    if password is not None:
+        form.check(_check_new_password, password, email or "")
+    first_name = form.check(validate.name, data.get("first_name"), "first_name")
+    last_name = form.check(validate.name, data.get("last_name"), "last_name")
+    form.done()
     await ctx.limiter.hit(f"register:ip:{ip}", ctx.settings.rate_limits["register_ip"])
     password_hash = await security.hash_password(password)
-    async with ctx.pool.acquire() as conn, conn.transaction():
+    async with ctx.write() as (conn, changes):
         user = await users.insert(
             conn,
             email=email,
@@ -60,8 +65,7 @@ async def register(ctx: Context, ip: str, data: dict[str, object]) -> None:
         )
         if user is not None:
             token = await _issue_token(ctx, conn, user.id, "verify", VERIFY_TTL)
-            await ctx.email(
-                conn,
+            await changes.email(
                 "verify_email",
                 to=user.email,
                 subject="Confirm your email address",
@@ -72,15 +76,13 @@ async def register(ctx: Context, ip: str, data: dict[str, object]) -> None:
             owner = await users.by_email(conn, email)
             assert owner is not None
             token = await _issue_token(ctx, conn, owner.id, "reset", RESET_TTL)
-            await ctx.email(
-                conn,
+            await changes.email(
                 "account_exists",
                 to=owner.email,
                 subject="You already have an account",
                 name=owner.first_name,
                 link=ctx.link(f"/reset-password?token={token}"),
             )
-    ctx.mail_queued()
 
 
 def _token_value(value: object) -> str:
@@ -100,8 +102,10 @@ async def verify_email(ctx: Context, data: dict[str, object]) -> None:
 
 
 async def login(ctx: Context, ip: str, data: dict[str, object]) -> LoggedIn:
-    email = validate.email(data.get("email"))
-    password = validate.password(data.get("password"))
+    form = validate.Form()
+    email = form.check(validate.email, data.get("email"))
+    password = form.check(validate.password, data.get("password"))
+    form.done()
     # Only failed attempts count: people who log in often are not guessing passwords.
     limits = ctx.settings.rate_limits
     by_ip, by_account = f"login:ip:{ip}", f"login:account:{email.lower()}"
@@ -139,9 +143,9 @@ def session_name(ctx: Context, session_token: str) -> str:
 
 
 async def logout(ctx: Context, user: User, session_token: str) -> None:
-    async with ctx.pool.acquire() as conn:
+    async with ctx.write() as (conn, changes):
         await sessions.delete(conn, security.token_hash(ctx.settings.secret_key, session_token))
-    await events.session_ended(ctx, user.id, session_name(ctx, session_token))
+        changes.publish(SessionEnded(user.id, session_name(ctx, session_token)))
 
 
 async def forgot_password(ctx: Context, ip: str, data: dict[str, object]) -> None:
@@ -149,20 +153,18 @@ async def forgot_password(ctx: Context, ip: str, data: dict[str, object]) -> Non
     limits = ctx.settings.rate_limits
     await ctx.limiter.hit(f"forgot:ip:{ip}", limits["forgot_ip"])
     await ctx.limiter.hit(f"forgot:account:{email.lower()}", limits["forgot_account"])
-    async with ctx.pool.acquire() as conn, conn.transaction():
+    async with ctx.write() as (conn, changes):
         user = await users.by_email(conn, email)
         if user is None or user.disabled_at is not None:
             return
         token = await _issue_token(ctx, conn, user.id, "reset", RESET_TTL)
-        await ctx.email(
-            conn,
+        await changes.email(
             "reset_password",
             to=user.email,
             subject="Reset your password",
             name=user.first_name,
             link=ctx.link(f"/reset-password?token={token}"),
         )
-    ctx.mail_queued()
 
 
 async def reset_token_user(ctx: Context, token: str) -> User | None:
@@ -176,8 +178,10 @@ async def reset_token_user(ctx: Context, token: str) -> User | None:
 
 async def reset_password(ctx: Context, data: dict[str, object]) -> None:
     """Set a new password from a reset link; every session of the user ends."""
-    token = _token_value(data.get("token"))
-    password = validate.password(data.get("password"))
+    form = validate.Form()
+    token = form.check(_token_value, data.get("token"))
+    password = form.check(validate.password, data.get("password"))
+    form.done()
     token_hash = security.token_hash(ctx.settings.secret_key, token)
     async with ctx.pool.acquire() as conn:
         user_id = await tokens.peek(conn, token_hash, "reset")
@@ -188,7 +192,7 @@ async def reset_password(ctx: Context, data: dict[str, object]) -> None:
         )
     _check_new_password(password, user.email)
     password_hash = await security.hash_password(password)
-    async with ctx.pool.acquire() as conn, conn.transaction():
+    async with ctx.write() as (conn, changes):
         if await tokens.consume(conn, token_hash, "reset") is None:  # used meanwhile
             raise Invalid(
                 "This link is invalid, used or expired; ask for a new one.",
@@ -199,24 +203,24 @@ async def reset_password(ctx: Context, data: dict[str, object]) -> None:
         await tokens.expire_for_user(conn, user.id, "reset")
         await sessions.delete_for_user(conn, user.id)
         if user.password_hash is not None:  # an invited agent setting a first password changed nothing
-            await ctx.email(
-                conn,
+            await changes.email(
                 "password_changed",
                 to=user.email,
                 subject="Your password was changed",
                 name=user.first_name,
             )
-    ctx.mail_queued()
-    await events.session_ended(ctx, user.id, None)
+        changes.publish(SessionEnded(user.id, None))
 
 
 async def create_agent(ctx: Context, admin: User, data: dict[str, object]) -> User:
     if admin.role != "admin":
         raise Forbidden("Only admins can create agents.")
-    email = validate.email(data.get("email"))
-    first_name = validate.name(data.get("first_name"), "first_name")
-    last_name = validate.name(data.get("last_name"), "last_name")
-    async with ctx.pool.acquire() as conn, conn.transaction():
+    form = validate.Form()
+    email = form.check(validate.email, data.get("email"))
+    first_name = form.check(validate.name, data.get("first_name"), "first_name")
+    last_name = form.check(validate.name, data.get("last_name"), "last_name")
+    form.done()
+    async with ctx.write() as (conn, changes):
         agent = await users.insert(
             conn,
             email=email,
@@ -229,8 +233,7 @@ async def create_agent(ctx: Context, admin: User, data: dict[str, object]) -> Us
         if agent is None:
             raise Conflict("A user with this email already exists.", code="email_taken", field="email")
         token = await _issue_token(ctx, conn, agent.id, "reset", INVITE_TTL)
-        await ctx.email(
-            conn,
+        await changes.email(
             "agent_invite",
             to=agent.email,
             subject="You are invited to Customer Care Registry",
@@ -239,7 +242,6 @@ async def create_agent(ctx: Context, admin: User, data: dict[str, object]) -> Us
             email=agent.email,
             link=ctx.link(f"/reset-password?token={token}"),
         )
-    ctx.mail_queued()
     return agent
 
 
@@ -277,7 +279,7 @@ async def set_disabled(ctx: Context, admin: User, user_id: object, *, disabled: 
         number = validate.identifier(user_id, "id")
     except Invalid:
         raise NotFound("No such user.") from None
-    async with ctx.pool.acquire() as conn, conn.transaction():
+    async with ctx.write() as (conn, changes):
         user = await users.by_id(conn, number)
         if user is None:
             raise NotFound("No such user.")
@@ -286,8 +288,7 @@ async def set_disabled(ctx: Context, admin: User, user_id: object, *, disabled: 
         await users.set_disabled(conn, user.id, disabled)
         if disabled:
             await sessions.delete_for_user(conn, user.id)
+            changes.publish(SessionEnded(user.id, None))
         user = await users.by_id(conn, user.id)
         assert user is not None
-    if disabled:
-        await events.session_ended(ctx, user.id, None)
     return user

@@ -5,14 +5,16 @@ The HTTP API and the WebSocket room both come through here.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
 from ccr.errors import Conflict, Forbidden, Invalid, RateLimited
-from ccr.services import attachments, events, validate
+from ccr.services import attachments, presence, validate
+from ccr.services.access import visible
 from ccr.services.context import Context
-from ccr.services.tickets import visible
+from ccr.services.events import MessageCreated, ReadMoved
 from ccr.store import messages, tickets, users
 from ccr.store.messages import Message
 from ccr.store.tickets import Ticket
@@ -66,42 +68,38 @@ async def post_message(
         return Posted(original, created=False)
     # Asked before the transaction: presence may be a Redis round trip.
     customer_watching = user.role != "agent" or await _customer_watching(ctx, ticket_id)
-    async with ctx.pool.acquire() as conn:
-        async with conn.transaction():
-            # The row lock orders writers on this ticket: seq has no gaps, and a repeated
-            # client_id racing its original finds it committed rather than inserting twice.
-            ticket = await visible(conn, user, ticket_id, lock=True)
-            original = await messages.by_client_id(conn, ticket.id, user.id, client_id)
-            if original is not None:
-                return Posted(original, created=False)
-            check_can_post(user, ticket)
-            message = await messages.append(conn, ticket.id, user.id, body, client_id)
-            message = await attachments.claim(conn, user, ticket, message, attachment_ids)
-            await tickets.mark_read(conn, user.id, ticket.id, message.seq)
-            if user.role == "agent":
-                await messages.mark_first_response(conn, ticket.id)
-            if not customer_watching and await tickets.claim_reply_email(conn, ticket.id, REPLY_EMAIL_EVERY):
-                customer = await users.by_id(conn, ticket.customer_id)
-                assert customer is not None
-                await ctx.email(
-                    conn,
-                    "agent_reply",
-                    to=customer.email,
-                    subject=f"New reply on ticket #{ticket.id}: {ticket.subject}",
-                    name=customer.first_name,
-                    agent_name=user.name,
-                    ticket=ticket,
-                    body=message.body,
-                    link=ctx.link(f"/tickets/{ticket.id}"),
-                )
-        # The moment the commit returns, before anything else is awaited: the sender's
-        # acknowledgement is queued ahead of its own broadcast.
+    async with ctx.write() as (conn, changes):
+        # The row lock orders writers on this ticket: seq has no gaps, and a repeated
+        # client_id racing its original finds it committed rather than inserting twice.
+        ticket = await visible(conn, user, ticket_id, lock=True)
+        original = await messages.by_client_id(conn, ticket.id, user.id, client_id)
+        if original is not None:
+            return Posted(original, created=False)
+        check_can_post(user, ticket)
+        message = await messages.append(conn, ticket.id, user.id, body, client_id)
+        message = await attachments.claim(conn, user, ticket, message, attachment_ids)
+        await tickets.mark_read(conn, user.id, ticket.id, message.seq)
+        if user.role == "agent":
+            await messages.mark_first_response(conn, ticket.id)
+        if not customer_watching and await tickets.claim_reply_email(conn, ticket.id, REPLY_EMAIL_EVERY):
+            customer = await users.by_id(conn, ticket.customer_id)
+            assert customer is not None
+            await changes.email(
+                "agent_reply",
+                to=customer.email,
+                subject=f"New reply on ticket #{ticket.id}: {ticket.subject}",
+                name=customer.first_name,
+                agent_name=user.name,
+                ticket=ticket,
+                body=message.body,
+                link=ctx.link(f"/tickets/{ticket.id}"),
+            )
         posted = Posted(message, created=True)
         if on_stored is not None:
-            on_stored(posted)
-    if not customer_watching:
-        ctx.mail_queued()
-    await events.message_created(ctx, ticket, message)
+            # The moment the commit returns, before anything is published: the sender's
+            # acknowledgement is queued ahead of its own broadcast.
+            changes.on_commit(functools.partial(on_stored, posted))
+        changes.publish(MessageCreated(ticket, message))
     return posted
 
 
@@ -120,10 +118,10 @@ async def history(ctx: Context, user: User, ticket_id: object, params: Mapping[s
 async def mark_read(ctx: Context, user: User, ticket_id: object, seq: object) -> int:
     """Store how far the user has read; others in the room see the receipt."""
     number = validate.integer(seq, "seq", low=0, high=2**31 - 1)
-    async with ctx.pool.acquire() as conn:
+    async with ctx.write() as (conn, changes):
         ticket = await visible(conn, user, ticket_id)
         marker = await tickets.mark_read(conn, user.id, ticket.id, min(number, ticket.last_seq))
-    await events.read_moved(ctx, ticket.id, user.id, marker)
+        changes.publish(ReadMoved(ticket.id, user.id, marker))
     return marker
 
 
@@ -142,7 +140,7 @@ async def _customer_watching(ctx: Context, ticket_id: object) -> bool:
         number = validate.identifier(ticket_id, "id")
     except Invalid:
         return True  # the post itself answers 404
-    online = await ctx.presence.online(f"ticket:{number}")
+    online = await presence.online(ctx, number)
     if not online:
         return False
     async with ctx.pool.acquire() as conn:

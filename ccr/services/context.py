@@ -1,9 +1,10 @@
-"""The shared things services need, built once by the app's lifespan."""
+"""The shared things services need, built once by the app's lifespan, and the unit of work."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 
 import asyncpg
 
@@ -12,7 +13,35 @@ from ccr.mail import compose
 from ccr.ratelimit import Limiter
 from ccr.realtime.bus import Bus
 from ccr.realtime.presence import Presence
+from ccr.services.events import Event
 from ccr.store.blobs import BlobStore
+
+
+@dataclass
+class Changes:
+    """What one unit of work did that others must hear of, sent only once it has committed:
+    its events, whether it queued an email, and callbacks that must run first."""
+
+    conn: asyncpg.Connection
+    base_url: str
+    events: list[Event] = field(default_factory=list)
+    mail: bool = False
+    committed: list[Callable[[], None]] = field(default_factory=list)
+
+    def publish(self, *events: Event) -> None:
+        self.events.extend(events)
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run right after the commit, before any event goes out (a sender's ack)."""
+        self.committed.append(callback)
+
+    async def email(self, template: str, *, to: str, subject: str, **context: object) -> bool:
+        """Queue an email in this transaction; links in it are built from BASE_URL."""
+        queued = await compose.queue(
+            self.conn, template, to=to, subject=subject, base_url=self.base_url, **context
+        )
+        self.mail = self.mail or queued
+        return queued
 
 
 @dataclass(frozen=True)
@@ -27,13 +56,25 @@ class Context:
     blobs: BlobStore
     """Where attachments' bytes live (PostgreSQL; an object store could stand in)."""
 
-    async def email(
-        self, conn: asyncpg.Connection, template: str, *, to: str, subject: str, **context: object
-    ) -> bool:
-        """Queue an email in the caller's transaction; links in it are built from BASE_URL."""
-        return await compose.queue(
-            conn, template, to=to, subject=subject, base_url=self.settings.base_url, **context
-        )
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[tuple[asyncpg.Connection, Changes]]:
+        """One transaction; its events and the mail worker's wake-up follow its commit (and
+        are dropped with a rollback)."""
+        async with self.pool.acquire() as conn:
+            changes = Changes(conn, self.settings.base_url)
+            async with conn.transaction():
+                yield conn, changes
+        for callback in changes.committed:
+            callback()
+        await self.publish(*changes.events)
+        if changes.mail:
+            self.mail_queued()
+
+    async def publish(self, *events: Event) -> None:
+        """Send events now, in one bus round trip (after a commit, or for what is not stored)."""
+        deliveries = [delivery for event in events for delivery in event.deliveries()]
+        if deliveries:
+            await self.bus.publish_many(deliveries)
 
     def link(self, path: str) -> str:
         """An absolute link for emails and redirects: always from BASE_URL, never from Host."""

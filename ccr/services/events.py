@@ -1,72 +1,247 @@
-"""Live events, published only after the transaction that caused them has committed.
+"""The realtime contract: channel names, the events, their frames, and who may receive each.
 
-Channels: `room:{ticket}` (the ticket's chat room), `board:admin`, `board:agent:{id}`,
-`board:customer:{id}` (dashboards), `user:{id}` (a user's sockets lose their session).
+Everything live goes through here. A service records events on its unit of work
+(`async with ctx.write() as (conn, changes): changes.publish(...)`); they are published only
+once the transaction has committed. Events that change nothing stored (typing, presence,
+viewing) are published at once with `ctx.publish(...)`.
+
+Who may receive an event about a ticket is one rule, `may_receive`: whoever may see the
+ticket (`access.can_see`), and for a STAFF event only its agent and admins. Channels follow
+the rule, so a socket never holds what its user may not see, on any process:
+
+- `room:{ticket}:staff` — the room as its agent and admins see it (everything);
+- `room:{ticket}:customer` — the room as its customer sees it (no internal note, no sign of one);
+- `board:admin`, `board:agent:{id}`, `board:customer:{id}` — dashboards;
+- `user:{id}` — the user's sockets lose their session.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import orjson
 
-from ccr.services.context import Context
+from ccr.services.access import can_see, is_staff
 from ccr.store.messages import Message
 from ccr.store.tickets import Ticket
+from ccr.store.users import User
+
+Audience = Literal["everyone", "staff"]
+EVERYONE: Audience = "everyone"
+"""The ticket's customer and its staff."""
+STAFF: Audience = "staff"
+"""The ticket's agent and admins only (internal notes, who is viewing)."""
+
+Delivery = tuple[str, bytes]
+
+
+def may_receive(user: User, ticket: Ticket, audience: Audience) -> bool:
+    """The one rule of who may receive an event about `ticket`."""
+    return can_see(user, ticket) and (audience == EVERYONE or is_staff(user))
+
+
+# --- channels ----------------------------------------------------------------------------------
+
+
+def room(ticket_id: int, *, staff: bool) -> str:
+    return f"room:{ticket_id}:{'staff' if staff else 'customer'}"
+
+
+def room_for(user: User, ticket: Ticket) -> str | None:
+    """The room channel a user's socket on this ticket listens to (None: it may not)."""
+    if may_receive(user, ticket, STAFF):
+        return room(ticket.id, staff=True)
+    if may_receive(user, ticket, EVERYONE):
+        return room(ticket.id, staff=False)
+    return None
+
+
+def board_for(user: User) -> str:
+    """The dashboard channel of a user: admins share one, everyone else has their own."""
+    return "board:admin" if user.role == "admin" else f"board:{user.role}:{user.id}"
+
+
+def user_channel(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+def _rooms(ticket_id: int, audience: Audience) -> list[tuple[str, bool]]:
+    """(channel, for the customer?) of the room channels an event for `audience` goes to."""
+    channels = [(room(ticket_id, staff=True), False)]
+    if audience == EVERYONE:
+        channels.append((room(ticket_id, staff=False), True))
+    return channels
+
+
+def _boards(ticket: Ticket, audience: Audience, *extra_agents: int | None) -> list[tuple[str, bool]]:
+    """(channel, for the customer?) of the boards that show this ticket: admins, its agent
+    (and a previous one, who must see it leave), and its customer for EVERYONE events."""
+    channels = [("board:admin", False)]
+    for agent_id in sorted({a for a in (ticket.agent_id, *extra_agents) if a is not None}):
+        channels.append((f"board:agent:{agent_id}", False))
+    if audience == EVERYONE:
+        channels.append((f"board:customer:{ticket.customer_id}", True))
+    return channels
 
 
 def encode(payload: dict[str, Any]) -> bytes:
     return orjson.dumps(payload)
 
 
-def board_channels(ticket: Ticket, *extra_agents: int | None) -> list[str]:
-    """Whose dashboards show this ticket: admins, its customer, its agent (and a previous one)."""
-    channels = ["board:admin", f"board:customer:{ticket.customer_id}"]
-    for agent_id in {ticket.agent_id, *extra_agents}:
-        if agent_id is not None:
-            channels.append(f"board:agent:{agent_id}")
-    return channels
+def customer_view(ticket: Ticket) -> dict[str, Any]:
+    """A ticket's wire shape as its customer sees it."""
+    return ticket.public()
 
 
-async def ticket_changed(
-    ctx: Context, ticket: Ticket, event: str, previous_agent_id: int | None = None
-) -> None:
+# --- events ------------------------------------------------------------------------------------
+
+
+class Event:
+    """Something others must hear of; `deliveries()` says which bytes go to which channel."""
+
+    type: ClassVar[str]
+
+    def deliveries(self) -> list[Delivery]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class TicketChanged(Event):
     """created | assigned | closed | reopened: to the room and to every board that shows it."""
-    public = ticket.public()
-    items = []
-    if event != "created":
-        room = {"type": "ticket", "event": event, "ticket": public, "previous_agent_id": previous_agent_id}
-        items.append((f"room:{ticket.id}", encode(room)))
-    board = encode({"type": "ticket", "event": event, "ticket": public})
-    items += [(channel, board) for channel in board_channels(ticket, previous_agent_id)]
-    await ctx.bus.publish_many(items)
+
+    type: ClassVar[str] = "ticket"
+    ticket: Ticket
+    event: str
+    previous_agent_id: int | None = None
+    """The agent who lost the ticket: their board sees it go (their room sockets close on
+    seeing another agent in the ticket)."""
+
+    def frame(self, *, for_customer: bool) -> dict[str, Any]:
+        ticket = customer_view(self.ticket) if for_customer else self.ticket.public()
+        return {"type": self.type, "event": self.event, "ticket": ticket}
+
+    def deliveries(self) -> list[Delivery]:
+        channels = _boards(self.ticket, EVERYONE, self.previous_agent_id)
+        if self.event != "created":  # nobody is in a new ticket's room yet
+            channels = _rooms(self.ticket.id, EVERYONE) + channels
+        return [(channel, encode(self.frame(for_customer=customer))) for channel, customer in channels]
 
 
-async def message_created(ctx: Context, ticket: Ticket, message: Message) -> None:
-    public = message.public()
-    # agent_id (as of the message's commit) lets an agent's socket notice a reassignment
-    # whose own event has not reached it yet, and stop before showing this message.
-    agent_id = str(ticket.agent_id) if ticket.agent_id else None
-    room = encode({"type": "message", "message": public, "agent_id": agent_id})
-    activity = encode(
-        {"type": "activity", "ticket_id": str(ticket.id), "last_seq": message.seq, "sender": public["sender"]}
-    )
-    await ctx.bus.publish_many(
-        [(f"room:{ticket.id}", room), *((channel, activity) for channel in board_channels(ticket))]
-    )
+ACTIVITY = "activity"
+"""The boards' frame for a new message."""
 
 
-async def read_moved(ctx: Context, ticket_id: int, user_id: int, seq: int) -> None:
-    await ctx.bus.publish(f"room:{ticket_id}", encode({"type": "read", "user_id": str(user_id), "seq": seq}))
+@dataclass(frozen=True)
+class MessageCreated(Event):
+    """A chat message: to the room (in seq order, see web/ws.py) and as activity to the boards."""
+
+    type: ClassVar[str] = "message"
+    ticket: Ticket
+    """As it was when the message committed: `agent_id` lets an agent's socket notice a
+    reassignment whose own event has not reached it yet, and stop before showing this."""
+    message: Message
+
+    @property
+    def audience(self) -> Audience:
+        return EVERYONE
+
+    def frame(self) -> dict[str, Any]:
+        agent_id = str(self.ticket.agent_id) if self.ticket.agent_id else None
+        return {"type": self.type, "message": self.message.public(), "agent_id": agent_id}
+
+    def activity(self) -> dict[str, Any]:
+        return {
+            "type": ACTIVITY,
+            "ticket_id": str(self.ticket.id),
+            "last_seq": self.message.seq,
+            "sender": self.message.public()["sender"],
+        }
+
+    def deliveries(self) -> list[Delivery]:
+        room_frame, activity = encode(self.frame()), encode(self.activity())
+        return [(c, room_frame) for c, _ in _rooms(self.ticket.id, self.audience)] + [
+            (c, activity) for c, _ in _boards(self.ticket, self.audience)
+        ]
 
 
-async def agent_presence(ctx: Context, agent_id: int, *, online: bool) -> None:
+@dataclass(frozen=True)
+class ReadMoved(Event):
+    """A user's read marker moved; others in the room show a receipt."""
+
+    type: ClassVar[str] = "read"
+    ticket_id: int
+    user_id: int
+    seq: int
+
+    def frame(self) -> dict[str, Any]:
+        return {"type": self.type, "user_id": str(self.user_id), "seq": self.seq}
+
+    def deliveries(self) -> list[Delivery]:
+        payload = encode(self.frame())
+        return [(c, payload) for c, _ in _rooms(self.ticket_id, EVERYONE)]
+
+
+@dataclass(frozen=True)
+class Typing(Event):
+    type: ClassVar[str] = "typing"
+    ticket_id: int
+    user: User
+
+    def frame(self) -> dict[str, Any]:
+        return {"type": self.type, "user": {"id": str(self.user.id), "name": self.user.name}}
+
+    def deliveries(self) -> list[Delivery]:
+        payload = encode(self.frame())
+        return [(c, payload) for c, _ in _rooms(self.ticket_id, EVERYONE)]
+
+
+@dataclass(frozen=True)
+class PresenceChanged(Event):
+    """Who has a socket open on the ticket (user ids), after someone joined or left."""
+
+    type: ClassVar[str] = "presence"
+    ticket_id: int
+    online: tuple[int, ...]
+
+    def frame(self) -> dict[str, Any]:
+        return {"type": self.type, "online": [str(u) for u in sorted(self.online)]}
+
+    def deliveries(self) -> list[Delivery]:
+        payload = encode(self.frame())
+        return [(c, payload) for c, _ in _rooms(self.ticket_id, EVERYONE)]
+
+
+@dataclass(frozen=True)
+class AgentPresence(Event):
     """An agent came online or went offline: the admins' boards show it."""
-    await ctx.bus.publish(
-        "board:admin", encode({"type": "agent_presence", "user_id": str(agent_id), "online": online})
-    )
+
+    type: ClassVar[str] = "agent_presence"
+    agent_id: int
+    online: bool
+
+    def frame(self) -> dict[str, Any]:
+        return {"type": self.type, "user_id": str(self.agent_id), "online": self.online}
+
+    def deliveries(self) -> list[Delivery]:
+        return [("board:admin", encode(self.frame()))]
 
 
-async def session_ended(ctx: Context, user_id: int, session: str | None) -> None:
+@dataclass(frozen=True)
+class SessionEnded(Event):
     """Close the sockets of one session (logout) or of all the user's sessions (None)."""
-    await ctx.bus.publish(f"user:{user_id}", encode({"type": "session_ended", "session": session}))
+
+    type: ClassVar[str] = "session_ended"
+    user_id: int
+    session: str | None
+
+    def frame(self) -> dict[str, Any]:
+        return {"type": self.type, "session": self.session}
+
+    def deliveries(self) -> list[Delivery]:
+        return [(user_channel(self.user_id), encode(self.frame()))]
+
+
+RESYNC = "resync"
+"""Not published: what a socket is handed when its process's bus reconnected (events may
+have been lost meanwhile, so it catches up from the database)."""

@@ -42,3 +42,11 @@ async def overview(ctx: Context, admin: User) -> dict[str, Any]:
         "ratings": ratings,
         "totals": totals,
     }
+
+
+async def board(ctx: Context, user: User) -> dict[str, Any]:
+    """The numbers above the board: admins only (others get none)."""
+    if user.role != "admin":
+        return {}
+    async with ctx.pool.acquire() as conn:
+        return await stats.board_counts(conn)

@@ -39,3 +39,16 @@ async def totals(conn: asyncpg.Connection) -> dict[str, int]:
     counts = {"open": 0, "assigned": 0, "closed": 0}
     counts.update({r["status"]: r["n"] for r in rows})
     return counts
+
+
+async def board_counts(conn: asyncpg.Connection) -> dict[str, int | float | None]:
+    """The numbers above the admin's board: tickets by status and the ratings."""
+    row = await conn.fetchrow(
+        """SELECT count(*) FILTER (WHERE status = 'open') AS open,
+                  count(*) FILTER (WHERE status = 'assigned') AS assigned,
+                  count(*) FILTER (WHERE status = 'closed') AS closed,
+                  (SELECT avg(score)::float FROM ratings) AS rating,
+                  (SELECT count(*) FROM ratings) AS ratings
+           FROM tickets"""
+    )
+    return dict(row)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ccr.errors import DomainError, NotFound
 from ccr.realtime.rooms import Member, Rooms
-from ccr.services import accounts, chat, events, tickets
+from ccr.services import accounts, chat, events, presence, tickets
 from ccr.services.context import Context
 from ccr.store.tickets import Ticket
 from ccr.store.users import User
@@ -52,7 +53,8 @@ class Frame:
         return message["seq"] if self.type == "message" and message else None
 
 
-RESYNC = Frame("", "resync")
+RESYNC = Frame("", events.RESYNC)
+REPLY = "reply"  # a frame this socket answers its client with (ack, error, pong), not from the bus
 
 
 def too_big(data: str | bytes | None) -> bool:
@@ -87,7 +89,13 @@ async def _authenticate(websocket: WebSocket) -> User | None:
 
 
 class Socket:
-    """One accepted WebSocket: its inbox, its writer, and the checks shared by both kinds."""
+    """One accepted WebSocket: its inbox, its writer, and the checks shared by both kinds.
+
+    Bus frames are dispatched by type to `bus_handlers`; a handler returns False when the
+    socket is done (it has been closed).
+    """
+
+    bus_handlers: dict[str, Callable[[Any, Frame], Awaitable[bool]]] = {}
 
     def __init__(self, websocket: WebSocket, ctx: Context, user: User) -> None:
         self.ws = websocket
@@ -116,22 +124,38 @@ class Socket:
             raise SessionEnded
 
     async def enter_site(self) -> None:
-        """Count this socket in site-wide presence; admins' boards hear of agents coming online."""
-        first = await self.ctx.presence.join("site", self.user.id)
+        await presence.enter_site(self.ctx, self.user)
         self.in_site = True
-        if first and self.user.role == "agent":
-            await events.agent_presence(self.ctx, self.user.id, online=True)
 
     async def leave_site(self) -> None:
         if not self.in_site:  # never counted: leaving would uncount someone else's socket
             return
         self.in_site = False
-        if await self.ctx.presence.leave("site", self.user.id) and self.user.role == "agent":
-            await events.agent_presence(self.ctx, self.user.id, online=False)
+        await presence.leave_site(self.ctx, self.user)
 
-    def ends_session(self, frame: Frame) -> bool:
+    async def write(self) -> None:
+        """Drain the inbox: each frame goes to the handler for its type (unknown ones are dropped)."""
+        try:
+            while True:
+                frame: Frame = await self.member.queue.get()
+                handler = self.bus_handlers.get(frame.type)
+                if handler is not None and not await handler(self, frame):
+                    return
+        except NotFound:  # access was lost while catching up
+            await self.close(POLICY_VIOLATION, "you no longer have access to this ticket")
+        except SessionEnded:
+            pass
+
+    async def on_session_ended(self, frame: Frame) -> bool:
         session = frame.data.get("session")
-        return frame.type == "session_ended" and (session is None or session == self.session)
+        if session is None or session == self.session:
+            await self.close(POLICY_VIOLATION, "session ended")
+            return False
+        return True
+
+    async def forward(self, frame: Frame) -> bool:
+        await self.send(frame.text)
+        return True
 
     async def run(self, reader: Any, writer: Any) -> None:
         """Run reader and writer until either ends or the inbox overflows; then clean up."""
@@ -162,30 +186,32 @@ class TicketSocket(Socket):
         super().__init__(websocket, ctx, user)
         self.rooms = rooms
         self.ticket = ticket
-        self.room = f"room:{ticket.id}"
+        room = events.room_for(user, ticket)
+        assert room is not None, "the handshake let in someone who may not see the ticket"
+        self.channels = [room, events.user_channel(user.id)]
         self.last_sent = 0
         self.last_typing = 0.0
 
     async def serve(self, after: int) -> None:
         try:
-            await self._serve(after, f"ticket:{self.ticket.id}")
+            await self._serve(after)
         except NotFound:  # access lost between the handshake and now
             await self.close(POLICY_VIOLATION, "you no longer have access to this ticket")
 
-    async def _serve(self, after: int, scope: str) -> None:
-        ctx, user = self.ctx, self.user
+    async def _serve(self, after: int) -> None:
+        ctx, user, ticket_id = self.ctx, self.user, self.ticket.id
         # Join before reading the backlog: whatever is published meanwhile waits in the inbox
         # and is de-duplicated by seq, so nothing falls between backlog and live.
-        in_scope = False
+        in_room = False
         try:
-            await self.rooms.join(self.room, self.member)
-            await self.rooms.join(f"user:{user.id}", self.member)
+            for channel in self.channels:
+                await self.rooms.join(channel, self.member)
             await self._check_session()  # a logout published before we listened is not missed
-            await ctx.presence.join(scope, user.id)
-            in_scope = True
+            await presence.enter_room(ctx, user, ticket_id)
+            in_room = True
             await self.enter_site()
-            ticket = await tickets.get(ctx, user, self.ticket.id)
-            online = sorted(await ctx.presence.online(scope))
+            ticket = await tickets.get(ctx, user, ticket_id)
+            online = await presence.online(ctx, ticket_id)
             await self.send(
                 {
                     "type": "hello",
@@ -197,23 +223,18 @@ class TicketSocket(Socket):
             )
             self.last_sent = max(0, min(after, ticket.last_seq))
             await self.backfill(None)
-            await self._publish_presence(online)
+            await presence.announce(ctx, ticket_id)
             await self.run(self.read, self.write)
         except SessionEnded:
             pass
         finally:
-            await self.rooms.leave(self.room, self.member)
-            await self.rooms.leave(f"user:{user.id}", self.member)
+            for channel in self.channels:
+                await self.rooms.leave(channel, self.member)
             with contextlib.suppress(Exception):
                 await self.leave_site()
-            if in_scope:
+            if in_room:
                 with contextlib.suppress(Exception):
-                    await ctx.presence.leave(scope, user.id)
-                    await self._publish_presence(sorted(await ctx.presence.online(scope)))
-
-    async def _publish_presence(self, online: list[int]) -> None:
-        payload = {"type": "presence", "online": [str(u) for u in online]}
-        await self.ctx.bus.publish(self.room, orjson.dumps(payload))
+                    await presence.leave_room(ctx, user, ticket_id)
 
     async def backfill(self, upto: int | None) -> None:
         """Send, in order, every stored message after last_sent (up to `upto`)."""
@@ -229,64 +250,66 @@ class TicketSocket(Socket):
             if len(page) < BACKFILL_PAGE:
                 return
 
-    async def write(self) -> None:
-        try:
-            await self._write()
-        except NotFound:  # access was lost while catching up
-            await self.close(POLICY_VIOLATION, "you no longer have access to this ticket")
-        except SessionEnded:
-            pass
+    # --- frames from the bus ---------------------------------------------------------------
 
-    async def _write(self) -> None:
-        while True:
-            frame: Frame = await self.member.queue.get()
-            if frame is RESYNC:
-                # Events published while the bus was down are gone: catch up from the database.
-                await self._check_session()
-                await self.backfill(None)
-                ticket = await tickets.get(self.ctx, self.user, self.ticket.id)  # NotFound: access lost
-                await self.send({"type": "ticket", "event": "resync", "ticket": ticket.public()})
-                online = await self.ctx.presence.online(f"ticket:{self.ticket.id}")
-                await self.send({"type": "presence", "online": [str(u) for u in sorted(online)]})
-            elif frame.type == "message":
-                seq = frame.seq or 0
-                if seq <= self.last_sent:
-                    continue  # already sent (backlog or backfill)
-                if self.user.role == "agent" and frame.data.get("agent_id") != str(self.user.id):
-                    await self.close(POLICY_VIOLATION, "you no longer have access to this ticket")
-                    return
-                if seq > self.last_sent + 1:
-                    await self.backfill(seq - 1)
-                await self.send(frame.text)
-                self.last_sent = seq
-            elif frame.type == "ticket":
-                await self.send(
-                    {"type": "ticket", "event": frame.data.get("event"), "ticket": frame.data["ticket"]}
-                )
-                if not self._still_allowed(frame.data["ticket"]):
-                    await self.close(POLICY_VIOLATION, "you no longer have access to this ticket")
-                    return
-            elif frame.type in ("typing", "read"):
-                sender = (
-                    frame.data.get("user", {}).get("id")
-                    if frame.type == "typing"
-                    else frame.data.get("user_id")
-                )
-                if sender != str(self.user.id):
-                    await self.send(frame.text)
-            elif self.ends_session(frame):
-                await self.close(POLICY_VIOLATION, "session ended")
-                return
-            elif frame.type == "presence":
-                await self.send(frame.text)
-            elif frame.type == "ack":
-                await self.send(frame.text)
+    async def on_resync(self, frame: Frame) -> bool:
+        # Events published while the bus was down are gone: catch up from the database.
+        await self._check_session()
+        await self.backfill(None)
+        ticket = await tickets.get(self.ctx, self.user, self.ticket.id)  # NotFound: access lost
+        await self.send({"type": "ticket", "event": "resync", "ticket": ticket.public()})
+        online = await presence.online(self.ctx, self.ticket.id)
+        await self.send({"type": "presence", "online": [str(u) for u in online]})
+        return True
+
+    async def on_message(self, frame: Frame) -> bool:
+        seq = frame.seq or 0
+        if seq <= self.last_sent:
+            return True  # already sent (backlog or backfill)
+        if self.user.role == "agent" and frame.data.get("agent_id") != str(self.user.id):
+            await self.close(POLICY_VIOLATION, "you no longer have access to this ticket")
+            return False
+        if seq > self.last_sent + 1:
+            await self.backfill(seq - 1)
+        await self.send(frame.text)
+        self.last_sent = seq
+        return True
+
+    async def on_ticket(self, frame: Frame) -> bool:
+        await self.send({"type": "ticket", "event": frame.data.get("event"), "ticket": frame.data["ticket"]})
+        if not self._still_allowed(frame.data["ticket"]):
+            await self.close(POLICY_VIOLATION, "you no longer have access to this ticket")
+            return False
+        return True
+
+    async def on_typing(self, frame: Frame) -> bool:
+        if frame.data.get("user", {}).get("id") != str(self.user.id):
+            await self.send(frame.text)
+        return True
+
+    async def on_read(self, frame: Frame) -> bool:
+        if frame.data.get("user_id") != str(self.user.id):
+            await self.send(frame.text)
+        return True
+
+    bus_handlers = {
+        events.RESYNC: on_resync,
+        events.MessageCreated.type: on_message,
+        events.TicketChanged.type: on_ticket,
+        events.Typing.type: on_typing,
+        events.ReadMoved.type: on_read,
+        events.PresenceChanged.type: Socket.forward,
+        events.SessionEnded.type: Socket.on_session_ended,
+        REPLY: Socket.forward,
+    }
 
     def _still_allowed(self, ticket: dict[str, Any]) -> bool:
         if self.user.role != "agent":
             return True
         agent = ticket.get("agent") or {}
         return agent.get("id") == str(self.user.id)
+
+    # --- frames from the client ------------------------------------------------------------
 
     async def read(self) -> None:
         while True:
@@ -310,7 +333,7 @@ class TicketSocket(Socket):
 
     def reply(self, payload: dict[str, Any]) -> None:
         # Replies go through the inbox too, so the writer is the only one sending.
-        self.member.deliver(Frame(orjson.dumps(payload).decode(), "ack"))
+        self.member.deliver(Frame(orjson.dumps(payload).decode(), REPLY))
 
     def reply_error(self, code: str, message: str, client_id: Any = None, field: str | None = None) -> None:
         payload: dict[str, Any] = {"type": "error", "code": code, "message": message}
@@ -331,37 +354,12 @@ class TicketSocket(Socket):
             return
         kind = data.get("type")
         client_id = data.get("client_id")
+        handler = self.client_handlers.get(kind) if isinstance(kind, str) else None
+        if handler is None:
+            self.reply_error("unknown_type", f"Unknown frame type {kind!r}.", client_id)
+            return
         try:
-            if kind == "message":
-                await self._check_session()
-                # Shielded: if this socket dies meanwhile, a stored message is still announced.
-                posted = await asyncio.shield(
-                    chat.post_message(
-                        self.ctx,
-                        self.user,
-                        self.ticket.id,
-                        {
-                            "body": data.get("body"),
-                            "client_id": client_id,
-                            "attachment_ids": data.get("attachment_ids"),
-                        },
-                        on_stored=self._ack,
-                    )
-                )
-                if not posted.created:
-                    self._ack(posted)
-            elif kind == "typing":
-                now = time.monotonic()
-                if now - self.last_typing >= TYPING_EVERY:
-                    self.last_typing = now
-                    payload = {"type": "typing", "user": {"id": str(self.user.id), "name": self.user.name}}
-                    await self.ctx.bus.publish(self.room, orjson.dumps(payload))
-            elif kind == "read":
-                await asyncio.shield(chat.mark_read(self.ctx, self.user, self.ticket.id, data.get("seq")))
-            elif kind == "ping":
-                self.reply({"type": "pong"})
-            else:
-                self.reply_error("unknown_type", f"Unknown frame type {kind!r}.", client_id)
+            await handler(self, data)
         except NotFound:
             self.reply_error("not_found", "You no longer have access to this ticket.", client_id)
             await self.close(POLICY_VIOLATION, "no access")
@@ -369,6 +367,44 @@ class TicketSocket(Socket):
             pass
         except DomainError as exc:
             self.reply_error(exc.code, exc.message, client_id, exc.field)
+
+    async def on_client_message(self, data: dict[str, Any]) -> None:
+        await self._check_session()
+        # Shielded: if this socket dies meanwhile, a stored message is still announced.
+        posted = await asyncio.shield(
+            chat.post_message(
+                self.ctx,
+                self.user,
+                self.ticket.id,
+                {
+                    "body": data.get("body"),
+                    "client_id": data.get("client_id"),
+                    "attachment_ids": data.get("attachment_ids"),
+                },
+                on_stored=self._ack,
+            )
+        )
+        if not posted.created:
+            self._ack(posted)
+
+    async def on_client_typing(self, data: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if now - self.last_typing >= TYPING_EVERY:
+            self.last_typing = now
+            await presence.typing(self.ctx, self.user, self.ticket.id)
+
+    async def on_client_read(self, data: dict[str, Any]) -> None:
+        await asyncio.shield(chat.mark_read(self.ctx, self.user, self.ticket.id, data.get("seq")))
+
+    async def on_client_ping(self, data: dict[str, Any]) -> None:
+        self.reply({"type": "pong"})
+
+    client_handlers: dict[str, Callable[[TicketSocket, dict[str, Any]], Awaitable[None]]] = {
+        "message": on_client_message,
+        "typing": on_client_typing,
+        "read": on_client_read,
+        "ping": on_client_ping,
+    }
 
 
 async def ticket_room(websocket: WebSocket) -> None:
@@ -390,11 +426,7 @@ async def ticket_room(websocket: WebSocket) -> None:
 
 class BoardSocket(Socket):
     def channels(self) -> list[str]:
-        if self.user.role == "admin":
-            board = "board:admin"
-        else:
-            board = f"board:{self.user.role}:{self.user.id}"
-        return [board, f"user:{self.user.id}"]
+        return [events.board_for(self.user), events.user_channel(self.user.id)]
 
     async def serve(self, rooms: Rooms) -> None:
         user = self.user
@@ -422,22 +454,23 @@ class BoardSocket(Socket):
                 return
             # The board is receive-only; pings keep proxies from timing the socket out.
 
-    async def write(self) -> None:
-        while True:
-            frame: Frame = await self.member.queue.get()
-            if frame is RESYNC:
-                # Board events published while the bus was down are gone: ask the page to
-                # reload its list from the database.
-                try:
-                    await self._check_session()
-                except SessionEnded:
-                    return
-                await self.send({"type": "resync"})
-            elif self.ends_session(frame):
-                await self.close(POLICY_VIOLATION, "session ended")
-                return
-            elif frame.type in ("ticket", "activity", "agent_presence"):
-                await self.send(frame.text)
+    async def on_resync(self, frame: Frame) -> bool:
+        # Board events published while the bus was down are gone: ask the page to reload
+        # its list from the database.
+        try:
+            await self._check_session()
+        except SessionEnded:
+            return False
+        await self.send({"type": events.RESYNC})
+        return True
+
+    bus_handlers = {
+        events.RESYNC: on_resync,
+        events.SessionEnded.type: Socket.on_session_ended,
+        events.TicketChanged.type: Socket.forward,
+        events.ACTIVITY: Socket.forward,
+        events.AgentPresence.type: Socket.forward,
+    }
 
 
 async def board(websocket: WebSocket) -> None:

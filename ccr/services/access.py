@@ -1,0 +1,37 @@
+"""Who may see a ticket: the one gate every read, write and live event goes through."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from ccr.errors import Invalid, NotFound
+from ccr.services import validate
+from ccr.store import tickets
+from ccr.store.tickets import Ticket
+from ccr.store.users import User
+
+STAFF = ("agent", "admin")
+
+
+def can_see(user: User, ticket: Ticket) -> bool:
+    if user.role == "admin":
+        return True
+    if user.role == "agent":
+        return ticket.agent_id == user.id
+    return ticket.customer_id == user.id
+
+
+def is_staff(user: User) -> bool:
+    return user.role in STAFF
+
+
+async def visible(conn: asyncpg.Connection, user: User, ticket_id: object, *, lock: bool = False) -> Ticket:
+    """The ticket if the user may see it; otherwise exactly the answer for one that does not exist."""
+    try:
+        number = validate.identifier(ticket_id, "id")
+    except Invalid:
+        raise NotFound("No such ticket.") from None
+    ticket = await tickets.get(conn, number, lock=lock)
+    if ticket is None or not can_see(user, ticket):
+        raise NotFound("No such ticket.")
+    return ticket
