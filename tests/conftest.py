@@ -234,6 +234,7 @@ async def make_app_server(
             log_level="warning",
             ws_max_size=65536,
             ws_per_message_deflate=False,
+            proxy_headers=False,  # as `ccr serve`: the app decides whose X-Forwarded-For to believe
             # Requests still running at teardown are cancelled after this, not waited for.
             timeout_graceful_shutdown=5,
         )

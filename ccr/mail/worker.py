@@ -9,7 +9,7 @@ from datetime import timedelta
 import aiosmtplib
 import asyncpg
 
-from ccr.mail.sender import Sender
+from ccr.mail.sender import Sender, Unbuildable
 from ccr.store import outbox
 
 log = logging.getLogger(__name__)
@@ -95,11 +95,11 @@ class OutboxWorker:
         log.error("outbox: email %s was sent but could not be marked sent", email.id)
 
     async def _failed(self, email: outbox.Email, exc: Exception) -> None:
-        permanent = isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code >= 500
-        if permanent and email.attempts >= PERMANENT_TRIES:
+        refused = isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code >= 500
+        if isinstance(exc, Unbuildable) or (refused and email.attempts >= PERMANENT_TRIES):
             log.error("outbox: giving up on email %s to %s: %s", email.id, email.to_addr, exc)
             async with self.pool.acquire() as conn:
-                await outbox.give_up(conn, email.id, repr(exc))
+                await outbox.give_up(conn, email.id, str(exc) if isinstance(exc, Unbuildable) else repr(exc))
             return
         retry = backoff(email.attempts)
         log.warning("outbox: email %s to %s failed (%s); retry in %s", email.id, email.to_addr, exc, retry)

@@ -125,12 +125,11 @@ async def mark_read(ctx: Context, user: User, ticket_id: object, seq: object) ->
     return marker
 
 
-async def seen(ctx: Context, user: User, ticket: Ticket, seq: int) -> int:
-    """The user has the page with messages up to seq open: mark them read; returns how far
-    the other side has read."""
+async def others_read(ctx: Context, user: User, ticket: Ticket) -> int:
+    """How far the other side has read. Showing a page never moves the caller's own marker:
+    a GET must change nothing (a cross-site link would clear a victim's unread count); the
+    page's script reports what was read through the socket or POST /tickets/{id}/read."""
     async with ctx.pool.acquire() as conn:
-        if seq:
-            await tickets.mark_read(conn, user.id, ticket.id, seq)
         return await tickets.others_read(conn, user.id, ticket.id)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import orjson
 from starlette.datastructures import Headers, MutableHeaders
@@ -13,6 +13,10 @@ from ccr.errors import TooLarge
 
 MAX_BODY = 1024 * 1024
 SESSION_COOKIE = "ccr_session"
+# On https the cookie travels as `__Host-ccr_session`: browsers accept that name only from a
+# secure origin, for path /, with no Domain, so a sibling subdomain or a plain-http page on
+# the network cannot plant a session (cookie tossing / session fixation).
+HOST_SESSION_COOKIE = "__Host-" + SESSION_COOKIE
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -173,8 +177,7 @@ class LoopbackAlias:
                 host, port = port, ""
             same_port = not port or not self.port or port == str(self.port)
             if host in LOOPBACK and host != self.host and same_port and not scope["path"].startswith("/api/"):
-                query = scope.get("query_string", b"").decode("latin-1")
-                location = self.base_url + scope["path"] + (f"?{query}" if query else "")
+                location = self.base_url + safe_target(scope)
                 await send(
                     {
                         "type": "http.response.start",
@@ -185,3 +188,49 @@ class LoopbackAlias:
                 await send({"type": "http.response.body", "body": b""})
                 return
         await self.app(scope, receive, send)
+
+
+def safe_target(scope: Scope) -> str:
+    """The request's path and query, percent-encoded: a decoded CR/LF (`%0d%0a`) in the
+    path must never reach a Location header, where it would start a new header line."""
+    path = quote(scope["path"], safe="/:@!$&'()*+,;=-._~")
+    query = quote(scope.get("query_string", b"").decode("latin-1"), safe="/?:@!$&'()*+,;=-._~%")
+    return path + (f"?{query}" if query else "")
+
+
+class SessionCookieName:
+    """Map the session cookie's wire name to the one the app reads (`ccr_session`).
+
+    Over https only the `__Host-` cookie is accepted; a plain `ccr_session` sent alongside
+    (planted by a sibling domain or over http) is dropped. Everything inside the app reads
+    SESSION_COOKIE and never needs to know which name the browser used.
+    """
+
+    def __init__(self, app: ASGIApp, secure: bool) -> None:
+        self.app = app
+        self.secure = secure
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.secure and scope["type"] in ("http", "websocket"):
+            scope = dict(scope)
+            scope["headers"] = [
+                (name, _rename_session_cookie(value) if name == b"cookie" else value)
+                for name, value in scope["headers"]
+            ]
+        await self.app(scope, receive, send)
+
+
+def session_cookie_name(secure: bool) -> str:
+    return HOST_SESSION_COOKIE if secure else SESSION_COOKIE
+
+
+def _rename_session_cookie(header: bytes) -> bytes:
+    kept = []
+    for part in header.split(b";"):
+        name, _, value = part.strip().partition(b"=")
+        if name == SESSION_COOKIE.encode():
+            continue
+        if name == HOST_SESSION_COOKIE.encode():
+            part = SESSION_COOKIE.encode() + b"=" + value
+        kept.append(part.strip())
+    return b"; ".join(kept)

@@ -21,7 +21,20 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ccr.errors import DomainError, NotFound, Unauthenticated
-from ccr.services import accounts, agents, attachments, canned, chat, search, stats, tickets, triage, validate
+from ccr.services import (
+    accounts,
+    agents,
+    attachments,
+    canned,
+    chat,
+    mail_admin,
+    search,
+    setup,
+    stats,
+    tickets,
+    triage,
+    validate,
+)
 from ccr.services import feedback as feedback_service
 from ccr.store.users import User
 from ccr.web import attachments as attachment_web
@@ -50,6 +63,7 @@ NOTICES = {
     "agent-enabled": "Agent enabled again.",
     "feedback-sent": "Thank you! Your feedback went to the team.",
     "rated": "Thank you for rating the help you got.",
+    "admin-created": "You are the first admin. Log in with the address and password you chose.",
     "canned-created": "Canned reply created.",
     "canned-saved": "Canned reply saved.",
     "canned-deleted": "Canned reply deleted.",
@@ -147,7 +161,13 @@ async def register_page(request: Request) -> Response:
 
 def _safe_next(value: str | None) -> str:
     # Only local paths: an attacker's ?next=https://evil.example must not become a redirect.
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    if (
+        value
+        and value.startswith("/")
+        and not value.startswith("//")
+        and "\\" not in value
+        and value.isprintable()  # no CR/LF (or any control) on its way to a Location header
+    ):
         return value
     return "/tickets"
 
@@ -216,6 +236,28 @@ async def reset_password_page(request: Request) -> Response:
     return redirect("/login?notice=password-set")
 
 
+async def setup_page(request: Request) -> Response:
+    """The first admin, from the one-time link `ccr serve` printed (services/setup.py)."""
+    ctx = context(request)
+    if request.method == "GET":
+        token = request.query_params.get("token", "")
+        try:
+            await setup.check_link(ctx, token)
+        except NotFound as exc:
+            return await render(request, "error.html", status_code=404, error=exc)
+        except DomainError as exc:
+            return await render(request, "setup.html", token="", error=exc, values={})
+        return await render(request, "setup.html", token=token, values={})
+    values = await form(request)
+    try:
+        await setup.create_first_admin(ctx, values)
+    except NotFound as exc:
+        return await render(request, "error.html", status_code=404, error=exc)
+    except DomainError as exc:
+        return await form_error(request, "setup.html", exc, values, token=values.get("token", ""))
+    return redirect("/login?notice=admin-created")
+
+
 # --- tickets --------------------------------------------------------------------------------
 
 
@@ -273,7 +315,7 @@ async def _ticket_view(
     timeline = await tickets.timeline(ctx, user, ticket.id)
     rating = await tickets.rating_of(ctx, user, ticket.id)
     team = await agents.list_agents(ctx, user) if user.role == "admin" else []
-    others_read = await chat.seen(ctx, user, ticket, history[-1].seq if history else 0)
+    others_read = await chat.others_read(ctx, user, ticket)
     can_write = user.role != "admin" and ticket.status != "closed"
     return await render(
         request,
@@ -418,6 +460,13 @@ async def overview_page(request: Request) -> Response:
 
 
 @page
+async def failed_emails_page(request: Request) -> Response:
+    admin = await require_user(request, "admin")
+    emails = await mail_admin.failed_emails(context(request), admin)
+    return await render(request, "failed_emails.html", emails=emails)
+
+
+@page
 async def feedback_page(request: Request) -> Response:
     user = await require_user(request)
     ctx = context(request)
@@ -506,6 +555,7 @@ routes = [
     Route("/verify-email", verify_email_page, methods=["GET", "POST"]),
     Route("/forgot-password", forgot_password_page, methods=["GET", "POST"]),
     Route("/reset-password", reset_password_page, methods=["GET", "POST"]),
+    Route("/setup", setup_page, methods=["GET", "POST"]),
     Route("/tickets", dashboard),
     Route("/tickets/new", new_ticket_page, methods=["GET", "POST"]),
     Route("/tickets/{id}", ticket_page),
@@ -523,5 +573,6 @@ routes = [
     Route("/agents/{id}/disable", agent_switch(True), methods=["POST"]),
     Route("/agents/{id}/enable", agent_switch(False), methods=["POST"]),
     Route("/overview", overview_page),
+    Route("/admin/emails", failed_emails_page),
     Route("/feedback", feedback_page, methods=["GET", "POST"]),
 ]
