@@ -24,8 +24,10 @@ from ccr.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from ccr.realtime.bus import create_bus
 from ccr.realtime.presence import MemoryPresence, Presence, RedisPresence
 from ccr.services.context import Context
+from ccr.store.blobs import PostgresBlobStore
 from ccr.store.db import create_pool, migrate
-from ccr.web import access_log, api, pages, ws
+from ccr.web import access_log, api, inbox, pages, ws
+from ccr.web import attachments as attachment_api
 from ccr.web.errors import domain_error, http_error, server_error
 from ccr.web.middleware import BodyLimit, LoopbackAlias, SameOrigin, SecurityHeaders, SessionCookieName
 
@@ -81,7 +83,13 @@ def create_app(settings: Settings) -> Starlette:
         bus.on_reconnect(presence.refresh)  # Redis may have come back empty
         worker = OutboxWorker(pool, create_sender(settings), settings.outbox_poll_seconds)
         app.state.ctx = Context(
-            settings=settings, pool=pool, bus=bus, limiter=limiter, presence=presence, mail_queued=worker.poke
+            settings=settings,
+            pool=pool,
+            bus=bus,
+            limiter=limiter,
+            presence=presence,
+            mail_queued=worker.poke,
+            blobs=PostgresBlobStore(pool),
         )
         app.state.rooms = ws.create_rooms(app.state.ctx)
         worker.start()
@@ -103,11 +111,16 @@ def create_app(settings: Settings) -> Starlette:
             Mount("/static", app=StaticFiles(directory=ROOT / "static"), name="static"),
             *ws.routes,
             *pages.routes,
+            *inbox.routes,
         ],
         middleware=[
             Middleware(SessionCookieName, secure=settings.secure_cookies),
             Middleware(LoopbackAlias, base_url=settings.base_url),
-            Middleware(BodyLimit),
+            Middleware(
+                BodyLimit,
+                upload_paths=attachment_api.UPLOAD_PATHS,
+                upload_limit=settings.max_upload + attachment_api.MULTIPART_OVERHEAD,
+            ),
             Middleware(SameOrigin, allowed=settings.origin),
         ],
         exception_handlers={

@@ -34,6 +34,8 @@ def _default_limits() -> dict[str, RateLimit]:
         "forgot_ip": RateLimit(100, 60 * 60),
         "forgot_account": RateLimit(1, 15 * 60),
         "message_user": RateLimit(200, 10),
+        # Uploads: a burst of screenshots is normal, a thousand files a minute is not.
+        "upload_user": RateLimit(60, 60),
     }
 
 
@@ -51,6 +53,8 @@ class Settings:
     mail_from: str = "Customer Care Registry <care@localhost>"
     rate_limits: dict[str, RateLimit] = field(default_factory=_default_limits)
     outbox_poll_seconds: float = 1.0
+    max_upload: int = 10 * 1024 * 1024
+    """CCR_MAX_UPLOAD: the largest attachment, in bytes (10 MB: a phone photo or a long log)."""
     trusted_proxies: tuple[Network, ...] = ()
     """Peers whose X-Forwarded-For is believed (CCR_TRUSTED_PROXIES); none by default."""
 
@@ -75,6 +79,7 @@ class Settings:
             data_dir=data_dir,
             mail_from=env.get("CCR_MAIL_FROM") or f"Customer Care Registry <care@{host}>",
             rate_limits={**_default_limits(), **_parse_limits(env.get("CCR_RATE_LIMITS", ""))},
+            max_upload=_parse_size(env.get("CCR_MAX_UPLOAD", "")),
             trusted_proxies=parse_networks(env.get("CCR_TRUSTED_PROXIES", "")),
         )
 
@@ -123,3 +128,13 @@ def _parse_limits(text: str) -> dict[str, RateLimit]:
             )
         limits[name] = RateLimit(int(count), int(seconds))
     return limits
+
+
+def _parse_size(text: str) -> int:
+    """CCR_MAX_UPLOAD: a whole number of bytes; unset or empty means 10 MB."""
+    text = text.strip()
+    if not text:
+        return Settings.max_upload
+    if not text.isdigit() or int(text) < 1:
+        raise SystemExit(f"CCR_MAX_UPLOAD must be a whole number of bytes, e.g. 10485760; got {text!r}")
+    return int(text)

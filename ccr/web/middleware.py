@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote, urlsplit
 
 import orjson
@@ -62,7 +63,7 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 for name, value in self.headers.items():
                     headers.setdefault(name, value)
-                if not static:
+                if not static and "cache-control" not in headers:  # files set their own
                     headers["cache-control"] = "no-store"
             await send(message)
 
@@ -70,24 +71,35 @@ class SecurityHeaders:
 
 
 class BodyLimit:
-    """Refuse request bodies over MAX_BODY with 413, whether announced or streamed."""
+    """Refuse request bodies over MAX_BODY with 413, whether announced or streamed.
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+    Paths matching `upload_paths` (file uploads) may send up to `upload_limit` instead.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int = MAX_BODY,
+        upload_paths: re.Pattern[str] | None = None,
+        upload_limit: int = MAX_BODY,
+    ) -> None:
         self.app = app
-        self.limit = limit
+        self.default_limit = limit
+        self.upload_paths = upload_paths
+        self.upload_limit = upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        uploading = self.upload_paths is not None and self.upload_paths.match(scope["path"])
+        limit = self.upload_limit if uploading else self.default_limit
         length = Headers(scope=scope).get("content-length")
         if length is not None and not length.isdigit():
             await _send_json_error(send, 400, "malformed_request", "Content-Length must be a number.")
             return
-        if length is not None and int(length) > self.limit:
-            await _send_json_error(
-                send, 413, "too_large", f"Request bodies are limited to {self.limit} bytes."
-            )
+        if length is not None and int(length) > limit:
+            await _send_json_error(send, 413, "too_large", f"Request bodies are limited to {limit} bytes.")
             return
         seen = 0
 
@@ -96,8 +108,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise TooLarge(f"Request bodies are limited to {self.limit} bytes.")
+                if seen > limit:
+                    raise TooLarge(f"Request bodies are limited to {limit} bytes.")
             return message
 
         await self.app(scope, counting_receive, send)

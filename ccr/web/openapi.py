@@ -88,6 +88,17 @@ _CANNED = {
         "updated_at": _TIME,
     },
 }
+_ATTACHMENT = {
+    "type": "object",
+    "properties": {
+        "id": _ID,
+        "name": _STR,
+        "content_type": _STR,
+        "size": {"type": "integer"},
+        "url": _STR,
+        "thumbnail_url": {"oneOf": [_STR, {"type": "null"}]},
+    },
+}
 _CANNED_FIELDS = {
     "shortcut": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$", "maxLength": 32},
     "title": {"type": "string", "minLength": 1, "maxLength": 100},
@@ -104,6 +115,8 @@ _MESSAGE = {
         "body": _STR,
         "client_id": _STR,
         "created_at": _TIME,
+        "attachments": {"type": "array", "items": _ATTACHMENT},
+        "internal": {"type": "boolean"},
     },
 }
 _RATING = {
@@ -272,6 +285,16 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
     ("patch", "/canned-replies/{id}", "admin", "Edit a canned reply", _CANNED_FIELDS, 200),
     ("delete", "/canned-replies/{id}", "admin", "Delete a canned reply", {}, 204),
     ("get", "/stats", "admin", "Numbers behind the admin overview", {}, 200),
+    (
+        "post",
+        "/tickets/{id}/attachments",
+        "who may post on the ticket (admins: for notes)",
+        "Upload a file (multipart/form-data, field `file`) to send with a message",
+        {},
+        201,
+    ),
+    ("get", "/attachments/{id}", "who may see its message", "The file's bytes", {}, 200),
+    ("get", "/attachments/{id}/thumbnail", "who may see its message", "An image's thumbnail", {}, 200),
     (
         "post",
         "/tickets/{id}/read",
@@ -447,6 +470,7 @@ def openapi_document() -> dict[str, Any]:
                 "Ticket": _TICKET,
                 "Message": _MESSAGE,
                 "CannedReply": _CANNED,
+                "Attachment": _ATTACHMENT,
             }
         },
         "paths": paths,

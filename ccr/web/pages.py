@@ -24,6 +24,7 @@ from ccr.errors import DomainError, NotFound, Unauthenticated
 from ccr.services import (
     accounts,
     agents,
+    attachments,
     canned,
     chat,
     mail_admin,
@@ -36,7 +37,8 @@ from ccr.services import (
 )
 from ccr.services import feedback as feedback_service
 from ccr.store.users import User
-from ccr.web import charts
+from ccr.web import attachments as attachment_web
+from ccr.web import charts, formatting
 from ccr.web.auth import (
     clear_session_cookie,
     client_ip,
@@ -86,6 +88,12 @@ env.filters["when"] = _when
 env.globals["field_errors"] = _field_errors
 env.globals["field_label"] = validate.label
 env.filters["iso"] = lambda value: value.astimezone(UTC).isoformat() if value else ""
+env.filters["filesize"] = attachments.human_size
+env.filters["filelabel"] = attachment_web.file_label
+env.filters["linkify"] = formatting.linkify
+env.filters["ago"] = formatting.ago
+env.filters["waited"] = formatting.waited
+env.filters["absolute"] = formatting.absolute
 
 
 async def render(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
@@ -285,15 +293,27 @@ async def new_ticket_page(request: Request) -> Response:
     if request.method == "GET":
         return await render(request, "new_ticket.html", values={})
     values = await form(request)
+    ctx = context(request)
     try:
-        ticket = await tickets.open_ticket(context(request), user, values)
+        chosen = await attachment_web.files_field(request)
+        attachments.check_files(ctx, [data for _, data in chosen])
+        ticket = await tickets.open_ticket(ctx, user, values)
+        # The files arrive as the ticket's first message, as if sent from its chat at once.
+        await attachment_web.post_files(
+            ctx, user, str(ticket.id), {"body": "", "client_id": "new-ticket"}, chosen
+        )
     except DomainError as exc:
         return await form_error(request, "new_ticket.html", exc, values)
     return redirect(f"/tickets/{ticket.id}")
 
 
 async def _ticket_view(
-    request: Request, user: User, status: int = 200, values: dict[str, Any] | None = None, **extra: Any
+    request: Request,
+    user: User,
+    status: int = 200,
+    values: dict[str, Any] | None = None,
+    template: str = "ticket.html",
+    **extra: Any,
 ) -> Response:
     ctx = context(request)
     ticket_id = request.path_params["id"]
@@ -308,7 +328,7 @@ async def _ticket_view(
     can_write = user.role != "admin" and ticket.status != "closed"
     return await render(
         request,
-        "ticket.html",
+        template,
         status_code=status,
         ticket=ticket,
         messages=history,
@@ -346,14 +366,26 @@ def ticket_action(action: Callable[..., Awaitable[Any]], notice: str = "") -> Ha
             return await _ticket_view(request, user, status=exc.status, error=exc, values=values)
         back = values.get("back", "")
         if back == "board":
-            return redirect("/tickets")
+            return redirect("/board")
         return redirect(f"/tickets/{ticket_id}" + (f"?notice={notice}" if notice else ""))
 
     return handler
 
 
-async def _post_message(ctx: Any, user: User, ticket_id: str, values: dict[str, Any]) -> Any:
-    return await chat.post_message(ctx, user, ticket_id, values)
+@page
+async def post_message_page(request: Request) -> Response:
+    """The chat composer without JavaScript: the message and any files chosen, in one POST."""
+    user = await require_user(request)
+    values = await form(request)
+    ticket_id = request.path_params["id"]
+    try:
+        chosen = await attachment_web.files_field(request)
+        await attachment_web.post_files(context(request), user, ticket_id, values, chosen)
+    except (NotFound, Unauthenticated):
+        raise
+    except DomainError as exc:
+        return await _ticket_view(request, user, status=exc.status, error=exc, values=values)
+    return redirect(f"/tickets/{ticket_id}")
 
 
 async def _close(ctx: Any, user: User, ticket_id: str, values: dict[str, Any]) -> Any:
@@ -533,10 +565,9 @@ routes = [
     Route("/forgot-password", forgot_password_page, methods=["GET", "POST"]),
     Route("/reset-password", reset_password_page, methods=["GET", "POST"]),
     Route("/setup", setup_page, methods=["GET", "POST"]),
-    Route("/tickets", dashboard),
+    # /tickets and /tickets/{id} are in ccr.web.inbox: staff get the inbox there.
     Route("/tickets/new", new_ticket_page, methods=["GET", "POST"]),
-    Route("/tickets/{id}", ticket_page),
-    Route("/tickets/{id}/messages", ticket_action(_post_message), methods=["POST"]),
+    Route("/tickets/{id}/messages", post_message_page, methods=["POST"]),
     Route("/tickets/{id}/close", ticket_action(_close), methods=["POST"]),
     Route("/tickets/{id}/reopen", ticket_action(_reopen), methods=["POST"]),
     Route("/tickets/{id}/assign", ticket_action(tickets.assign), methods=["POST"]),
