@@ -151,7 +151,7 @@ def _flag(params: Mapping[str, object], name: str) -> bool:
         return False
     if value in ("1", "true"):
         return True
-    raise Invalid(f"{name} is 1 or 0.", code=f"invalid_{name}", field=name)
+    raise Invalid(f"{validate.label(name)} is 1 or 0.", code=f"invalid_{name}", field=name)
 
 
 async def list_tickets(ctx: Context, user: User, params: Mapping[str, object]) -> TicketPage:
