@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from ccr.errors import Conflict, Forbidden, Invalid
-from ccr.services import validate
+from ccr.services import search, validate
 
 # The gate lives in services.access; re-exported because "tickets.visible" is how callers know it.
 from ccr.services.access import can_see as can_see
@@ -198,7 +198,10 @@ async def list_tickets(ctx: Context, user: User, params: Mapping[str, object]) -
         limit=limit + 1,
     )
     async with ctx.pool.acquire() as conn:
-        page = await tickets.list_page(conn, query)
+        found = None
+        if params.get("q") not in (None, ""):
+            found = await search.matching_ticket_ids(conn, user, params["q"])
+        page = await tickets.list_page(conn, replace(query, only_ids=found))
     more = len(page) > limit
     page = page[:limit]
     cursor = _encode_cursor(page[-1].ticket, sort, offset + limit) if more else None

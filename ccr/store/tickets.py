@@ -204,6 +204,8 @@ class ListQuery:
     after: tuple[Any, ...] | None = None
     offset: int = 0
     limit: int = 50
+    only_ids: list[int] | None = None
+    """A search's matches (None: no search)."""
 
 
 async def list_for(
@@ -241,6 +243,8 @@ async def list_page(conn: asyncpg.Connection, q: ListQuery) -> list[ListedTicket
         where.append(f"t.tags @> ARRAY[{arg(q.tag)}]::text[]")  # served by the GIN index
     if q.unassigned:
         where.append("t.agent_id IS NULL")
+    if q.only_ids is not None:  # a search's matches
+        where.append(f"t.id = ANY({arg(q.only_ids)}::bigint[])")
     if q.after is not None:
         if q.sort == "priority":
             rank, stamp, last_id = (arg(v) for v in q.after)

@@ -10,8 +10,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ccr.errors import Malformed
-from ccr.services import accounts, agents, canned, chat, stats, tickets, triage
+from ccr.services import accounts, agents, canned, chat, search, stats, tickets, triage
 from ccr.services import feedback as feedback_service
+from ccr.web import attachments as attachment_api
 from ccr.web.auth import clear_session_cookie, client_ip, context, require_user, set_session_cookie
 from ccr.web.errors import JSON
 from ccr.web.middleware import SESSION_COOKIE
@@ -120,6 +121,12 @@ async def list_tickets(request: Request) -> Response:
             "next_cursor": page.next_cursor,
         }
     )
+
+
+async def search_tickets(request: Request) -> Response:
+    user = await require_user(request)
+    results = await search.search(context(request), user, dict(request.query_params))
+    return JSON({"results": [r.public() for r in results]})
 
 
 async def get_ticket(request: Request) -> Response:
@@ -263,6 +270,7 @@ routes = [
     Route("/tickets", list_tickets, methods=["GET"]),
     Route("/tickets/{id}", get_ticket, methods=["GET"]),
     Route("/tickets/{id}", update_ticket, methods=["PATCH"]),
+    Route("/search", search_tickets, methods=["GET"]),
     Route("/tickets/{id}/events", ticket_events, methods=["GET"]),
     Route("/tickets/{id}/assign", assign, methods=["POST"]),
     Route("/tickets/{id}/close", close, methods=["POST"]),
@@ -280,4 +288,5 @@ routes = [
     Route("/canned-replies/{id}", delete_canned, methods=["DELETE"]),
     Route("/stats", overview, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
+    *attachment_api.routes,
 ]
