@@ -157,12 +157,12 @@ async def ids(who: Person, **params: str) -> list[str]:
     return [t["id"] for t in r.json()["tickets"]]
 
 
-async def all_pages(who: Person, **params: str) -> list[str]:
+async def all_pages(who: Person, limit: int = 2, **params: str) -> list[str]:
     """Every page of a listing, following next_cursor."""
     found: list[str] = []
     cursor = ""
     while True:
-        r = await who.client.get("/tickets", params={**params, "cursor": cursor, "limit": "2"})
+        r = await who.client.get("/tickets", params={**params, "cursor": cursor, "limit": str(limit)})
         assert r.status_code == 200, r.text
         found += [t["id"] for t in r.json()["tickets"]]
         cursor = r.json()["next_cursor"]
@@ -207,7 +207,9 @@ async def test_filters_combine_and_sorts_order(world: World, site: Endpoint, smt
     assert await all_pages(admin) == activity
     # Priority: urgent first, then by activity within a priority.
     assert await ids(admin, sort="priority") == [t1, t2, t0, t3]
-    assert await all_pages(admin, sort="priority") == [t1, t2, t0, t3]
+    for limit in (1, 2, 3):  # cursors that land inside a priority and on its edge
+        assert await all_pages(admin, limit, sort="priority") == [t1, t2, t0, t3]
+    assert await all_pages(admin, 1, sort="priority", tag="vip") == [t1, t3]
     # Created: newest first.
     assert await ids(admin, sort="created") == [t3, t2, t1, t0]
     assert await all_pages(admin, sort="created") == [t3, t2, t1, t0]

@@ -76,8 +76,7 @@ async def open_ticket(ctx: Context, customer: User, data: Mapping[str, object]) 
 
 
 SORTS = ("activity", "priority", "created", "waiting")
-# array_position in the store's PRIORITY_RANK: urgent first.
-PRIORITY_ORDER = ("urgent", "high", "normal", "low")
+PRIORITY_ORDER = tickets.PRIORITIES_BY_RANK  # urgent first
 
 
 def _stamp(value: str) -> datetime:
