@@ -19,7 +19,7 @@ from PIL import Image
 
 from ccr.app import create_app
 from ccr.config import Settings
-from tests.conftest import GENEROUS, AppServer, MakeAppServer
+from tests.conftest import GENEROUS, AppServer, MakeAppServer, QuickServer
 from tests.helpers import Mailbox, free_port
 from tests.ticket_helpers import Cast, Person, assign, customer, expect_error, fetch, make_cast, open_ticket
 from tests.ws_helpers import Endpoint
@@ -131,7 +131,7 @@ async def site(
     settings = settings.with_(rate_limits={name: GENEROUS for name in settings.rate_limits})
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
-    server = uvicorn.Server(config)
+    server = QuickServer(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         assert not task.done(), "the app server stopped during start-up"
