@@ -310,6 +310,20 @@ async def test_uploads_over_the_limit_are_413(
     expect_error(await upload(big, tid, "over.bin", b"x" * 2001), 413, "file_too_large", "file")
     # Far over: refused on Content-Length before the body is read.
     expect_error(await upload(big, tid, "huge.bin", b"x" * 300_000), 413, "too_large")
+
+    # Far over without a Content-Length (chunked): counted as it streams, refused the same way.
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="s.bin"\r\n\r\n'
+        for _ in range(40):
+            yield b"x" * 10_000
+        yield b"\r\n--b0undary--\r\n"
+
+    r = await big.client.post(
+        f"/tickets/{tid}/attachments",
+        content=chunks(),
+        headers={"content-type": "multipart/form-data; boundary=b0undary"},
+    )
+    expect_error(r, 413, "too_large")
     # The upload allowance is for uploads only: other requests keep the 1 MB limit.
     r = await big.client.post("/tickets", content=b"{" + b" " * (1024 * 1024 + 10) + b"}")
     expect_error(r, 413, "too_large")
