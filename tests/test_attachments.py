@@ -425,6 +425,9 @@ async def test_pages_without_javascript(cast: Cast, server: AppServer) -> None:
             files={"file": ("e.txt", b"")},
         )
         assert r.status_code == 422 and "The file is empty." in r.text
+        # Neither text nor a file: the message is refused as before.
+        r = await pages.post(f"{page_path}/messages", data={"body": "", "client_id": "no-js-3"})
+        assert r.status_code == 422, r.status_code
         assert len((await cast.alice.client.get(f"/tickets/{ticket_id}/messages")).json()["messages"]) == 2
     finally:
         await pages.aclose()
