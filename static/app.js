@@ -39,16 +39,65 @@
   const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
   const clockFormat = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
   const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: "long", year: "numeric", month: "long", day: "numeric" });
+  // <time data-rel> reads "3 min ago", <time data-wait> "12 min"; both keep the exact time on
+  // hover and are refreshed every minute (ccr/web/formatting.py renders the first paint).
+  function ago(d) {
+    const s = Math.max(0, (Date.now() - d) / 1000);
+    if (s < 60) return "just now";
+    if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+    if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+    const days = Math.floor(s / 86400);
+    if (days === 1) return "yesterday";
+    return days < 7 ? `${days} days ago` : dayFormat.format(d);
+  }
+  function waited(d) {
+    const s = Math.max(0, (Date.now() - d) / 1000);
+    if (s < 3600) return `${Math.max(1, Math.floor(s / 60))} min`;
+    return s < 86400 ? `${Math.floor(s / 3600)} h` : `${Math.floor(s / 86400)} d`;
+  }
   function localiseTimes(root) {
     root.querySelectorAll("time[datetime]").forEach((t) => {
       const d = new Date(t.getAttribute("datetime"));
-      if (!isNaN(d)) {
-        t.textContent = t.closest(".msg") ? clockFormat.format(d) : timeFormat.format(d);
-        t.title = d.toString();
-      }
+      if (isNaN(d)) return;
+      if ("rel" in t.dataset) t.textContent = ago(d);
+      else if ("wait" in t.dataset) t.textContent = waited(d);
+      else t.textContent = t.closest(".msg") ? clockFormat.format(d) : timeFormat.format(d);
+      t.title = timeFormat.format(d);
     });
   }
   localiseTimes(document);
+  setInterval(() => localiseTimes(document), 60000);
+
+  // Addresses in a message become links: only http, https and mailto, opened in a new tab
+  // without a referrer; built as DOM nodes (the text stays text). As formatting.linkify.
+  const LINK = /\b(?:https?:\/\/|mailto:)[^\s<>"'`]+/gi;
+  const CLOSERS = { ")": "(", "]": "[", "}": "{" };
+  function trimLink(url) {
+    for (;;) {
+      const last = url.slice(-1);
+      const count = (c) => url.split(c).length - 1;
+      if (last && ".,;:!?*".includes(last)) url = url.slice(0, -1);
+      else if (CLOSERS[last] && count(last) > count(CLOSERS[last])) url = url.slice(0, -1);
+      else return url;
+    }
+  }
+  function linkified(className, text) {
+    const node = el("div", className);
+    let position = 0;
+    for (const match of text.matchAll(LINK)) {
+      const url = trimLink(match[0]);
+      if (/^(https?:\/\/|mailto:)$/i.test(url)) continue;
+      node.append(text.slice(position, match.index));
+      const a = el("a", "", url);
+      a.href = url;
+      a.rel = "noopener noreferrer nofollow";
+      a.target = "_blank";
+      node.append(a);
+      position = match.index + url.length;
+    }
+    node.append(text.slice(position));
+    return node;
+  }
 
   // A socket that reconnects with exponential backoff and jitter; `url()` is re-read on
   // every attempt so a resume point (after=SEQ) is always current. When the browser says the
@@ -140,6 +189,9 @@
     };
   }
 
+  // What static/inbox.js builds on.
+  window.CCR = { el, wsBase, liveSocket, stillAllowed, localiseTimes };
+
   // ---------------------------------------------------------------- ticket page: the chat
   const ticketEl = document.getElementById("ticket");
   if (ticketEl) chat(ticketEl);
@@ -216,7 +268,7 @@
       const when = m.created_at || new Date().toISOString();
       t.setAttribute("datetime", when);
       meta.append(t);
-      li.append(meta, el("div", "body", m.body));
+      li.append(meta, linkified("body", m.body));
       if (window.ccrAttachments) window.ccrAttachments.render(li, m.attachments); // static/attachments.js
       localiseTimes(li);
       return li;
@@ -453,7 +505,7 @@
     const headers = [...table.querySelectorAll("thead th")];
     headers.forEach((th, index) => {
       const label = th.textContent.trim();
-      if (!label || label === "Agent") return;
+      if (!label || label === "Agent" || "nosort" in th.dataset) return;
       const button = el("button", "sort", label);
       button.type = "button";
       th.textContent = "";
@@ -505,51 +557,39 @@
       return true;
     }
 
-    function badge(status) { return el("span", "badge status-" + status, status); }
-
-    function agentCell(td, t) {
-      td.textContent = "";
-      const template = document.getElementById("agent-options");
-      if (role === "admin" && t.status !== "closed" && template) {
-        const f = el("form", "assign");
-        f.method = "post";
-        f.action = `/tickets/${t.id}/assign`;
-        const back = el("input"); back.type = "hidden"; back.name = "back"; back.value = "board";
-        const label = el("label", "sr-only", `Agent for ticket ${t.id}`);
-        label.htmlFor = `assign-${t.id}`;
-        const select = el("select");
-        select.id = `assign-${t.id}`; select.name = "agent_id"; select.required = true;
-        const none = el("option", "", "Unassigned"); none.value = "";
-        select.append(none, ...template.content.cloneNode(true).children);
-        select.value = t.agent ? t.agent.id : "";
-        const button = el("button", "small", "Assign");
-        f.append(back, label, select, button);
-        td.append(f);
-      } else {
-        td.textContent = t.agent ? t.agent.name : "—";
-      }
-    }
+    // Rows are clones of the server's <template id="board-row">: the markup is written once,
+    // in dashboard.html; here only text and attributes are filled in.
+    const rowTemplate = document.getElementById("board-row");
 
     function render(t, tr) {
-      tr = tr || el("tr");
-      tr.dataset.ticketId = t.id;
-      tr.dataset.status = t.status;
-      tr.textContent = "";
-      const link = el("a", "", t.subject);
-      link.href = `/tickets/${t.id}`;
-      const cells = [el("td", "", t.id), el("td"), el("td")];
-      cells[0].dataset.col = "id";
-      cells[1].append(link);
-      cells[2].dataset.col = "status";
-      cells[2].append(badge(t.status));
-      tr.append(...cells);
-      if (role !== "customer") { const c = el("td", "", t.customer.name); c.dataset.label = "Customer"; tr.append(c); }
-      const agent = el("td"); agent.dataset.col = "agent"; agent.dataset.label = "Agent"; agentCell(agent, t); tr.append(agent);
-      const when = el("td"); when.dataset.label = "Last activity";
-      const time = el("time"); time.setAttribute("datetime", t.updated_at); when.append(time); tr.append(when);
-      localiseTimes(when);
-      const unread = el("td"); unread.dataset.col = "unread"; unread.dataset.label = "Unread"; tr.append(unread);
-      return tr;
+      const fresh = rowTemplate.content.firstElementChild.cloneNode(true);
+      const slot = (name) => fresh.querySelector(`[data-slot="${name}"]`);
+      fresh.dataset.ticketId = t.id;
+      fresh.dataset.status = t.status;
+      slot("id").textContent = t.id;
+      slot("subject").textContent = t.subject;
+      slot("subject").href = `/tickets/${t.id}`;
+      const badge = fresh.querySelector(".badge");
+      badge.textContent = t.status;
+      badge.className = "badge status-" + t.status;
+      if (slot("customer")) slot("customer").textContent = t.customer.name;
+      const assign = slot("assign");
+      if (assign && t.status !== "closed") {
+        assign.action = `/tickets/${t.id}/assign`;
+        const select = assign.querySelector("select");
+        select.id = `assign-${t.id}`;
+        assign.querySelector("label").htmlFor = select.id;
+        assign.querySelector("label").textContent = `Agent for ticket ${t.id}`;
+        select.value = t.agent ? t.agent.id : "";
+        slot("agent").remove();
+      } else {
+        if (assign) assign.remove();
+        slot("agent").textContent = t.agent ? t.agent.name : "—";
+      }
+      slot("activity").setAttribute("datetime", t.updated_at);
+      localiseTimes(fresh);
+      if (tr) tr.replaceWith(fresh);
+      return fresh;
     }
 
     function toTop(tr, moved = true) {

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import secrets
 import struct
 import zlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -14,7 +16,7 @@ from PIL import Image
 
 from tests.conftest import AppServer, MakeAppServer
 from tests.helpers import Mailbox
-from tests.ticket_helpers import Cast, Person, assign, expect_error, fetch, make_cast, open_ticket
+from tests.ticket_helpers import Cast, Person, assign, customer, expect_error, fetch, make_cast, open_ticket
 from tests.ws_helpers import Endpoint
 from tests.ws_helpers import Person as WsPerson
 
@@ -237,15 +239,29 @@ async def test_uploads_over_the_limit_are_413(
     make_app_server: MakeAppServer, smtp: Mailbox, database_url: str
 ) -> None:
     server = await make_app_server(max_upload=2000)
-    cast = await make_cast(server, smtp, database_url)
-    tid = (await open_ticket(cast.alice))["id"]
-    assert (await upload(cast.alice, tid, "fits.bin", b"x" * 2000)).status_code == 201
+    big = await customer(server, smtp, "big@example.com")  # not in the module's cast
+    tid = (await open_ticket(big))["id"]
+    assert (await upload(big, tid, "fits.bin", b"x" * 2000)).status_code == 201
     # Just over: the body fits the multipart allowance, the file does not.
-    expect_error(await upload(cast.alice, tid, "over.bin", b"x" * 2001), 413, "file_too_large", "file")
+    expect_error(await upload(big, tid, "over.bin", b"x" * 2001), 413, "file_too_large", "file")
     # Far over: refused on Content-Length before the body is read.
-    expect_error(await upload(cast.alice, tid, "huge.bin", b"x" * 300_000), 413, "too_large")
+    expect_error(await upload(big, tid, "huge.bin", b"x" * 300_000), 413, "too_large")
+
+    # Far over without a Content-Length (chunked): counted as it streams, refused the same way.
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="s.bin"\r\n\r\n'
+        for _ in range(40):
+            yield b"x" * 10_000
+        yield b"\r\n--b0undary--\r\n"
+
+    r = await big.client.post(
+        f"/tickets/{tid}/attachments",
+        content=chunks(),
+        headers={"content-type": "multipart/form-data; boundary=b0undary"},
+    )
+    expect_error(r, 413, "too_large")
     # The upload allowance is for uploads only: other requests keep the 1 MB limit.
-    r = await cast.alice.client.post("/tickets", content=b"{" + b" " * (1024 * 1024 + 10) + b"}")
+    r = await big.client.post("/tickets", content=b"{" + b" " * (1024 * 1024 + 10) + b"}")
     expect_error(r, 413, "too_large")
 
 
@@ -254,9 +270,18 @@ async def test_identical_files_share_one_blob(cast: Cast, ticket: dict, database
     first = await uploaded(cast.alice, ticket["id"], "one.png", data)
     second = await uploaded(cast.agent1, ticket["id"], "two.png", data)
     assert first["id"] != second["id"]
-    rows = await fetch(database_url, "SELECT blob_key, thumbnail_key FROM attachments ORDER BY id")
+    rows = await fetch(
+        database_url,
+        "SELECT blob_key, thumbnail_key FROM attachments WHERE id = ANY($1::bigint[]) ORDER BY id",
+        [int(first["id"]), int(second["id"])],
+    )
     assert rows[0]["blob_key"] == rows[1]["blob_key"] and rows[0]["thumbnail_key"] == rows[1]["thumbnail_key"]
-    blobs = await fetch(database_url, "SELECT count(*) AS n FROM blobs")
+    assert rows[0]["blob_key"] == hashlib.sha256(data).hexdigest()
+    blobs = await fetch(
+        database_url,
+        "SELECT count(*) AS n FROM blobs WHERE key = ANY($1::text[])",
+        [rows[0]["blob_key"], rows[0]["thumbnail_key"]],
+    )
     assert blobs[0]["n"] == 2  # the file and its thumbnail, once each
 
 
@@ -400,6 +425,9 @@ async def test_pages_without_javascript(cast: Cast, server: AppServer) -> None:
             files={"file": ("e.txt", b"")},
         )
         assert r.status_code == 422 and "The file is empty." in r.text
+        # Neither text nor a file: the message is refused as before.
+        r = await pages.post(f"{page_path}/messages", data={"body": "", "client_id": "no-js-3"})
+        assert r.status_code == 422, r.status_code
         assert len((await cast.alice.client.get(f"/tickets/{ticket_id}/messages")).json()["messages"]) == 2
     finally:
         await pages.aclose()

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import AppServer
-from tests.helpers import PASSWORD, Mailbox, token_in
+from tests.helpers import PASSWORD, Mailbox, http_client, token_in
 from tests.ticket_helpers import (
     AGENT_PASSWORD,
     Cast,
@@ -31,7 +31,7 @@ async def cast(server: AppServer, smtp: Mailbox, database_url: str) -> Cast:
 
 def browser(server: AppServer) -> httpx.AsyncClient:
     """A cookie-keeping client on the site root that does not follow redirects."""
-    client = httpx.AsyncClient(base_url=server.url, timeout=30)
+    client = http_client(base_url=server.url)
     server.clients.append(client)  # closed with the server
     return client
 
@@ -49,8 +49,8 @@ async def log_in(server: AppServer, email: str, password: str = PASSWORD) -> htt
 
 
 def rows(page: str) -> dict[str, str]:
-    """The dashboard's ticket rows: {ticket id: status}."""
-    return dict(re.findall(r'<tr data-ticket-id="(\d+)" data-status="(\w+)"', page))
+    """The board's or the inbox's ticket rows: {ticket id: status}."""
+    return dict(re.findall(r'<(?:tr|li)[^>]*? data-ticket-id="(\d+)" data-status="(\w+)"', page))
 
 
 def assert_html(r: httpx.Response, status: int = 200) -> str:
@@ -220,10 +220,10 @@ async def test_agent_dashboard_shows_assigned_tickets_with_unread(server: AppSer
     await post(cast.alice, mine["id"], "Still there?", "h2")
 
     sam = await log_in(server, cast.agent1.email, AGENT_PASSWORD)
-    page = assert_html(await sam.get("/tickets"))
+    page = assert_html(await sam.get("/tickets"))  # the inbox, on "Mine"
     assert rows(page) == {mine["id"]: "assigned"}
     assert "For Kim" not in page and "For nobody yet" not in page
-    assert 'aria-label="2 unread"' in page
+    assert '<span data-slot="unread-count">2</span><span class="sr-only"> unread</span>' in page
     assert "Alice Tester" in page
 
 
@@ -260,7 +260,7 @@ async def test_admin_board_lists_all_and_assigns(server: AppServer, cast: Cast) 
     await cast.bob.client.post(f"/tickets/{done['id']}/rating", json={"score": 4})
 
     admin = await log_in(server, cast.admin.email)
-    page = assert_html(await admin.get("/tickets"))
+    page = assert_html(await admin.get("/board"))
     assert rows(page) == {a["id"]: "open", b["id"]: "open", done["id"]: "closed"}
     assert "Alice Tester" in page and "Bob Tester" in page
     assert f'action="/tickets/{a["id"]}/assign"' in page
@@ -269,10 +269,10 @@ async def test_admin_board_lists_all_and_assigns(server: AppServer, cast: Cast) 
     assert "4.0 ★" in page
 
     r = await admin.post(f"/tickets/{a['id']}/assign", data={"agent_id": cast.agent1.id, "back": "board"})
-    assert (r.status_code, r.headers["location"]) == (303, "/tickets")
+    assert (r.status_code, r.headers["location"]) == (303, "/board")
     ticket = (await cast.admin.client.get(f"/tickets/{a['id']}")).json()["ticket"]
     assert (ticket["status"], ticket["agent"]) == ("assigned", {"id": cast.agent1.id, "name": "Sam Spade"})
-    page = assert_html(await admin.get("/tickets"))
+    page = assert_html(await admin.get("/board"))
     assert rows(page)[a["id"]] == "assigned"
     assert re.search(rf'<option value="{cast.agent1.id}"\s*selected>Sam Spade \(1 open\)</option>', page)
 
@@ -283,9 +283,9 @@ async def test_admin_board_lists_all_and_assigns(server: AppServer, cast: Cast) 
     assert ticket["agent"] == {"id": cast.agent2.id, "name": "Kim Kinsey"}
 
     # Filters: by status and by agent.
-    page = assert_html(await admin.get("/tickets", params={"status": "closed"}))
+    page = assert_html(await admin.get("/board", params={"status": "closed"}))
     assert rows(page) == {done["id"]: "closed"}
-    page = assert_html(await admin.get("/tickets", params={"agent_id": cast.agent2.id}))
+    page = assert_html(await admin.get("/board", params={"agent_id": cast.agent2.id}))
     assert rows(page) == {a["id"]: "assigned"}
 
     # Admins do not reply in the chat: their message form writes internal notes only.
@@ -354,6 +354,7 @@ async def test_user_text_is_escaped_in_pages(server: AppServer, cast: Cast) -> N
         (cast.alice.email, PASSWORD, "/tickets"),
         (cast.alice.email, PASSWORD, f"/tickets/{ticket['id']}"),
         (cast.admin.email, PASSWORD, "/tickets"),
+        (cast.admin.email, PASSWORD, "/board"),
         (cast.admin.email, PASSWORD, f"/tickets/{ticket['id']}"),
         (cast.agent1.email, AGENT_PASSWORD, "/tickets"),
     ]

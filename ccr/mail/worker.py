@@ -38,6 +38,7 @@ class OutboxWorker:
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def poke(self) -> None:
         """New email queued by this process: look now instead of at the next poll."""
@@ -47,6 +48,10 @@ class OutboxWorker:
         self._task = asyncio.create_task(self._run(), name="outbox-worker")
 
     async def stop(self) -> None:
+        # The flag too, not only the cancel: a cancel that lands as an SMTP answer or a poke
+        # arrives can be swallowed (Python 3.11's wait_for, in aiosmtplib and below), and
+        # the loop would then run on with stop() waiting for it forever.
+        self._stopping = True
         if self._task:
             self._task.cancel()
             try:
@@ -55,9 +60,9 @@ class OutboxWorker:
                 pass
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
-                while await self.send_due():
+                while not self._stopping and await self.send_due():
                     pass
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("outbox: database unavailable: %s", exc)

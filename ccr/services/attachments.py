@@ -17,8 +17,8 @@ import asyncpg
 
 from ccr.errors import Conflict, Invalid, NotFound, TooLarge
 from ccr.services import files, validate
+from ccr.services.access import visible
 from ccr.services.context import Context
-from ccr.services.tickets import visible
 from ccr.store import attachments as rows
 from ccr.store.attachments import Attachment
 from ccr.store.messages import Message

@@ -38,7 +38,7 @@ from ccr.services import (
 from ccr.services import feedback as feedback_service
 from ccr.store.users import User
 from ccr.web import attachments as attachment_web
-from ccr.web import charts
+from ccr.web import charts, formatting
 from ccr.web.auth import (
     clear_session_cookie,
     client_ip,
@@ -90,6 +90,10 @@ env.globals["field_label"] = validate.label
 env.filters["iso"] = lambda value: value.astimezone(UTC).isoformat() if value else ""
 env.filters["filesize"] = attachments.human_size
 env.filters["filelabel"] = attachment_web.file_label
+env.filters["linkify"] = formatting.linkify
+env.filters["ago"] = formatting.ago
+env.filters["waited"] = formatting.waited
+env.filters["absolute"] = formatting.absolute
 
 
 async def render(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
@@ -295,16 +299,22 @@ async def new_ticket_page(request: Request) -> Response:
         attachments.check_files(ctx, [data for _, data in chosen])
         ticket = await tickets.open_ticket(ctx, user, values)
         # The files arrive as the ticket's first message, as if sent from its chat at once.
-        await attachment_web.post_files(
-            ctx, user, str(ticket.id), {"body": "", "client_id": "new-ticket"}, chosen
-        )
+        if chosen:
+            await attachment_web.post_files(
+                ctx, user, str(ticket.id), {"body": "", "client_id": "new-ticket"}, chosen
+            )
     except DomainError as exc:
         return await form_error(request, "new_ticket.html", exc, values)
     return redirect(f"/tickets/{ticket.id}")
 
 
 async def _ticket_view(
-    request: Request, user: User, status: int = 200, values: dict[str, Any] | None = None, **extra: Any
+    request: Request,
+    user: User,
+    status: int = 200,
+    values: dict[str, Any] | None = None,
+    template: str = "ticket.html",
+    **extra: Any,
 ) -> Response:
     ctx = context(request)
     ticket_id = request.path_params["id"]
@@ -319,7 +329,7 @@ async def _ticket_view(
     can_write = ticket.status != "closed"  # admins write internal notes only
     return await render(
         request,
-        "ticket.html",
+        template,
         status_code=status,
         ticket=ticket,
         messages=history,
@@ -357,7 +367,7 @@ def ticket_action(action: Callable[..., Awaitable[Any]], notice: str = "") -> Ha
             return await _ticket_view(request, user, status=exc.status, error=exc, values=values)
         back = values.get("back", "")
         if back == "board":
-            return redirect("/tickets")
+            return redirect("/board")
         return redirect(f"/tickets/{ticket_id}" + (f"?notice={notice}" if notice else ""))
 
     return handler
@@ -560,9 +570,8 @@ routes = [
     Route("/forgot-password", forgot_password_page, methods=["GET", "POST"]),
     Route("/reset-password", reset_password_page, methods=["GET", "POST"]),
     Route("/setup", setup_page, methods=["GET", "POST"]),
-    Route("/tickets", dashboard),
+    # /tickets and /tickets/{id} are in ccr.web.inbox: staff get the inbox there.
     Route("/tickets/new", new_ticket_page, methods=["GET", "POST"]),
-    Route("/tickets/{id}", ticket_page),
     Route("/tickets/{id}/messages", post_message_page, methods=["POST"]),
     Route("/tickets/{id}/close", ticket_action(_close), methods=["POST"]),
     Route("/tickets/{id}/reopen", ticket_action(_reopen), methods=["POST"]),

@@ -114,7 +114,7 @@ async def test_every_main_page_passes_axe(
 
     agent = await ui.new_page(browser, watch, bypass_csp=True)
     await ui.login(agent, base, "agent@example.com")
-    await check(agent, "agent dashboard", live=True)
+    await check(agent, "agent inbox", live=True)
     await check(agent, "ticket (agent)", f"/tickets/{ticket_id}", live=True)
     await expect(customer.locator("#messages .msg.own .receipt")).to_be_visible()
     await check(customer, "ticket (customer, read receipt)")
@@ -125,7 +125,8 @@ async def test_every_main_page_passes_axe(
 
     admin = await ui.new_page(browser, watch, bypass_csp=True)
     await ui.login(admin, base, "admin@example.com")
-    await check(admin, "admin board", live=True)
+    await check(admin, "admin inbox", live=True)
+    await check(admin, "admin board", "/board", live=True)
     await check(admin, "ticket (admin)", f"/tickets/{ticket_id}", live=True)
     await check(admin, "agents", "/agents")
     await check(admin, "overview", "/overview")

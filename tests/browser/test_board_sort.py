@@ -21,7 +21,7 @@ async def test_board_columns_sort_both_ways(
     watch = ui.Watch()
     page = await ui.new_page(browser, watch)
     await ui.login(page, server.url, "admin@example.com")
-    await page.goto(server.url + "/tickets")
+    await page.goto(server.url + "/board")
     subjects = page.locator("#tickets tbody td:nth-child(2)")
     assert await subjects.all_inner_texts() == ["Cherry", "apple", "Banana"]  # newest activity first
 

@@ -110,7 +110,7 @@ async def test_journey_customer_admin_agent_on_two_processes(
 
     # The admin logs in (process B) and invites an agent from the Agents page.
     await ui.login(admin, staff_base, "admin@example.com")
-    await expect(admin).to_have_title(re.compile("Board"))
+    await expect(admin).to_have_title(re.compile("Inbox"))
     since = smtp.mark()
     await ui.create_agent(admin, staff_base, "agnes@example.com", "Agnes", "Agent")
     await expect(admin.locator("table.tickets")).to_contain_text("agnes@example.com")
@@ -120,14 +120,14 @@ async def test_journey_customer_admin_agent_on_two_processes(
     invite = await smtp.wait_for("agnes@example.com", "invited", since=since)
     await ui.set_password_from_link(agent, link_in(invite, "/reset-password"))
     await ui.login(agent, staff_base, "agnes@example.com")
-    await expect(agent.get_by_role("heading", name="Tickets assigned to me")).to_be_visible()
-    await expect(agent.locator("#tickets-empty")).to_be_visible()
+    await expect(agent.get_by_role("heading", name="Mine")).to_be_visible()
+    await expect(agent.locator("#inbox-empty")).to_be_visible()
     await ui.live(agent)
     await mark_page(agent)
     await ui.shot(agent, "agent-dashboard-empty")
 
     # The admin's board is open, and live.
-    await admin.goto(staff_base + "/tickets")
+    await admin.goto(staff_base + "/board")
     await ui.live(admin)
     await mark_page(admin)
 
@@ -172,9 +172,9 @@ async def test_journey_customer_admin_agent_on_two_processes(
     assert "Printer is on fire" in text_of(assigned) and "Agnes Agent" in text_of(assigned)
 
     # The ticket appears on the agent's open dashboard, live.
-    agent_row = agent.locator(f'#tickets tr[data-ticket-id="{ticket_id}"]')
+    agent_row = agent.locator(f'#inbox-list li[data-ticket-id="{ticket_id}"]')
     await expect(agent_row).to_contain_text("Printer is on fire")
-    await expect(agent.locator("#tickets-empty")).to_be_hidden()
+    await expect(agent.locator("#inbox-empty")).to_be_hidden()
     await assert_not_reloaded(agent)
     await ui.shot(agent, "agent-dashboard")
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import httpx
 from playwright.async_api import Browser, Page, expect
 
 from tests.browser import ui
 from tests.conftest import AppServer
-from tests.helpers import Mailbox, create_admin
+from tests.helpers import Mailbox, create_admin, http_client
 
 PAYLOADS = [
     "<script>alert(1)</script>",
@@ -63,6 +62,8 @@ async def test_payloads_render_as_text_live_and_after_reload(
     ):
         await ui.login(page, base, email)
         await ui.live(page)
+    await admin.goto(base + "/board")  # the admin's live table (their /tickets is the inbox)
+    await ui.live(admin)
 
     # Tickets arrive live on the board and the customer's dashboard...
     ids = []
@@ -79,7 +80,7 @@ async def test_payloads_render_as_text_live_and_after_reload(
     for ticket_id in ids:
         r = await admin_api.post(f"/tickets/{ticket_id}/assign", json={"agent_id": agent_id})
         assert r.status_code == 200, r.text
-    await expect(agent.locator("#tickets tbody tr")).to_have_count(len(PAYLOADS))
+    await expect(agent.locator("#inbox-list li.conv")).to_have_count(len(PAYLOADS))
     await expect(admin.locator('#tickets [data-col="agent"] select').first).to_have_value(agent_id)
     await assert_inert(agent, *PAYLOADS, customer_name)
 
@@ -113,6 +114,7 @@ async def test_payloads_render_as_text_live_and_after_reload(
         (agent, "/tickets", (*PAYLOADS, customer_name)),
         (agent, f"/tickets/{ids[0]}", (*PAYLOADS, customer_name, agent_name)),
         (admin, "/tickets", (*PAYLOADS, customer_name, agent_name)),
+        (admin, "/board", (*PAYLOADS, customer_name, agent_name)),
         (admin, f"/tickets/{ids[0]}", (*PAYLOADS, customer_name, agent_name)),
         (admin, "/feedback", (*PAYLOADS, customer_name, agent_name)),
         (admin, "/agents", (agent_name,)),
@@ -122,13 +124,13 @@ async def test_payloads_render_as_text_live_and_after_reload(
         await page.goto(base + path)
         await assert_inert(page, *texts)
     await ui.shot(admin, "xss-feedback-list")
-    await admin.goto(base + "/tickets")
+    await admin.goto(base + "/board")
     await ui.shot(admin, "xss-board")
     watch.assert_clean()
 
 
 async def test_content_security_policy_forbids_inline_script(browser: Browser, server: AppServer) -> None:
-    async with httpx.AsyncClient() as client:
+    async with http_client() as client:
         r = await client.get(server.url + "/login")
     policy = {
         part.split()[0]: part.split()[1:]
