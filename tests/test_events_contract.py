@@ -225,7 +225,8 @@ async def test_each_action_publishes_exactly_its_events_to_exactly_its_audience(
 
     # priority and tags: the same audience as a status change; changing nothing sends nothing
     r = await bea.client.patch(f"/tickets/{tid}", json={"priority": "urgent", "tags": ["vip"]})
-    assert rec.take() == ticket_frames("updated", r.json()["ticket"], boards)
+    as_customer = (await carol.client.get(f"/tickets/{tid}")).json()["ticket"]
+    assert rec.take() == ticket_frames("updated", r.json()["ticket"], boards, as_customer)
     r = await admin.client.patch(f"/tickets/{tid}", json={"priority": "urgent"})
     assert r.status_code == 200 and rec.take() == {}
 
