@@ -48,8 +48,22 @@ class TooLarge(DomainError):
 
 
 class Invalid(DomainError):
+    """Input that fails validation: `field` names the first bad field, `fields` every one of them."""
+
     status = 422
     code = "invalid"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        field: str | None = None,
+        fields: dict[str, str] | None = None,
+    ):
+        super().__init__(message, code=code, field=field)
+        # A form shows all its mistakes at once; a single check names just its own field.
+        self.fields: dict[str, str] = fields if fields is not None else ({field: message} if field else {})
 
 
 class RateLimited(DomainError):

@@ -411,6 +411,7 @@
             if (f.ticket.agent) names[f.ticket.agent.id] = f.ticket.agent.name;
             setStatus(f.ticket);
             addTimeline(f.event, f.ticket);
+            document.dispatchEvent(new CustomEvent("ccr:ticket", { detail: f })); // triage.js: badges
             break;
           case "error": {
             const p = f.client_id && pending.get(f.client_id);
@@ -490,6 +491,10 @@
     const params = new URLSearchParams(location.search);
     const statusFilter = params.get("status");
     const agentFilter = params.get("agent_id");
+    const priorityFilter = params.get("priority");
+    const tagFilter = (params.get("tag") || "").toLowerCase();
+    // Another order than activity (?sort=…): rows stay where the server put them.
+    const sorted = (params.get("sort") || "activity") !== "activity";
     if (params.get("cursor")) return; // an older page stays as it is
 
     function row(id) { return body.querySelector(`tr[data-ticket-id="${CSS.escape(id)}"]`); }
@@ -497,6 +502,8 @@
     function matches(t) {
       if (statusFilter && t.status !== statusFilter) return false;
       if (agentFilter && (!t.agent || t.agent.id !== agentFilter)) return false;
+      if (priorityFilter && t.priority !== priorityFilter) return false;
+      if (tagFilter && !(t.tags || []).includes(tagFilter)) return false;
       if (role === "agent") return t.agent && t.agent.id === me;
       return true;
     }
@@ -513,7 +520,7 @@
       slot("id").textContent = t.id;
       slot("subject").textContent = t.subject;
       slot("subject").href = `/tickets/${t.id}`;
-      const badge = fresh.querySelector(".badge");
+      const badge = fresh.querySelector('[data-col="status"] .badge');
       badge.textContent = t.status;
       badge.className = "badge status-" + t.status;
       if (slot("customer")) slot("customer").textContent = t.customer.name;
@@ -536,20 +543,20 @@
       return fresh;
     }
 
-    function toTop(tr) {
-      body.prepend(tr);
+    function toTop(tr, moved = true) {
+      if ((moved && !sorted) || !tr.parentNode) body.prepend(tr);
       table.hidden = false;
       if (empty) empty.hidden = true;
       tr.classList.remove("flash"); void tr.offsetWidth; tr.classList.add("flash");
     }
 
-    function upsert(t) {
+    function upsert(t, moved) {
       const existing = row(t.id);
       if (!matches(t)) { if (existing) existing.remove(); return; }
       const unread = existing && existing.querySelector('[data-col="unread"]').cloneNode(true);
       const tr = render(t, existing);
       if (unread) tr.querySelector('[data-col="unread"]').replaceWith(unread);
-      toTop(tr);
+      toTop(tr, moved);
     }
 
     function bumpUnread(tr) {
@@ -600,7 +607,11 @@
       // Events missed while the socket was down are not replayed: show the list afresh.
       open(reopened) { if (reopened) location.reload(); },
       frame(f) {
-        if (f.type === "ticket") { upsert(f.ticket); refreshStats(); }
+        if (f.type === "ticket") {
+          upsert(f.ticket, f.event !== "updated"); // priority and tags are not activity
+          refreshStats();
+          document.dispatchEvent(new CustomEvent("ccr:ticket", { detail: f })); // triage.js: badges
+        }
         else if (f.type === "activity") {
           const tr = row(f.ticket_id);
           if (!tr) return;

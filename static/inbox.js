@@ -333,7 +333,7 @@
   document.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && typing(e.target) && e.target.id === "f-body") { e.target.blur(); return; }
     if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || typing(e.target) || dialog.open) return;
-    const search = document.getElementById("search-box");
+    const search = document.getElementById("search-box") || document.getElementById("top-search");
     switch (e.key) {
       case "j": move(1); break;
       case "k": move(-1); break;

@@ -24,6 +24,8 @@ from tests.ticket_helpers import (
 
 TICKET_KEYS = {
     "id", "subject", "description", "status", "customer", "agent", "created_at", "updated_at", "last_seq",
+    # contract v2, "Objects, widened"
+    "priority", "tags", "channel", "first_response_at", "sla",
 }  # fmt: skip
 
 
@@ -188,7 +190,7 @@ async def test_list_is_most_recent_activity_first(cast: Cast) -> None:
     assert [t["id"] for t in await listed(cast.alice)] == [t2["id"], t1["id"], t3["id"]]
 
     first = (await listed(cast.alice))[1]
-    assert set(first) == TICKET_KEYS | {"unread"}
+    assert set(first) == TICKET_KEYS | {"unread", "waiting_since"}
     assert (first["subject"], first["last_seq"], first["unread"]) == ("First", 1, 0)
 
 

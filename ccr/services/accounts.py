@@ -42,11 +42,15 @@ async def _issue_token(
 
 async def register(ctx: Context, ip: str, data: dict[str, object]) -> None:
     """Create a customer and mail a confirmation link; a taken address mails its owner instead."""
-    email = validate.email(data.get("email"))
-    password = validate.password(data.get("password"))
-    first_name = validate.name(data.get("first_name"), "first_name")
-    last_name = validate.name(data.get("last_name"), "last_name")
-    _check_new_password(password, email)
+    # In the contract's order of the fields, so `field` (the first) is what v1 clients saw.
+    form = validate.Form()
+    email = form.check(validate.email, data.get("email"))
+    password = form.check(validate.password, data.get("password"))
+    if password is not None:
+        form.check(_check_new_password, password, email or "")
+    first_name = form.check(validate.name, data.get("first_name"), "first_name")
+    last_name = form.check(validate.name, data.get("last_name"), "last_name")
+    form.done()
     await ctx.limiter.hit(f"register:ip:{ip}", ctx.settings.rate_limits["register_ip"])
     password_hash = await security.hash_password(password)
     async with ctx.write() as (conn, changes):
@@ -98,8 +102,10 @@ async def verify_email(ctx: Context, data: dict[str, object]) -> None:
 
 
 async def login(ctx: Context, ip: str, data: dict[str, object]) -> LoggedIn:
-    email = validate.email(data.get("email"))
-    password = validate.password(data.get("password"))
+    form = validate.Form()
+    email = form.check(validate.email, data.get("email"))
+    password = form.check(validate.password, data.get("password"))
+    form.done()
     # Only failed attempts count: people who log in often are not guessing passwords.
     limits = ctx.settings.rate_limits
     by_ip, by_account = f"login:ip:{ip}", f"login:account:{email.lower()}"
@@ -172,8 +178,10 @@ async def reset_token_user(ctx: Context, token: str) -> User | None:
 
 async def reset_password(ctx: Context, data: dict[str, object]) -> None:
     """Set a new password from a reset link; every session of the user ends."""
-    token = _token_value(data.get("token"))
-    password = validate.password(data.get("password"))
+    form = validate.Form()
+    token = form.check(_token_value, data.get("token"))
+    password = form.check(validate.password, data.get("password"))
+    form.done()
     token_hash = security.token_hash(ctx.settings.secret_key, token)
     async with ctx.pool.acquire() as conn:
         user_id = await tokens.peek(conn, token_hash, "reset")
@@ -207,9 +215,11 @@ async def reset_password(ctx: Context, data: dict[str, object]) -> None:
 async def create_agent(ctx: Context, admin: User, data: dict[str, object]) -> User:
     if admin.role != "admin":
         raise Forbidden("Only admins can create agents.")
-    email = validate.email(data.get("email"))
-    first_name = validate.name(data.get("first_name"), "first_name")
-    last_name = validate.name(data.get("last_name"), "last_name")
+    form = validate.Form()
+    email = form.check(validate.email, data.get("email"))
+    first_name = form.check(validate.name, data.get("first_name"), "first_name")
+    last_name = form.check(validate.name, data.get("last_name"), "last_name")
+    form.done()
     async with ctx.write() as (conn, changes):
         agent = await users.insert(
             conn,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from ccr.errors import Conflict, Forbidden, Invalid
-from ccr.services import validate
+from ccr.services import search, validate
 
 # The gate lives in services.access; re-exported because "tickets.visible" is how callers know it.
 from ccr.services.access import can_see as can_see
@@ -17,7 +19,7 @@ from ccr.services.context import Context
 from ccr.services.events import TicketChanged
 from ccr.store import feedback, tickets, users
 from ccr.store.feedback import Rating
-from ccr.store.tickets import Event, ListedTicket, Ticket
+from ccr.store.tickets import Event, ListedTicket, ListQuery, Ticket
 from ccr.store.users import User
 
 SUBJECT_MAX = 200
@@ -25,6 +27,8 @@ DESCRIPTION_MAX = 20_000
 STATUSES = ("open", "assigned", "closed")
 PAGE_DEFAULT = 50
 PAGE_MAX = 200
+# A tag as the contract spells it; triage (which sets tags) and the list filter share it.
+TAG = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 
 def _is_customer_or_admin(user: User, ticket: Ticket) -> None:
@@ -46,10 +50,12 @@ async def timeline(ctx: Context, user: User, ticket_id: object) -> list[Event]:
 async def open_ticket(ctx: Context, customer: User, data: Mapping[str, object]) -> Ticket:
     if customer.role != "customer":
         raise Forbidden("Only customers open tickets.")
-    subject = validate.text(data.get("subject"), "subject", max_len=SUBJECT_MAX)
-    description = validate.text(
-        data.get("description"), "description", max_len=DESCRIPTION_MAX, multiline=True
+    form = validate.Form()
+    subject = form.check(validate.text, data.get("subject"), "subject", max_len=SUBJECT_MAX)
+    description = form.check(
+        validate.text, data.get("description"), "description", max_len=DESCRIPTION_MAX, multiline=True
     )
+    form.done()
     async with ctx.write() as (conn, changes):
         ticket_id = await tickets.insert(conn, customer.id, subject, description)
         await tickets.add_event(conn, ticket_id, customer.id, "created")
@@ -69,24 +75,58 @@ async def open_ticket(ctx: Context, customer: User, data: Mapping[str, object]) 
     return ticket
 
 
-def _decode_cursor(cursor: object) -> tuple[datetime, int] | None:
+SORTS = ("activity", "priority", "created", "waiting")
+# array_position in the store's PRIORITY_RANK: urgent first.
+PRIORITY_ORDER = ("urgent", "high", "normal", "low")
+
+
+def _stamp(value: str) -> datetime:
+    when = datetime.fromisoformat(value)
+    if when.tzinfo is None:  # ours are aware times; anything else would fail in the database
+        raise ValueError("not a cursor")
+    return when.astimezone(UTC)  # OverflowError past year 9999 in UTC
+
+
+def _number(value: str, high: int = 2**63 - 1) -> int:
+    number = int(value)
+    if not 0 < number <= high:
+        raise ValueError("not a cursor")
+    return number
+
+
+def _decode_cursor(cursor: object, sort: str = "activity") -> tuple[Any, ...] | None:
+    """The position a cursor names: (time, id) for activity; the sort's own keys for the others."""
     if cursor in (None, ""):
         return None
     try:
         if not isinstance(cursor, str) or len(cursor) >= 100:
             raise ValueError("not a cursor")
-        stamp, _, ticket_id = base64.urlsafe_b64decode(cursor.encode() + b"==").decode().partition("|")
-        when, number = datetime.fromisoformat(stamp), int(ticket_id)
-        # Ours are aware times and bigint ids; anything else would fail in the database (a 500).
-        if when.tzinfo is None or not 0 < number < 2**63:
-            raise ValueError("not a cursor")
-        return when.astimezone(UTC), number  # OverflowError past year 9999 in UTC
+        parts = base64.urlsafe_b64decode(cursor.encode() + b"==").decode().split("|")
+        if sort == "activity" and len(parts) == 2:  # the v1 form, kept as it was
+            return _stamp(parts[0]), _number(parts[1])
+        if sort == "created" and parts[0] == "c" and len(parts) == 3:
+            return _stamp(parts[1]), _number(parts[2])
+        if sort == "priority" and parts[0] == "p" and len(parts) == 4:
+            return _number(parts[1], len(PRIORITY_ORDER)), _stamp(parts[2]), _number(parts[3])
+        if sort == "waiting" and parts[0] == "w" and len(parts) == 2:
+            return (_number(parts[1], 10**9),)
+        raise ValueError("not a cursor")
     except Exception:
         raise Invalid("This cursor is not one we gave out.", code="invalid_cursor", field="cursor") from None
 
 
-def _encode_cursor(ticket: Ticket) -> str:
-    raw = f"{ticket.last_activity_at.isoformat()}|{ticket.id}".encode()
+def _encode_cursor(ticket: Ticket, sort: str = "activity", offset: int = 0) -> str:
+    parts: list[object]
+    if sort == "created":
+        parts = ["c", ticket.created_at.isoformat(), ticket.id]
+    elif sort == "priority":
+        rank = PRIORITY_ORDER.index(ticket.priority) + 1
+        parts = ["p", rank, ticket.last_activity_at.isoformat(), ticket.id]
+    elif sort == "waiting":
+        parts = ["w", offset]
+    else:
+        parts = [ticket.last_activity_at.isoformat(), ticket.id]
+    raw = "|".join(str(p) for p in parts).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -96,33 +136,82 @@ class TicketPage:
     next_cursor: str | None
 
 
+def _choice(params: Mapping[str, object], name: str, allowed: tuple[str, ...]) -> str | None:
+    value = params.get(name) or None
+    if value is not None and value not in allowed:
+        raise Invalid(
+            f"{validate.label(name)} must be one of {', '.join(allowed)}.", code=f"invalid_{name}", field=name
+        )
+    return str(value) if value else None
+
+
+def _flag(params: Mapping[str, object], name: str) -> bool:
+    value = params.get(name)
+    if value in (None, "", "0", "false"):
+        return False
+    if value in ("1", "true"):
+        return True
+    raise Invalid(f"{name} is 1 or 0.", code=f"invalid_{name}", field=name)
+
+
 async def list_tickets(ctx: Context, user: User, params: Mapping[str, object]) -> TicketPage:
-    """What the caller may see, most recent activity first, a page at a time."""
-    status = params.get("status") or None
-    if status is not None and status not in STATUSES:
-        raise Invalid(f"status must be one of {', '.join(STATUSES)}.", code="invalid_status", field="status")
+    """What the caller may see, filtered and in the asked order (activity first), a page at a time.
+
+    Cursors are keyset positions for the activity, priority and created orders, so a page never
+    repeats or skips a ticket. The waiting order moves as customers write, so its cursor is an
+    offset: a page may then repeat or skip a ticket whose waiting time changed in between.
+    """
+    form = validate.Form()
+    status = form.check(_choice, params, "status", STATUSES)
+    priority = form.check(_choice, params, "priority", PRIORITY_ORDER[::-1])
+    sort = form.check(_choice, params, "sort", SORTS) or "activity"
+    unassigned = form.check(_flag, params, "unassigned")
+    tag = None
+    if params.get("tag") not in (None, ""):
+        tag = form.check(_tag, params["tag"])
     limit = PAGE_DEFAULT
     if params.get("limit") not in (None, ""):
-        limit = validate.integer(params["limit"], "limit", low=1, high=PAGE_MAX)
+        limit = form.check(validate.integer, params["limit"], "limit", low=1, high=PAGE_MAX)
+    form.done()
     agent_filter: int | None = None
     if params.get("agent_id") not in (None, ""):
         if user.role != "admin":
             raise Forbidden("Only admins filter by agent.")
         agent_filter = validate.identifier(params["agent_id"], "agent_id")
-    after = _decode_cursor(params.get("cursor"))
+    if unassigned and user.role != "admin":
+        # Agents see the unassigned queue only when routing lets them take tickets (a later
+        # issue's settings); until then it is the admins' alone.
+        raise Forbidden("Only admins see unassigned tickets.", code="not_allowed")
+    after = _decode_cursor(params.get("cursor"), sort)
+    offset = after[0] if sort == "waiting" and after else 0
+    query = ListQuery(
+        viewer_id=user.id,
+        customer_id=user.id if user.role == "customer" else None,
+        agent_id=user.id if user.role == "agent" else agent_filter,
+        status=status,
+        priority=priority,
+        tag=tag,
+        unassigned=unassigned,
+        sort=sort,
+        after=None if sort == "waiting" else after,
+        offset=offset,
+        limit=limit + 1,
+    )
     async with ctx.pool.acquire() as conn:
-        page = await tickets.list_for(
-            conn,
-            viewer_id=user.id,
-            customer_id=user.id if user.role == "customer" else None,
-            agent_id=user.id if user.role == "agent" else agent_filter,
-            status=str(status) if status else None,
-            after=after,
-            limit=limit + 1,
-        )
+        found = None
+        if params.get("q") not in (None, ""):
+            found = await search.matching_ticket_ids(conn, user, params["q"])
+        page = await tickets.list_page(conn, replace(query, only_ids=found))
     more = len(page) > limit
     page = page[:limit]
-    return TicketPage(page, _encode_cursor(page[-1].ticket) if more else None)
+    cursor = _encode_cursor(page[-1].ticket, sort, offset + limit) if more else None
+    return TicketPage(page, cursor)
+
+
+def _tag(value: object) -> str:
+    if not isinstance(value, str) or not TAG.fullmatch(value):
+        raise Invalid("A tag is 1 to 40 letters, digits, - or _.", code="invalid_tag", field="tag")
+    return value.lower()
 
 
 async def assign(ctx: Context, admin: User, ticket_id: object, data: Mapping[str, object]) -> Ticket:
@@ -218,8 +307,12 @@ async def rate(ctx: Context, user: User, ticket_id: object, data: Mapping[str, o
         ticket = await visible(conn, user, ticket_id, lock=True)
         if ticket.customer_id != user.id:
             raise Forbidden("Only the ticket's customer can rate it.")
-        score = validate.integer(data.get("score"), "score", low=1, high=5)
-        comment = validate.text(data.get("comment"), "comment", max_len=2000, min_len=0, multiline=True)
+        form = validate.Form()
+        score = form.check(validate.integer, data.get("score"), "score", low=1, high=5)
+        comment = form.check(
+            validate.text, data.get("comment"), "comment", max_len=2000, min_len=0, multiline=True
+        )
+        form.done()
         if ticket.status != "closed":
             raise Conflict("Close the ticket before rating it.", code="ticket_not_closed")
         rating = await feedback.rate(conn, ticket.id, score, comment)

@@ -1,12 +1,78 @@
-"""Checks on user input: each failure names the field and says what was expected."""
+"""Checks on user input: each failure names the field and says what was expected.
+
+`Form` runs several checks and reports every failure at once; `LABELS` is the one place a
+field's name becomes the words people see ("First name", not `first_name`), in API messages
+and next to the fields of every page.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from email_validator import EmailNotValidError, validate_email
 
 from ccr.errors import Invalid
+
+T = TypeVar("T")
+
+LABELS = {
+    "email": "Email",
+    "password": "Password",
+    "first_name": "First name",
+    "last_name": "Last name",
+    "phone": "Phone",
+    "subject": "Subject",
+    "description": "Description",
+    "client_id": "Client id",
+    "token": "Link",
+    "score": "Rating",
+    "comment": "Comment",
+    "agent_id": "Agent",
+    "priority": "Priority",
+    "tags": "Tags",
+    "shortcut": "Shortcut",
+    "title": "Title",
+}
+
+
+def label(field: str) -> str:
+    """What people call a field."""
+    return LABELS.get(field) or field.replace("_", " ").capitalize()
+
+
+class Form:
+    """Runs every check of a form and raises one Invalid naming all the fields that failed.
+
+    `check(...)` returns the checked value, or None when it failed; `done()` raises before
+    any of those Nones can be used, so callers read the values only after `done()`.
+    """
+
+    def __init__(self) -> None:
+        self.errors: dict[str, Invalid] = {}
+
+    def check(self, check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return check(*args, **kwargs)
+        except Invalid as exc:
+            self.add(exc)
+            return cast(T, None)
+
+    def add(self, exc: Invalid) -> None:
+        """Keep a failure found by other means (a rule across fields); the first per field wins."""
+        self.errors.setdefault(exc.field or "", exc)
+
+    def done(self) -> None:
+        if not self.errors:
+            return
+        first = next(iter(self.errors.values()))
+        fields = {name: exc.message for name, exc in self.errors.items() if name}
+        message = first.message
+        if len(fields) > 1:
+            message = "Please correct these fields: " + ", ".join(label(name) for name in fields) + "."
+        raise Invalid(message, code=first.code, field=first.field, fields=fields)
+
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LINE_BREAK = re.compile(r"[\r\n\u2028\u2029]")
@@ -19,19 +85,19 @@ def text(
     if value is None or value == "":
         if min_len == 0:
             return ""
-        raise Invalid(f"{field.replace('_', ' ').capitalize()} is required.", code="required", field=field)
+        raise Invalid(f"{label(field)} is required.", code="required", field=field)
     if not isinstance(value, str):
-        raise Invalid(f"{field} must be a string.", code="wrong_type", field=field)
+        raise Invalid(f"{label(field)} must be text.", code="wrong_type", field=field)
     if strip:
         value = value.strip()
     if "\x00" in value or _CONTROL.search(value) or (not multiline and _LINE_BREAK.search(value)):
         raise Invalid(
-            f"{field} contains characters that are not allowed.", code="bad_characters", field=field
+            f"{label(field)} contains characters that are not allowed.", code="bad_characters", field=field
         )
     if len(value) < min_len:
-        raise Invalid(f"{field.replace('_', ' ').capitalize()} is required.", code="required", field=field)
+        raise Invalid(f"{label(field)} is required.", code="required", field=field)
     if len(value) > max_len:
-        raise Invalid(f"{field} must be at most {max_len} characters.", code="too_long", field=field)
+        raise Invalid(f"{label(field)} must be at most {max_len} characters.", code="too_long", field=field)
     return value
 
 
@@ -49,7 +115,7 @@ def password(value: object, field: str = "password") -> str:
     if value is None or value == "":
         raise Invalid("Password is required.", code="required", field=field)
     if not isinstance(value, str):
-        raise Invalid(f"{field} must be a string.", code="wrong_type", field=field)
+        raise Invalid(f"{label(field)} must be text.", code="wrong_type", field=field)
     if "\x00" in value:
         raise Invalid(
             "Password contains characters that are not allowed.", code="bad_characters", field=field
@@ -63,13 +129,13 @@ def name(value: object, field: str) -> str:
 
 def integer(value: object, field: str, *, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise Invalid(f"{field} must be a whole number.", code="wrong_type", field=field)
+        raise Invalid(f"{label(field)} must be a whole number.", code="wrong_type", field=field)
     try:
         number = int(value)
     except ValueError:
-        raise Invalid(f"{field} must be a whole number.", code="wrong_type", field=field) from None
+        raise Invalid(f"{label(field)} must be a whole number.", code="wrong_type", field=field) from None
     if not low <= number <= high:
-        raise Invalid(f"{field} must be between {low} and {high}.", code="out_of_range", field=field)
+        raise Invalid(f"{label(field)} must be between {low} and {high}.", code="out_of_range", field=field)
     return number
 
 

@@ -34,8 +34,6 @@ class Row:
     unread: int
     # When the customer began waiting for an answer (None: not waiting, e.g. answered or closed).
     waiting_since: datetime | None
-    priority: str
-    tags: list[str]
 
 
 @dataclass(frozen=True)
@@ -128,7 +126,7 @@ async def rows(
                                         WHERE r.user_id = {viewer} AND r.ticket_id = page.id), 0)
                ) AS x_unread,
                {WAITING} AS x_waiting_since
-        FROM ({tickets.SELECT.replace("SELECT", "SELECT t.priority AS x_priority, t.tags AS x_tags,", 1)}
+        FROM ({tickets.SELECT}
               WHERE {" AND ".join(where)}
               ORDER BY t.last_activity_at DESC, t.id DESC LIMIT ${len(args)}) page
         ORDER BY page.last_activity_at DESC, page.id DESC
@@ -136,16 +134,8 @@ async def rows(
     result = []
     for record in await conn.fetch(sql, *args):
         data = dict(record)
-        extra = {key: data.pop(key) for key in list(data) if key.startswith("x_")}
-        result.append(
-            Row(
-                ticket=Ticket(**{k: v for k, v in data.items() if k in Ticket.__dataclass_fields__}),
-                unread=extra["x_unread"],
-                waiting_since=extra["x_waiting_since"],
-                priority=extra["x_priority"],
-                tags=list(extra["x_tags"]),
-            )
-        )
+        unread, waiting_since = data.pop("x_unread"), data.pop("x_waiting_since")
+        result.append(Row(Ticket(**data), unread, waiting_since))
     return result
 
 

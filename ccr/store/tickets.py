@@ -24,6 +24,10 @@ class Ticket:
     updated_at: datetime
     last_activity_at: datetime
     last_seq: int
+    priority: str
+    tags: list[str]
+    channel: str
+    first_response_at: datetime | None
 
     def public(self) -> dict[str, Any]:
         return {
@@ -36,6 +40,13 @@ class Ticket:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "last_seq": self.last_seq,
+            "priority": self.priority,
+            "tags": list(self.tags),
+            "channel": self.channel,
+            "first_response_at": self.first_response_at,
+            # Service levels arrive with routing (contract v2, "Routing, service levels"); until
+            # then no ticket has a due time, which the contract spells null.
+            "sla": None,
         }
 
 
@@ -43,6 +54,7 @@ class Ticket:
 class ListedTicket:
     ticket: Ticket
     unread: int
+    waiting_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +70,8 @@ SELECT = """
     SELECT t.id, t.subject, t.description, t.status, t.customer_id,
            trim(c.first_name || ' ' || c.last_name) AS customer_name,
            t.agent_id, trim(a.first_name || ' ' || a.last_name) AS agent_name,
-           t.created_at, t.updated_at, t.last_activity_at, t.last_seq
+           t.created_at, t.updated_at, t.last_activity_at, t.last_seq,
+           t.priority, t.tags, t.channel, t.first_response_at
     FROM tickets t
     JOIN users c ON c.id = t.customer_id
     LEFT JOIN users a ON a.id = t.agent_id
@@ -138,6 +151,63 @@ async def events(conn: asyncpg.Connection, ticket_id: int) -> list[Event]:
     return [Event(**{**dict(r), "data": orjson.loads(r["data"])}) for r in rows]
 
 
+# Orders a list can take (contract v2: `sort=`). Each is a total order (ids break ties), so
+# keyset cursors give every ticket exactly once across pages.
+PRIORITY_RANK = "array_position('{urgent,high,normal,low}'::text[], t.priority)"
+# How long the customer has been waiting: since their oldest message after staff last answered
+# (notes are not answers), or since the ticket was opened if nobody has answered yet. Closed
+# tickets and answered ones wait for nothing (NULL, listed last).
+WAITING_SINCE = """
+    CASE WHEN t.status = 'closed' THEN NULL
+         WHEN NOT EXISTS (SELECT 1 FROM messages s WHERE s.ticket_id = t.id
+                          AND s.sender_id <> t.customer_id AND NOT s.internal) THEN t.created_at
+         ELSE (SELECT min(m.created_at) FROM messages m
+               WHERE m.ticket_id = t.id AND m.sender_id = t.customer_id
+                 AND m.seq > (SELECT max(s.seq) FROM messages s WHERE s.ticket_id = t.id
+                              AND s.sender_id <> t.customer_id AND NOT s.internal))
+    END"""
+SORTS = {
+    "activity": ("t.last_activity_at DESC, t.id DESC", "page.last_activity_at DESC, page.id DESC"),
+    "priority": (
+        f"{PRIORITY_RANK}, t.last_activity_at DESC, t.id DESC",
+        "page.sort_rank, page.last_activity_at DESC, page.id DESC",
+    ),
+    "created": ("t.created_at DESC, t.id DESC", "page.created_at DESC, page.id DESC"),
+    "waiting": (
+        "sort_waiting ASC NULLS LAST, t.last_activity_at DESC, t.id DESC",
+        "page.sort_waiting ASC NULLS LAST, page.last_activity_at DESC, page.id DESC",
+    ),
+}
+
+# The ticket's columns plus the keys the sorts need (computed for a page's rows only when
+# the order does not need them: PostgreSQL evaluates them after the LIMIT then).
+LIST_SELECT = SELECT.replace(
+    "\n    FROM tickets t",
+    f", {PRIORITY_RANK} AS sort_rank, {WAITING_SINCE} AS sort_waiting\n    FROM tickets t",
+    1,
+)
+assert LIST_SELECT != SELECT, "SELECT no longer reads FROM tickets t"
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """Which tickets, in which order, after which position (a keyset cursor, or an offset)."""
+
+    viewer_id: int
+    customer_id: int | None = None
+    agent_id: int | None = None
+    status: str | None = None
+    priority: str | None = None
+    tag: str | None = None
+    unassigned: bool = False
+    sort: str = "activity"
+    after: tuple[Any, ...] | None = None
+    offset: int = 0
+    limit: int = 50
+    only_ids: list[int] | None = None
+    """A search's matches (None: no search)."""
+
+
 async def list_for(
     conn: asyncpg.Connection,
     *,
@@ -149,21 +219,44 @@ async def list_for(
     limit: int,
 ) -> list[ListedTicket]:
     """A page of tickets, most recent activity first, with the viewer's unread counts."""
+    query = ListQuery(viewer_id, customer_id, agent_id, status, after=after, limit=limit)
+    return await list_page(conn, query)
+
+
+async def list_page(conn: asyncpg.Connection, q: ListQuery) -> list[ListedTicket]:
+    """A page of tickets in the query's order, with the viewer's unread counts."""
     where, args = [], []
 
     def arg(value: object) -> str:
         args.append(value)
         return f"${len(args)}"
 
-    if customer_id is not None:
-        where.append(f"t.customer_id = {arg(customer_id)}")
-    if agent_id is not None:
-        where.append(f"t.agent_id = {arg(agent_id)}")
-    if status is not None:
-        where.append(f"t.status = {arg(status)}")
-    if after is not None:
-        where.append(f"(t.last_activity_at, t.id) < ({arg(after[0])}, {arg(after[1])})")
-    viewer = arg(viewer_id)
+    if q.customer_id is not None:
+        where.append(f"t.customer_id = {arg(q.customer_id)}")
+    if q.agent_id is not None:
+        where.append(f"t.agent_id = {arg(q.agent_id)}")
+    if q.status is not None:
+        where.append(f"t.status = {arg(q.status)}")
+    if q.priority is not None:
+        where.append(f"t.priority = {arg(q.priority)}")
+    if q.tag is not None:
+        where.append(f"t.tags @> ARRAY[{arg(q.tag)}]::text[]")  # served by the GIN index
+    if q.unassigned:
+        where.append("t.agent_id IS NULL")
+    if q.only_ids is not None:  # a search's matches
+        where.append(f"t.id = ANY({arg(q.only_ids)}::bigint[])")
+    if q.after is not None:
+        if q.sort == "priority":
+            rank, stamp, last_id = (arg(v) for v in q.after)
+            where.append(
+                f"({PRIORITY_RANK} > {rank} OR ({PRIORITY_RANK} = {rank}"
+                f" AND (t.last_activity_at, t.id) < ({stamp}, {last_id})))"
+            )
+        else:
+            column = "t.created_at" if q.sort == "created" else "t.last_activity_at"
+            where.append(f"({column}, t.id) < ({arg(q.after[0])}, {arg(q.after[1])})")
+    inner_order, outer_order = SORTS[q.sort]
+    viewer = arg(q.viewer_id)
     sql = f"""
         SELECT page.*,
                (SELECT count(*) FROM messages m
@@ -171,16 +264,19 @@ async def list_for(
                   AND m.seq > coalesce((SELECT r.seq FROM read_markers r
                                         WHERE r.user_id = {viewer} AND r.ticket_id = page.id), 0)
                ) AS unread
-        FROM ({SELECT} {"WHERE " + " AND ".join(where) if where else ""}
-              ORDER BY t.last_activity_at DESC, t.id DESC LIMIT {arg(limit)}) page
-        ORDER BY page.last_activity_at DESC, page.id DESC
+        FROM ({LIST_SELECT}
+              {"WHERE " + " AND ".join(where) if where else ""}
+              ORDER BY {inner_order} OFFSET {arg(q.offset)} LIMIT {arg(q.limit)}) page
+        ORDER BY {outer_order}
     """
     rows = await conn.fetch(sql, *args)
     listed = []
     for row in rows:
         data = dict(row)
         unread = data.pop("unread")
-        listed.append(ListedTicket(Ticket(**data), unread))
+        data.pop("sort_rank")
+        waiting = data.pop("sort_waiting")
+        listed.append(ListedTicket(Ticket(**data), unread, waiting))
     return listed
 
 
@@ -232,3 +328,13 @@ async def agent_loads(conn: asyncpg.Connection) -> dict[int, int]:
         "SELECT agent_id, count(*) AS n FROM tickets WHERE status <> 'closed' AND agent_id IS NOT NULL GROUP BY agent_id"
     )
     return {r["agent_id"]: r["n"] for r in rows}
+
+
+async def set_triage(conn: asyncpg.Connection, ticket_id: int, priority: str, tags: list[str]) -> None:
+    """Priority and tags: how staff sort their work, so not activity (the list order stays)."""
+    await conn.execute(
+        "UPDATE tickets SET priority = $2, tags = $3, updated_at = now() WHERE id = $1",
+        ticket_id,
+        priority,
+        tags,
+    )

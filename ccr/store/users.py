@@ -19,6 +19,7 @@ class User:
     email_verified_at: datetime | None
     disabled_at: datetime | None
     created_at: datetime
+    phone: str | None
 
     @property
     def name(self) -> str:
@@ -32,10 +33,15 @@ class User:
             "first_name": self.first_name,
             "last_name": self.last_name,
             "disabled": self.disabled_at is not None,
+            "phone": self.phone,
+            # Two-factor sign-in is a later issue (contract v2, "Accounts"); nobody has it yet.
+            "two_factor": False,
         }
 
 
-COLUMNS = "id, email, role, first_name, last_name, password_hash, email_verified_at, disabled_at, created_at"
+COLUMNS = (
+    "id, email, role, first_name, last_name, password_hash, email_verified_at, disabled_at, created_at, phone"
+)
 
 
 def _user(row: asyncpg.Record | None) -> User | None:

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ccr.errors import Malformed
-from ccr.services import accounts, agents, chat, stats, tickets
+from ccr.services import accounts, agents, canned, chat, search, stats, tickets, triage
 from ccr.services import feedback as feedback_service
 from ccr.web.auth import clear_session_cookie, client_ip, context, require_user, set_session_cookie
 from ccr.web.errors import JSON
@@ -113,15 +113,30 @@ async def list_tickets(request: Request) -> Response:
     page = await tickets.list_tickets(context(request), user, dict(request.query_params))
     return JSON(
         {
-            "tickets": [{**t.ticket.public(), "unread": t.unread} for t in page.tickets],
+            "tickets": [
+                {**t.ticket.public(), "unread": t.unread, "waiting_since": t.waiting_since}
+                for t in page.tickets
+            ],
             "next_cursor": page.next_cursor,
         }
     )
 
 
+async def search_tickets(request: Request) -> Response:
+    user = await require_user(request)
+    results = await search.search(context(request), user, dict(request.query_params))
+    return JSON({"results": [r.public() for r in results]})
+
+
 async def get_ticket(request: Request) -> Response:
     user = await require_user(request)
     ticket = await tickets.get(context(request), user, request.path_params["id"])
+    return JSON({"ticket": ticket.public()})
+
+
+async def update_ticket(request: Request) -> Response:
+    user = await require_user(request)
+    ticket = await triage.update(context(request), user, request.path_params["id"], await body(request))
     return JSON({"ticket": ticket.public()})
 
 
@@ -199,6 +214,36 @@ async def read_feedback(request: Request) -> Response:
     return JSON({"feedback": [f.public() for f in items]})
 
 
+async def list_canned(request: Request) -> Response:
+    user = await require_user(request)
+    found = await canned.search(context(request), user, dict(request.query_params))
+    return JSON({"canned_replies": [r.public() for r in found]})
+
+
+async def create_canned(request: Request) -> Response:
+    admin = await require_user(request)
+    reply = await canned.create(context(request), admin, await body(request))
+    return JSON({"canned_reply": reply.public()}, status_code=201)
+
+
+async def get_canned(request: Request) -> Response:
+    user = await require_user(request)
+    reply = await canned.get(context(request), user, request.path_params["id"])
+    return JSON({"canned_reply": reply.public()})
+
+
+async def update_canned(request: Request) -> Response:
+    admin = await require_user(request)
+    reply = await canned.update(context(request), admin, request.path_params["id"], await body(request))
+    return JSON({"canned_reply": reply.public()})
+
+
+async def delete_canned(request: Request) -> Response:
+    admin = await require_user(request)
+    await canned.delete(context(request), admin, request.path_params["id"])
+    return no_content()
+
+
 async def overview(request: Request) -> Response:
     admin = await require_user(request, "admin")
     return JSON(await stats.overview(context(request), admin))
@@ -223,6 +268,8 @@ routes = [
     Route("/tickets", create_ticket, methods=["POST"]),
     Route("/tickets", list_tickets, methods=["GET"]),
     Route("/tickets/{id}", get_ticket, methods=["GET"]),
+    Route("/tickets/{id}", update_ticket, methods=["PATCH"]),
+    Route("/search", search_tickets, methods=["GET"]),
     Route("/tickets/{id}/events", ticket_events, methods=["GET"]),
     Route("/tickets/{id}/assign", assign, methods=["POST"]),
     Route("/tickets/{id}/close", close, methods=["POST"]),
@@ -233,6 +280,11 @@ routes = [
     Route("/tickets/{id}/rating", rate, methods=["POST"]),
     Route("/feedback", send_feedback, methods=["POST"]),
     Route("/feedback", read_feedback, methods=["GET"]),
+    Route("/canned-replies", list_canned, methods=["GET"]),
+    Route("/canned-replies", create_canned, methods=["POST"]),
+    Route("/canned-replies/{id}", get_canned, methods=["GET"]),
+    Route("/canned-replies/{id}", update_canned, methods=["PATCH"]),
+    Route("/canned-replies/{id}", delete_canned, methods=["DELETE"]),
     Route("/stats", overview, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
 ]

@@ -29,16 +29,20 @@ class JSON(Response):
         return orjson.dumps(content)
 
 
-def error_json(status: int, code: str, message: str, field: str | None = None) -> JSON:
-    error: dict[str, str] = {"code": code, "message": message}
+def error_json(
+    status: int, code: str, message: str, field: str | None = None, fields: dict[str, str] | None = None
+) -> JSON:
+    error: dict[str, Any] = {"code": code, "message": message}
     if field:
         error["field"] = field
+    if fields:
+        error["fields"] = fields  # every bad field with its message; `field` stays the first
     return JSON({"error": error}, status_code=status)
 
 
 def domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    response = error_json(exc.status, exc.code, exc.message, exc.field)
+    response = error_json(exc.status, exc.code, exc.message, exc.field, getattr(exc, "fields", None))
     if isinstance(exc, RateLimited):
         response.headers["retry-after"] = str(exc.retry_after)
     return response

@@ -12,7 +12,13 @@ _ERROR = {
         "error": {
             "type": "object",
             "required": ["code", "message"],
-            "properties": {"code": _STR, "message": _STR, "field": _STR},
+            "properties": {
+                "code": _STR,
+                "message": _STR,
+                "field": _STR,
+                # 422: every field that failed with its message (`field` is the first of them).
+                "fields": {"type": "object", "additionalProperties": _STR},
+            },
         }
     },
 }
@@ -24,8 +30,12 @@ _USER = {
         "role": {"enum": ["customer", "agent", "admin"]},
         "first_name": _STR,
         "last_name": _STR,
+        "disabled": {"type": "boolean"},
+        "phone": {"type": ["string", "null"]},
+        "two_factor": {"type": "boolean"},
     },
 }
+_PRIORITY = {"enum": ["low", "normal", "high", "urgent"]}
 _PARTY = {"type": "object", "properties": {"id": _STR, "name": _STR}}
 _TICKET = {
     "type": "object",
@@ -39,6 +49,23 @@ _TICKET = {
         "created_at": {"type": "string", "format": "date-time"},
         "updated_at": {"type": "string", "format": "date-time"},
         "last_seq": {"type": "integer"},
+        "priority": _PRIORITY,
+        "tags": {"type": "array", "items": _STR},
+        "channel": {"enum": ["web", "email"]},
+        "first_response_at": {"type": ["string", "null"], "format": "date-time"},
+        "sla": {"type": ["object", "null"]},
+    },
+}
+_CANNED = {
+    "type": "object",
+    "properties": {
+        "id": _STR,
+        "shortcut": _STR,
+        "title": _STR,
+        "body": _STR,
+        "rendered": _STR,
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
     },
 }
 _MESSAGE = {
@@ -110,8 +137,25 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
     ),
     ("post", "/users/{id}/enable", "admin", "Enable a disabled account again", {}, 200),
     ("post", "/tickets", "customer", "Open a ticket", {"subject": _STR, "description": _STR}, 201),
-    ("get", "/tickets", "all", "Tickets the caller may see, most recent activity first", {}, 200),
+    (
+        "get",
+        "/tickets",
+        "all",
+        "Tickets the caller may see; filters status, priority, tag, unassigned=1 (admins);"
+        " sort activity (default), priority, created, waiting",
+        {},
+        200,
+    ),
     ("get", "/tickets/{id}", "all", "One ticket", {}, 200),
+    (
+        "patch",
+        "/tickets/{id}",
+        "its agent, admin",
+        "Set priority and/or tags",
+        {"priority": _PRIORITY, "tags": {"type": "array", "items": _STR}},
+        200,
+    ),
+    ("get", "/search", "logged in", "Search the tickets the caller may see (?q=TEXT&limit=N)", {}, 200),
     ("post", "/tickets/{id}/assign", "admin", "Assign or reassign an agent", {"agent_id": _STR}, 200),
     ("post", "/tickets/{id}/close", "its customer, admin", "Close a ticket", {}, 200),
     ("post", "/tickets/{id}/reopen", "its customer, admin", "Reopen a ticket", {}, 200),
@@ -135,6 +179,32 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
     ),
     ("post", "/feedback", "customer, agent", "Send feedback to the admins", {"body": _STR}, 201),
     ("get", "/feedback", "admin", "Feedback, newest first", {}, 200),
+    (
+        "get",
+        "/canned-replies",
+        "agent, admin",
+        "Canned replies matching q; with ticket_id, each is also `rendered` for that ticket",
+        {},
+        200,
+    ),
+    (
+        "post",
+        "/canned-replies",
+        "admin",
+        "Create a canned reply",
+        {"shortcut": _STR, "title": _STR, "body": _STR},
+        201,
+    ),
+    ("get", "/canned-replies/{id}", "agent, admin", "One canned reply", {}, 200),
+    (
+        "patch",
+        "/canned-replies/{id}",
+        "admin",
+        "Edit a canned reply",
+        {"shortcut": _STR, "title": _STR, "body": _STR},
+        200,
+    ),
+    ("delete", "/canned-replies/{id}", "admin", "Delete a canned reply", {}, 204),
     ("get", "/stats", "admin", "Numbers behind the admin overview", {}, 200),
 ]
 
@@ -163,6 +233,14 @@ def openapi_document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "Customer Care Registry API", "version": "1"},
         "servers": [{"url": "/api/v1"}],
-        "components": {"schemas": {"Error": _ERROR, "User": _USER, "Ticket": _TICKET, "Message": _MESSAGE}},
+        "components": {
+            "schemas": {
+                "Error": _ERROR,
+                "User": _USER,
+                "Ticket": _TICKET,
+                "Message": _MESSAGE,
+                "CannedReply": _CANNED,
+            }
+        },
         "paths": paths,
     }

@@ -7,6 +7,7 @@ Each handler authenticates, calls the same service as the JSON API, and either r
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ccr.errors import DomainError, NotFound, Unauthenticated
-from ccr.services import accounts, agents, chat, stats, tickets
+from ccr.services import accounts, agents, canned, chat, search, stats, tickets, triage, validate
 from ccr.services import feedback as feedback_service
 from ccr.store.users import User
 from ccr.web import charts, formatting
@@ -48,6 +49,9 @@ NOTICES = {
     "agent-enabled": "Agent enabled again.",
     "feedback-sent": "Thank you! Your feedback went to the team.",
     "rated": "Thank you for rating the help you got.",
+    "canned-created": "Canned reply created.",
+    "canned-saved": "Canned reply saved.",
+    "canned-deleted": "Canned reply deleted.",
 }
 
 
@@ -55,7 +59,19 @@ def _when(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else ""
 
 
+def _field_errors(error: object) -> dict[str, str]:
+    """Each bad field's message, for showing next to the field (empty for other errors)."""
+    if not isinstance(error, DomainError):
+        return {}
+    fields: dict[str, str] = getattr(error, "fields", None) or {}
+    if not fields and error.field:
+        fields = {error.field: error.message}
+    return fields
+
+
 env.filters["when"] = _when
+env.globals["field_errors"] = _field_errors
+env.globals["field_label"] = validate.label
 env.filters["iso"] = lambda value: value.astimezone(UTC).isoformat() if value else ""
 env.filters["linkify"] = formatting.linkify
 env.filters["ago"] = formatting.ago
@@ -269,6 +285,8 @@ async def _ticket_view(
         team=team,
         can_write=can_write,
         others_read=others_read,
+        may_triage=triage.may_triage(user, ticket),
+        priorities=triage.PRIORITIES,
         values=values or {},
         **extra,
     )
@@ -312,6 +330,32 @@ async def _close(ctx: Any, user: User, ticket_id: str, values: dict[str, Any]) -
 
 async def _reopen(ctx: Any, user: User, ticket_id: str, values: dict[str, Any]) -> Any:
     return await tickets.reopen(ctx, user, ticket_id)
+
+
+async def _triage(ctx: Any, user: User, ticket_id: str, values: dict[str, Any]) -> Any:
+    """The ticket page's and the board's priority/tags forms: tags typed as "vip, refund"."""
+    data: dict[str, object] = {}
+    if "priority" in values:
+        data["priority"] = values["priority"]
+    if "tags" in values:
+        data["tags"] = [t for t in re.split(r"[\s,]+", values["tags"]) if t]
+    return await triage.update(ctx, user, ticket_id, data)
+
+
+# --- search ---------------------------------------------------------------------------------
+
+
+@page
+async def search_page(request: Request) -> Response:
+    user = await require_user(request)
+    q = request.query_params.get("q", "")
+    if not q.strip():
+        return await render(request, "search.html", q=q, results=None)
+    try:
+        results = await search.search(context(request), user, {"q": q})
+    except DomainError as exc:
+        return await render(request, "search.html", status_code=exc.status, q=q, results=None, error=exc)
+    return await render(request, "search.html", q=q, results=results, limit=search.LIMIT_DEFAULT)
 
 
 # --- admin ----------------------------------------------------------------------------------
@@ -376,6 +420,71 @@ async def feedback_page(request: Request) -> Response:
     return redirect("/feedback?notice=feedback-sent")
 
 
+# --- canned replies (admins) ------------------------------------------------------------------
+
+
+async def _canned_view(
+    request: Request, admin: User, editing: Any = None, status: int = 200, **extra: Any
+) -> Response:
+    ctx = context(request)
+    q = request.query_params.get("q", "")
+    replies = await canned.search(ctx, admin, {"q": q})
+    values = extra.pop("values", None)
+    if values is None:
+        values = (
+            {"shortcut": editing.shortcut, "title": editing.title, "body": editing.body} if editing else {}
+        )
+    return await render(
+        request,
+        "canned_replies.html",
+        status_code=status,
+        replies=replies,
+        editing=editing,
+        q=q,
+        values=values,
+        **extra,
+    )
+
+
+@page
+async def canned_page(request: Request) -> Response:
+    admin = await require_user(request, "admin")
+    if request.method == "GET":
+        return await _canned_view(request, admin)
+    values = await form(request)
+    try:
+        await canned.create(context(request), admin, _canned_fields(values))
+    except DomainError as exc:
+        return await _canned_view(request, admin, status=exc.status, error=exc, values=values)
+    return redirect("/canned-replies?notice=canned-created")
+
+
+@page
+async def canned_edit_page(request: Request) -> Response:
+    admin = await require_user(request, "admin")
+    ctx = context(request)
+    reply = await canned.get(ctx, admin, request.path_params["id"])
+    if request.method == "GET":
+        return await _canned_view(request, admin, editing=reply)
+    values = await form(request)
+    try:
+        await canned.update(ctx, admin, reply.id, _canned_fields(values))
+    except DomainError as exc:
+        return await _canned_view(request, admin, editing=reply, status=exc.status, error=exc, values=values)
+    return redirect("/canned-replies?notice=canned-saved")
+
+
+@page
+async def canned_delete_page(request: Request) -> Response:
+    admin = await require_user(request, "admin")
+    await canned.delete(context(request), admin, request.path_params["id"])
+    return redirect("/canned-replies?notice=canned-deleted")
+
+
+def _canned_fields(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: values.get(name, "") for name in canned.FIELDS}
+
+
 routes = [
     Route("/", home),
     Route("/register", register_page, methods=["GET", "POST"]),
@@ -391,6 +500,11 @@ routes = [
     Route("/tickets/{id}/reopen", ticket_action(_reopen), methods=["POST"]),
     Route("/tickets/{id}/assign", ticket_action(tickets.assign), methods=["POST"]),
     Route("/tickets/{id}/rating", ticket_action(tickets.rate, "rated"), methods=["POST"]),
+    Route("/tickets/{id}/triage", ticket_action(_triage), methods=["POST"]),
+    Route("/canned-replies", canned_page, methods=["GET", "POST"]),
+    Route("/canned-replies/{id}", canned_edit_page, methods=["GET", "POST"]),
+    Route("/canned-replies/{id}/delete", canned_delete_page, methods=["POST"]),
+    Route("/search", search_page),
     Route("/agents", agents_page, methods=["GET", "POST"]),
     Route("/agents/{id}/disable", agent_switch(True), methods=["POST"]),
     Route("/agents/{id}/enable", agent_switch(False), methods=["POST"]),

@@ -1,0 +1,189 @@
+"""Search latency through the real service code: p50/p99 per query kind and per role.
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/ccr_bench_search \\
+        python scripts/bench_search.py [--per-case 40] [--explain "password reset"]
+
+Expects the data of scripts/seed_search.py. Each query goes through
+``ccr.services.search.search`` (typo correction, the tsquery, the ranked and scoped SQL, the
+snippets) as GET /api/v1/search does, for an admin, a random agent and a random customer.
+Kinds: one word, two words, a typo in a word, a rare word, a common word. ``--explain Q`` also
+prints EXPLAIN (ANALYZE, BUFFERS) of the main search query for Q in each scope.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ccr.services import search as search_service
+from ccr.services.context import Context
+from ccr.store import search as search_store
+from ccr.store import users as user_store
+from ccr.store.users import User
+
+WARMUP = 20
+ONE_WORD = (
+    "invoice", "refund", "webhook", "backup", "subscription", "notifications", "export", "PhotoVault",
+    "LedgerPro", "TeamBoard", "attachments", "permissions", "Android", "Firefox", "freezes", "ERR-1042",
+)  # fmt: skip
+TWO_WORDS = (
+    "password reset", "calendar sync", "refund order", "LedgerPro crashes", "blank page", "dark mode",
+    "audit log", "payment pending", "API key", "shared folder", "offline mode", "CSV report",
+    "single sign-on", "wrong totals", "battery drains", "server connect",
+)  # fmt: skip
+COMMON = ("please", "error", "update", "order", "thanks", "version", "works", "settings", "same", "team")
+
+
+def typo(word: str, r: random.Random) -> str:
+    i = r.randrange(1, len(word) - 1)
+    kind = r.choice(("drop", "swap", "double", "replace"))
+    if kind == "drop":
+        return word[:i] + word[i + 1 :]
+    if kind == "swap":
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    if kind == "double":
+        return word[:i] + word[i] + word[i:]
+    return word[:i] + r.choice("aeioursnt") + word[i + 1 :]
+
+
+def percentile(sorted_ms: list[float], p: float) -> float:
+    return sorted_ms[max(1, math.ceil(p / 100 * len(sorted_ms))) - 1]
+
+
+class ExplainingConnection:
+    """Passes everything through, except that the main search query is EXPLAINed and printed."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        if "WITH query AS" in sql and "ts_headline" in sql:
+            plan = await self.conn.fetch("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, *args)
+            print("\n".join("    " + r[0] for r in plan))
+        return await self.conn.fetch(sql, *args)
+
+
+async def bench(dsn: str, per_case: int, explain: str | None, seed: int) -> None:
+    r = random.Random(seed)
+    pool = await asyncpg.create_pool(dsn, min_size=2, max_size=2)
+    assert pool is not None
+    ctx = cast(Context, SimpleNamespace(pool=pool))  # search only touches ctx.pool
+    try:
+        async with pool.acquire() as conn:
+            counts = await conn.fetchrow(
+                "SELECT (SELECT count(*) FROM tickets) AS t, (SELECT count(*) FROM messages) AS m,"
+                " (SELECT count(*) FROM search_words) AS w"
+            )
+            admin = (await user_store.by_role(conn, "admin"))[0]
+            agents = await user_store.by_role(conn, "agent")
+            customer_ids = [
+                row[0]
+                for row in await conn.fetch(
+                    "SELECT customer_id FROM tickets GROUP BY customer_id ORDER BY random() LIMIT 100"
+                )
+            ]
+            customers = [u for u in [await user_store.by_id(conn, i) for i in customer_ids] if u]
+            # Made-up names from the long tail: most appear in a handful of tickets.
+            rare = [
+                row[0]
+                for row in await conn.fetch(
+                    "SELECT word FROM search_words WHERE word ~ '^[a-z]+$' AND length(word) >= 7"
+                    " ORDER BY random() LIMIT 200"
+                )
+            ]
+        kinds: dict[str, list[str]] = {
+            "one word": list(ONE_WORD),
+            "two words": list(TWO_WORDS),
+            "typo": [
+                " ".join(typo(w, r) if len(w) >= 5 else w for w in q.split()) for q in ONE_WORD + TWO_WORDS
+            ],
+            "rare word": rare,
+            "common word": list(COMMON),
+        }
+        scopes: dict[str, Any] = {
+            "admin": lambda: admin,
+            "agent": lambda: r.choice(agents),
+            "customer": lambda: r.choice(customers),
+        }
+
+        async def once(user: User, q: str) -> tuple[float, int]:
+            start = time.perf_counter()
+            results = await search_service.search(ctx, user, {"q": q})
+            return (time.perf_counter() - start) * 1000, len(results)
+
+        for _ in range(WARMUP):
+            await once(admin, r.choice(ONE_WORD))
+        rows: list[tuple[str, str, list[float], float]] = []
+        everything: list[float] = []
+        for scope, pick in scopes.items():
+            for kind, queries in kinds.items():
+                ms, found = [], 0
+                for _ in range(per_case):
+                    took, n = await once(pick(), r.choice(queries))
+                    ms.append(took)
+                    found += n
+                ms.sort()
+                everything += ms
+                rows.append((scope, kind, ms, found / per_case))
+        everything.sort()
+        print(
+            f"\n{counts['t']:,} tickets, {counts['m']:,} messages, {counts['w']:,} known words;"
+            f" {per_case} queries per case ({WARMUP} warm-up), limit {search_service.LIMIT_DEFAULT}\n"
+        )
+        print(f"{'scope':<9} {'kind':<12} {'n':>4} {'results':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+        print("-" * 62)
+        for scope, kind, ms, avg in rows:
+            print(
+                f"{scope:<9} {kind:<12} {len(ms):>4} {avg:>8.1f} {percentile(ms, 50):>8.2f}"
+                f" {percentile(ms, 99):>8.2f} {ms[-1]:>8.2f}"
+            )
+        print("-" * 62)
+        print(
+            f"{'all':<9} {'':<12} {len(everything):>4} {'':>8} {percentile(everything, 50):>8.2f}"
+            f" {percentile(everything, 99):>8.2f} {everything[-1]:>8.2f}"
+        )
+        if explain:
+            for scope, pick in scopes.items():
+                user = pick()
+                async with pool.acquire() as conn:
+                    tsquery = await search_service.build_query(conn, search_service.query_text(explain))
+                    print(f"\nEXPLAIN {explain!r} as {scope} (user {user.id}); tsquery {tsquery}")
+                    if tsquery:
+                        await search_store.search(
+                            cast(asyncpg.Connection, ExplainingConnection(conn)),
+                            tsquery,
+                            search_service.scope_of(user),
+                            search_service.LIMIT_DEFAULT,
+                        )
+    finally:
+        await pool.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Benchmark search (uses DATABASE_URL).")
+    parser.add_argument("--per-case", type=int, default=40, help="queries per scope and kind")
+    parser.add_argument("--explain", help="also EXPLAIN ANALYZE the main query for this text")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    dsn = os.environ.get("DATABASE_URL")
+    if not dsn:
+        sys.exit(
+            "bench_search: DATABASE_URL is not set (e.g. postgresql://postgres@127.0.0.1:5432/ccr_bench_search)"
+        )
+    asyncio.run(bench(dsn, args.per_case, args.explain, args.seed))
+
+
+if __name__ == "__main__":
+    main()
