@@ -143,7 +143,7 @@
   }
 
   // ------------------------------------------------------------------ counts and the tab title
-  function showUnread(n) { document.title = (n ? `(${n}) ` : "") + baseTitle; }
+  function showUnread(n) { document.title = (n ? `(${n > 99 ? "99+" : n}) ` : "") + baseTitle; }
 
   // Throttled, not debounced: a steady stream of events still refreshes the counts, at most
   // one fetch per pending deadline (a later deadline, e.g. after a read, gets its own).
@@ -162,7 +162,7 @@
             const n = c.views[node.dataset.countFor];
             if (n !== undefined) node.textContent = n;
           });
-          const shown = new Set([...nav.querySelectorAll("[data-view-key]")].map((a) => a.dataset.viewKey));
+          const shown = new Set([...nav.querySelectorAll("[data-count-for]")].map((n) => n.dataset.countFor));
           if (Object.keys(c.views).some((key) => !shown.has(key))) reloadViews();
           showUnread(c.unread);
         })

@@ -26,7 +26,7 @@ STAFF = ("agent", "admin")
 class View:
     key: str  # as in ?view=
     label: str
-    count: int
+    count: int | None  # None: not counted (Closed)
     group: str  # "views", "priority", "tags": how the left pane groups them
 
 
@@ -69,7 +69,7 @@ def views(user: User, counts: Counts) -> list[View]:
     if user.role == "admin":
         fixed.append(View("unassigned", "Unassigned", counts.unassigned, "views"))
         fixed.append(View("all", "All open", counts.all, "views"))
-    fixed.append(View("closed", "Closed", counts.closed, "views"))
+    fixed.append(View("closed", "Closed", None, "views"))
     by_priority = [
         View(f"priority:{p}", p.capitalize(), counts.priorities[p], "priority") for p in PRIORITIES
     ]
@@ -140,4 +140,5 @@ async def customer_card(ctx: Context, user: User, ticket_id: object) -> Customer
 
 def counts_public(user: User, counts: Counts) -> dict[str, object]:
     """The counts as the browser refreshes them: one number per view key, and the unread total."""
-    return {"views": {v.key: v.count for v in views(user, counts)}, "unread": counts.unread}
+    numbers = {v.key: v.count for v in views(user, counts) if v.count is not None}
+    return {"views": numbers, "unread": counts.unread}
