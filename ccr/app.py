@@ -6,6 +6,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from redis.asyncio import Redis
 from starlette.applications import Starlette
@@ -13,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Router
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from ccr.config import Settings
 from ccr.errors import DomainError
@@ -22,10 +24,12 @@ from ccr.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from ccr.realtime.bus import create_bus
 from ccr.realtime.presence import MemoryPresence, Presence, RedisPresence
 from ccr.services.context import Context
+from ccr.store.blobs import PostgresBlobStore
 from ccr.store.db import create_pool, migrate
-from ccr.web import api, inbox, pages, ws
+from ccr.web import access_log, api, inbox, pages, ws
+from ccr.web import attachments as attachment_api
 from ccr.web.errors import domain_error, http_error, server_error
-from ccr.web.middleware import BodyLimit, LoopbackAlias, SameOrigin, SecurityHeaders
+from ccr.web.middleware import BodyLimit, LoopbackAlias, SameOrigin, SecurityHeaders, SessionCookieName
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,10 +41,27 @@ def create_sender(settings: Settings) -> Sender:
     return FileSender(settings.data_dir / "outbox", settings.mail_from)
 
 
+class App(Starlette):
+    """Starlette with the security headers outside its error handling.
+
+    Starlette's ServerErrorMiddleware is the outermost layer, so a middleware listed in
+    `middleware=` never sees the 500 it sends; wrapping the whole stack puts the headers
+    on every response, the 500s included.
+    """
+
+    def __init__(self, *, security_headers: str, **kwargs: Any) -> None:
+        self.security_origin = security_headers
+        super().__init__(**kwargs)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack(), origin=self.security_origin)
+
+
 def create_app(settings: Settings) -> Starlette:
     if not settings.database_url:
         raise SystemExit("DATABASE_URL is not set (ccr serve starts an embedded PostgreSQL for you)")
     database_url = settings.database_url
+    access_log.install()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -62,7 +83,13 @@ def create_app(settings: Settings) -> Starlette:
         bus.on_reconnect(presence.refresh)  # Redis may have come back empty
         worker = OutboxWorker(pool, create_sender(settings), settings.outbox_poll_seconds)
         app.state.ctx = Context(
-            settings=settings, pool=pool, bus=bus, limiter=limiter, presence=presence, mail_queued=worker.poke
+            settings=settings,
+            pool=pool,
+            bus=bus,
+            limiter=limiter,
+            presence=presence,
+            mail_queued=worker.poke,
+            blobs=PostgresBlobStore(pool),
         )
         app.state.rooms = ws.create_rooms(app.state.ctx)
         worker.start()
@@ -76,7 +103,8 @@ def create_app(settings: Settings) -> Starlette:
                 await redis.aclose()
             await pool.close()
 
-    app = Starlette(
+    app = App(
+        security_headers=settings.origin,
         routes=[
             # No trailing-slash redirects: Starlette builds them from the Host header.
             Mount("/api/v1", app=Router(api.routes, redirect_slashes=False)),
@@ -86,9 +114,13 @@ def create_app(settings: Settings) -> Starlette:
             *inbox.routes,
         ],
         middleware=[
-            Middleware(SecurityHeaders, origin=settings.origin),
+            Middleware(SessionCookieName, secure=settings.secure_cookies),
             Middleware(LoopbackAlias, base_url=settings.base_url),
-            Middleware(BodyLimit),
+            Middleware(
+                BodyLimit,
+                upload_paths=attachment_api.UPLOAD_PATHS,
+                upload_limit=settings.max_upload + attachment_api.MULTIPART_OVERHEAD,
+            ),
             Middleware(SameOrigin, allowed=settings.origin),
         ],
         exception_handlers={

@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 from ccr.config import Settings
 from ccr.errors import DomainError
@@ -54,10 +55,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # SystemExit lets the embedded PostgreSQL below stop cleanly instead of being orphaned.
     signal.signal(signal.SIGTERM, stop)
 
+    from ccr.services.setup import issue_link
     from ccr.store.db import migrate
 
     with database(settings) as url:
         asyncio.run(migrate(url))
+        setup_link = asyncio.run(issue_link(url, settings))
+        if setup_link:
+            # Printed, not logged: it must show whatever CCR_LOG_LEVEL says, and it is the
+            # one way into a fresh install from the browser (like Jupyter's token link).
+            print(
+                f"\n  No admin yet. To create the first one, open this link (it works once):\n"
+                f"    {setup_link}\n  (or run: ccr create-admin --email you@example.com)\n",
+                file=sys.stderr,
+                flush=True,
+            )
         # Workers read their settings from the environment: hand them the resolved database
         # and the same secret, so every process signs and checks cookies alike.
         os.environ["DATABASE_URL"] = url
@@ -74,6 +86,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             loop="uvloop" if sys.platform != "win32" else "asyncio",
             log_level=os.environ.get("CCR_LOG_LEVEL", "info").lower(),
             server_header=False,
+            # Forwarded headers are read by the app, from CCR_TRUSTED_PROXIES only (ccr.proxies);
+            # uvicorn's own handling would believe any loopback peer.
+            proxy_headers=False,
         )
     return 0
 
@@ -94,6 +109,21 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     from ccr.services.accounts import create_admin
     from ccr.store.db import create_pool, migrate
 
+    default_data_dir = Path(".ccr").resolve()
+    if (
+        not any(os.environ.get(v) for v in ("DATABASE_URL", "CCR_DATA_DIR"))
+        and not (default_data_dir / "pg").exists()
+    ):
+        # `ccr serve` keeps its embedded database in ./.ccr of the folder it runs from; run
+        # from anywhere else, we would silently start a second, empty database.
+        print(
+            f"ccr create-admin: no database here: DATABASE_URL is not set and {default_data_dir} "
+            "(where `ccr serve` keeps its embedded database, in the folder it runs from) does not exist. "
+            "Run this from the folder where you run `ccr serve`, or set CCR_DATA_DIR or DATABASE_URL. "
+            "(With no admin yet, `ccr serve` also prints a one-time setup link.)",
+            file=sys.stderr,
+        )
+        return 2
     password = args.password or os.environ.get("CCR_ADMIN_PASSWORD")
     if not password:
         if not sys.stdin.isatty():

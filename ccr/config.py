@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ccr.proxies import Network, parse_networks
+
 
 @dataclass(frozen=True)
 class RateLimit:
@@ -18,16 +20,22 @@ class RateLimit:
 
 
 def _default_limits() -> dict[str, RateLimit]:
-    # Login limits count failed attempts only. Per-account limits are what stop password
-    # guessing against one mailbox; per-IP limits are loose because an office (or a test
-    # suite) shares one address. Messages: 20 a second sustained is a flood, not a chat.
+    # Login limits count failed attempts only. Per-IP limits are loose because an office
+    # (or a test suite) shares one address. Per account there is no lockout, which any
+    # stranger could trigger: after `login_account.count` failures each further try waits
+    # twice as long as the last, up to `login_account.seconds` (ratelimit.backoff_delay).
+    # `forgot_account` is not a limit on asking but the spacing of the emails an address
+    # gets: at most one reset / "account exists" email per `seconds` (the count is unused).
+    # Messages: 20 a second sustained is a flood, not a chat.
     return {
         "login_ip": RateLimit(100, 15 * 60),
-        "login_account": RateLimit(10, 15 * 60),
+        "login_account": RateLimit(5, 15 * 60),
         "register_ip": RateLimit(300, 60 * 60),
         "forgot_ip": RateLimit(100, 60 * 60),
-        "forgot_account": RateLimit(5, 60 * 60),
+        "forgot_account": RateLimit(1, 15 * 60),
         "message_user": RateLimit(200, 10),
+        # Uploads: a burst of screenshots is normal, a thousand files a minute is not.
+        "upload_user": RateLimit(60, 60),
     }
 
 
@@ -45,6 +53,10 @@ class Settings:
     mail_from: str = "Customer Care Registry <care@localhost>"
     rate_limits: dict[str, RateLimit] = field(default_factory=_default_limits)
     outbox_poll_seconds: float = 1.0
+    max_upload: int = 10 * 1024 * 1024
+    """CCR_MAX_UPLOAD: the largest attachment, in bytes (10 MB: a phone photo or a long log)."""
+    trusted_proxies: tuple[Network, ...] = ()
+    """Peers whose X-Forwarded-For is believed (CCR_TRUSTED_PROXIES); none by default."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -67,6 +79,8 @@ class Settings:
             data_dir=data_dir,
             mail_from=env.get("CCR_MAIL_FROM") or f"Customer Care Registry <care@{host}>",
             rate_limits={**_default_limits(), **_parse_limits(env.get("CCR_RATE_LIMITS", ""))},
+            max_upload=_parse_size(env.get("CCR_MAX_UPLOAD", "")),
+            trusted_proxies=parse_networks(env.get("CCR_TRUSTED_PROXIES", "")),
         )
 
     def with_(self, **changes: object) -> Settings:
@@ -114,3 +128,13 @@ def _parse_limits(text: str) -> dict[str, RateLimit]:
             )
         limits[name] = RateLimit(int(count), int(seconds))
     return limits
+
+
+def _parse_size(text: str) -> int:
+    """CCR_MAX_UPLOAD: a whole number of bytes; unset or empty means 10 MB."""
+    text = text.strip()
+    if not text:
+        return Settings.max_upload
+    if not text.isdigit() or int(text) < 1:
+        raise SystemExit(f"CCR_MAX_UPLOAD must be a whole number of bytes, e.g. 10485760; got {text!r}")
+    return int(text)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 class DomainError(Exception):
     """Base: a code for machines, a message for people, and the HTTP status it maps to."""
@@ -70,6 +72,16 @@ class RateLimited(DomainError):
     status = 429
     code = "rate_limited"
 
-    def __init__(self, retry_after: int, message: str = "Too many attempts; try again later."):
-        super().__init__(message)
-        self.retry_after = max(1, int(retry_after))
+    def __init__(self, retry_after: float, reason: str = "Too many attempts"):
+        self.retry_after = max(1, math.ceil(retry_after))
+        # Every 429 says when, in words as well as in its Retry-After header.
+        super().__init__(f"{reason}; try again in {in_words(self.retry_after)}.")
+
+
+def in_words(seconds: int) -> str:
+    """A wait as people say it: "1 second", "40 seconds", "3 minutes", "2 hours"."""
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= 2 * size or (seconds >= size and seconds % size == 0):
+            count = math.ceil(seconds / size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"

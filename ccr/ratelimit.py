@@ -25,6 +25,37 @@ class Limiter(Protocol):
     async def check(self, key: str, limit: RateLimit) -> None:
         """Raise RateLimited when one more attempt would be too many; count nothing."""
 
+    async def failed(self, key: str) -> None:
+        """Count one failure towards `key`'s growing delay (see backoff_delay)."""
+
+    async def backoff(self, key: str, limit: RateLimit, reason: str) -> None:
+        """Raise RateLimited while `key`'s delay since its last failure has not passed."""
+
+    async def forget(self, key: str) -> None:
+        """Start `key` afresh (its owner proved who they are)."""
+
+
+# Failures are remembered for a day after the last one.
+BACKOFF_MEMORY = 24 * 3600
+
+
+def backoff_delay(failures: int, limit: RateLimit) -> float:
+    """No wait for the first `limit.count` failures, then 2 s, 4 s, 8 s… up to `limit.seconds`.
+
+    A hard lockout lets any stranger lock the owner out with a few wrong guesses; a delay
+    that doubles slows guessing to a handful an hour while the owner, who knows the
+    password, waits at most `limit.seconds` (or resets the password, which clears it).
+    """
+    if failures < limit.count:
+        return 0
+    return float(min(2 ** min(failures - limit.count + 1, 30), limit.seconds))
+
+
+def _backoff_check(failures: int, last: float, limit: RateLimit, reason: str) -> None:
+    wait = last + backoff_delay(failures, limit) - time.time()
+    if wait > 0:
+        raise RateLimited(wait, reason)
+
 
 def _check(now: float, window: int, previous: int, current: int, limit: RateLimit) -> None:
     overlap = 1 - (now - window) / limit.seconds
@@ -37,6 +68,22 @@ def _check(now: float, window: int, previous: int, current: int, limit: RateLimi
 class MemoryLimiter:
     def __init__(self) -> None:
         self._counts: dict[tuple[str, int], int] = {}
+        self._failures: dict[str, tuple[int, float]] = {}
+
+    async def failed(self, key: str) -> None:
+        now = time.time()
+        if len(self._failures) > 200_000:
+            self._failures.clear()
+        count, last = self._failures.get(key, (0, now))
+        self._failures[key] = ((count if now - last < BACKOFF_MEMORY else 0) + 1, now)
+
+    async def backoff(self, key: str, limit: RateLimit, reason: str) -> None:
+        count, last = self._failures.get(key, (0, 0.0))
+        if time.time() - last < BACKOFF_MEMORY:
+            _backoff_check(count, last, limit, reason)
+
+    async def forget(self, key: str) -> None:
+        self._failures.pop(key, None)
 
     async def hit(self, key: str, limit: RateLimit) -> None:
         now = time.time()
@@ -62,6 +109,32 @@ class RedisLimiter:
         self.redis = redis
         self.prefix = prefix
         self.fallback = MemoryLimiter()
+
+    async def failed(self, key: str) -> None:
+        name = f"{self.prefix}bo:{key}"
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hincrby(name, "n", 1)
+                pipe.hset(name, "last", repr(time.time()))
+                pipe.expire(name, BACKOFF_MEMORY)
+                await pipe.execute()
+        except (RedisError, OSError):
+            await self.fallback.failed(key)
+
+    async def backoff(self, key: str, limit: RateLimit, reason: str) -> None:
+        try:
+            count, last = await self.redis.hmget(f"{self.prefix}bo:{key}", ["n", "last"])
+        except (RedisError, OSError):
+            await self.fallback.backoff(key, limit, reason)
+            return
+        _backoff_check(int(count or 0), float(last or 0), limit, reason)
+
+    async def forget(self, key: str) -> None:
+        await self.fallback.forget(key)
+        try:
+            await self.redis.delete(f"{self.prefix}bo:{key}")
+        except (RedisError, OSError):
+            pass
 
     async def hit(self, key: str, limit: RateLimit) -> None:
         now = time.time()

@@ -22,8 +22,13 @@ PASSWORD_MAX = 128
 
 @cache
 def common_passwords() -> frozenset[str]:
+    """The 30,000 most common passwords of leaked lists (as ranked by zxcvbn, a maintained
+    package), plus our own file of phrases this product's users would pick."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS  # a few MB: loaded on first use only
+
     path = Path(__file__).with_name("common-passwords.txt")
-    return frozenset(line.strip().lower() for line in path.read_text().splitlines() if line.strip())
+    ours = (line.strip().lower() for line in path.read_text().splitlines() if line.strip())
+    return frozenset((*ours, *(p.lower() for p in FREQUENCY_LISTS["passwords"])))
 
 
 def password_problem(password: str, *, email: str = "") -> str | None:

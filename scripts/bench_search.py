@@ -4,21 +4,23 @@
         python scripts/bench_search.py [--per-case 40] [--explain "password reset"]
 
 Expects the data of scripts/seed_search.py. Each query goes through
-``ccr.services.search.search`` (typo correction, the tsquery, the ranked and scoped SQL, the
-snippets) as GET /api/v1/search does, for an admin, a random agent and a random customer.
+``ccr.services.search.search`` (typo correction, the tsquery, the windowed candidate queries,
+ranking, the snippets) as GET /api/v1/search does, for an admin, a random agent and a random customer.
 Kinds: one word, two words, a typo in a word, a rare word, a common word. ``--explain Q`` also
-prints EXPLAIN (ANALYZE, BUFFERS) of the main search query for Q in each scope.
+prints EXPLAIN (ANALYZE, BUFFERS) of the candidate queries for Q in each scope.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
 import random
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -63,23 +65,71 @@ def percentile(sorted_ms: list[float], p: float) -> float:
 
 
 class ExplainingConnection:
-    """Passes everything through, except that the main search query is EXPLAINed and printed."""
+    """Passes everything through; the candidate queries (one per window tried) are EXPLAINed too."""
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
-        if "WITH query AS" in sql and "ts_headline" in sql:
+        if f"LIMIT {search_store.CANDIDATES}" in sql:
+            print(f"    -- candidates, ids above {args[1:3] if 'UNION ALL' in sql else args[1]}:")
             plan = await self.conn.fetch("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, *args)
             print("\n".join("    " + r[0] for r in plan))
         return await self.conn.fetch(sql, *args)
+
+
+class TimingConnection:
+    """Passes everything through and adds each statement's wall time to its phase."""
+
+    def __init__(self, conn: asyncpg.Connection, phases: dict[str, list[float]]) -> None:
+        self.conn, self.phases = conn, phases
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+    async def _timed(self, sql: str, call: Any) -> Any:
+        phase = (
+            "words" if "search_words" in sql
+            else "snippets+tickets" if "ts_headline" in sql
+            else "candidates" if "ts_rank" in sql
+            else "other (SET, max ids)"
+        )  # fmt: skip
+        start = time.perf_counter()
+        try:
+            return await call
+        finally:
+            self.phases.setdefault(phase, []).append((time.perf_counter() - start) * 1000)
+
+    async def fetch(self, sql: str, *args: Any) -> Any:
+        return await self._timed(sql, self.conn.fetch(sql, *args))
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        return await self._timed(sql, self.conn.fetchrow(sql, *args))
+
+    async def execute(self, sql: str, *args: Any) -> Any:
+        return await self._timed(sql, self.conn.execute(sql, *args))
+
+
+class TimingPool:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.phases: dict[str, list[float]] = {}
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[TimingConnection]:
+        async with self.pool.acquire() as conn:
+            yield TimingConnection(conn, self.phases)
 
 
 async def bench(dsn: str, per_case: int, explain: str | None, seed: int) -> None:
     r = random.Random(seed)
     pool = await asyncpg.create_pool(dsn, min_size=2, max_size=2)
     assert pool is not None
-    ctx = cast(Context, SimpleNamespace(pool=pool))  # search only touches ctx.pool
+    timing = TimingPool(pool)
+    ctx = cast(Context, SimpleNamespace(pool=timing))  # search only touches ctx.pool
     try:
         async with pool.acquire() as conn:
             counts = await conn.fetchrow(
@@ -125,6 +175,7 @@ async def bench(dsn: str, per_case: int, explain: str | None, seed: int) -> None
 
         for _ in range(WARMUP):
             await once(admin, r.choice(ONE_WORD))
+        timing.phases.clear()
         rows: list[tuple[str, str, list[float], float]] = []
         everything: list[float] = []
         for scope, pick in scopes.items():
@@ -154,6 +205,13 @@ async def bench(dsn: str, per_case: int, explain: str | None, seed: int) -> None
             f"{'all':<9} {'':<12} {len(everything):>4} {'':>8} {percentile(everything, 50):>8.2f}"
             f" {percentile(everything, 99):>8.2f} {everything[-1]:>8.2f}"
         )
+        print("\nwall time per statement, by phase (all scopes and kinds):")
+        for phase, ms in sorted(timing.phases.items()):
+            ms.sort()
+            print(
+                f"  {phase:<22} {len(ms):>5} statements  p50 {percentile(ms, 50):6.2f} ms"
+                f"  p99 {percentile(ms, 99):7.2f} ms  sum {sum(ms) / 1000:6.2f} s"
+            )
         if explain:
             for scope, pick in scopes.items():
                 user = pick()

@@ -15,5 +15,13 @@ if [ ! -x .venv/bin/python ]; then
         python3 -m venv .venv
     }
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e .
+# Install only when the project's definition (dependencies, entry points) changed since the
+# last install: an unchanged project starts at once, and offline. The code itself is an
+# editable install, so edits to it need no reinstall.
+STAMP=.venv/.ccr-installed
+WANT="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ ! -x .venv/bin/ccr ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e .
+    echo "$WANT" > "$STAMP"
+fi
 exec .venv/bin/ccr serve "$@"

@@ -9,8 +9,9 @@ with a Zipf-like skew), so there are common words, rare words and everything bet
 real helpdesk. About 5% of the messages are internal notes.
 
 Fast on purpose: rows go in with COPY; the session skips the search-word triggers
-(session_replication_role, so the superuser the local PostgreSQL gives us is needed) and the
-dictionary is then filled by one statement; the full-text GIN indexes are dropped during the load
+(session_replication_role, so the superuser the local PostgreSQL gives us is needed; the
+messages' copy of their ticket's agent is written directly) and the dictionary is then filled by
+one statement; the full-text GIN indexes are dropped during the load
 and built once at the end. Users come from scripts/seed_demo.py (customerN@demo.example, ...).
 """
 
@@ -163,7 +164,16 @@ TICKET_COLUMNS = (
     "id", "customer_id", "agent_id", "subject", "description", "status", "last_seq", "last_public_seq",
     "priority", "created_at", "updated_at", "last_activity_at", "public_activity_at",
 )  # fmt: skip
-MESSAGE_COLUMNS = ("ticket_id", "seq", "sender_id", "body", "client_id", "internal", "created_at")
+MESSAGE_COLUMNS = (
+    "ticket_id",
+    "seq",
+    "sender_id",
+    "body",
+    "client_id",
+    "internal",
+    "created_at",
+    "ticket_agent_id",
+)
 SEARCH_INDEXES = {
     "tickets_search_idx": "CREATE INDEX tickets_search_idx ON tickets USING gin (search)",
     "messages_search_idx": "CREATE INDEX messages_search_idx ON messages USING gin (search)",
@@ -221,7 +231,9 @@ async def seed(dsn: str, args: argparse.Namespace) -> None:
                     internal = staff and r.random() < 0.1
                     lines = NOTES if internal else AGENT_LINES if staff else CUSTOMER_LINES
                     sender = agent_id if staff else customer
-                    messages.append((tid, seq, sender, text.message(lines), f"seed-{seq}", internal, t))
+                    messages.append(
+                        (tid, seq, sender, text.message(lines), f"seed-{seq}", internal, t, agent_id)
+                    )
                     if not internal:
                         last_public, public_at = seq, t
                 subject = text.fill(r.choice(SUBJECTS))

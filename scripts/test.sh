@@ -163,14 +163,21 @@ if [ -d tests/browser ]; then
     ensure_browser_tools
 fi
 
-# --- docker-compose.yml: validated offline (no Docker engine needed) -------------------------
+# --- docker-compose files: validated offline (no Docker engine needed) ----------------------
 check_compose() {
     if ! command -v docker-compose >/dev/null; then
-        log "installing docker-compose (to validate docker-compose.yml)"
+        log "installing docker-compose (to validate the compose files)"
         apt_install docker-compose
     fi
-    log "docker-compose config"
-    docker-compose -f docker-compose.yml config -q
+    log "docker-compose config (production, then with the dev override)"
+    SECRET_KEY=validate-only SMTP_URL=smtp://mail:1025 docker-compose -f docker-compose.yml config -q
+    SECRET_KEY=validate-only SMTP_URL=smtp://mail:1025 \
+        docker-compose -f docker-compose.yml -f docker-compose.dev.yml config -q
+    # The production file must refuse to start without a real secret.
+    if env -u SECRET_KEY SMTP_URL=smtp://mail:1025 docker-compose -f docker-compose.yml config -q 2>/dev/null; then
+        echo "docker-compose.yml accepted a missing SECRET_KEY" >&2
+        exit 1
+    fi
 }
 check_compose
 

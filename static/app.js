@@ -258,6 +258,7 @@
       t.setAttribute("datetime", when);
       meta.append(t);
       li.append(meta, linkified("body", m.body));
+      if (window.ccrAttachments) window.ccrAttachments.render(li, m.attachments); // static/attachments.js
       localiseTimes(li);
       return li;
     }
@@ -390,7 +391,7 @@
             sendRead(); // opening the chat reads what is already on the page
             // Anything sent but not acknowledged goes out again with its original client_id:
             // the server stores it once however many times it arrives.
-            pending.forEach((p, clientId) => socket.send({ type: "message", client_id: clientId, body: p.body }));
+            pending.forEach((p, clientId) => socket.send(outgoing(clientId, p.body, p.files)));
             break;
           case "message": receive(f.message); break;
           case "ack": {
@@ -423,19 +424,29 @@
       },
     });
 
+    // A message frame; files uploaded beforehand go by id (static/attachments.js).
+    function outgoing(clientId, body, files) {
+      const frame = { type: "message", client_id: clientId, body };
+      if (files && files.length) frame.attachment_ids = files.map((a) => a.id);
+      return frame;
+    }
+
     if (form) {
       form.addEventListener("submit", (e) => {
         e.preventDefault();
         const body = input.value.trim();
-        if (!body || status === "closed") return;
+        const att = window.ccrAttachments; // static/attachments.js: files uploaded in the composer
+        if (att && att.busy()) { typingEl.textContent = "Wait for the upload to finish, then send."; return; }
+        if ((!body && !(att && att.ready())) || status === "closed") return;
+        const files = att ? att.take() : [];
         const clientId = (crypto.randomUUID && crypto.randomUUID()) || String(Date.now()) + Math.random();
-        const node = messageNode({ body, created_at: new Date().toISOString() }, true);
+        const node = messageNode({ body, attachments: files, created_at: new Date().toISOString() }, true);
         node.classList.add("pending");
-        pending.set(clientId, { body, node });
+        pending.set(clientId, { body, files, node });
         append(node, new Date().toISOString());
         list.scrollTop = list.scrollHeight;
         input.value = "";
-        socket.send({ type: "message", client_id: clientId, body });
+        socket.send(outgoing(clientId, body, files));
       });
       input.addEventListener("keydown", (e) => {
         if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
@@ -456,7 +467,7 @@
     const headers = [...table.querySelectorAll("thead th")];
     headers.forEach((th, index) => {
       const label = th.textContent.trim();
-      if (!label || label === "Agent") return;
+      if (!label || label === "Agent" || "nosort" in th.dataset) return;
       const button = el("button", "sort", label);
       button.type = "button";
       th.textContent = "";

@@ -49,11 +49,15 @@
   count.setAttribute("role", "status");
   const help = el("p", "canned-help muted", "↑ ↓ choose · Enter insert · Esc close");
   popup.append(label, search, list, empty, count, help);
-  composer.classList.add("has-canned");
-  composer.append(popup);
-  const send = composer.querySelector("button:not([type=button])");
-  composer.insertBefore(openButton, send);
+  // A bar above the composer, outside its form: the form's own buttons stay its only ones.
+  const bar = el("div", "composer-bar");
+  bar.append(openButton, el("span", "muted composer-tip", "or type / in an empty message"), popup);
+  composer.before(bar);
   openButton.disabled = textarea.disabled;
+  document.addEventListener("ccr:ticket", (e) => {
+    openButton.disabled = e.detail.ticket.status === "closed";
+    if (openButton.disabled) close(false);
+  });
 
   let replies = [];
   let active = -1;

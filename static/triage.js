@@ -18,7 +18,7 @@
   function priorityBadge(priority) {
     const badge = clone("tpl-priority-badge");
     if (!badge) return null;
-    badge.className = "badge priority-" + priority;
+    badge.className = "priority-badge priority-" + priority;
     badge.dataset.priority = priority;
     badge.lastChild.textContent = priority;
     return badge;
@@ -204,13 +204,20 @@
     }
     table.querySelectorAll("form.row-priority").forEach(enhance);
 
-    // app.js redraws a row from each `ticket` event; put the badges (and the admin's select)
-    // back, as the server renders them.
+    // app.js redraws a row from each `ticket` event (and dispatches it right after): put the
+    // priority cell back after the status, as the server renders it.
+    const hasColumn = !!table.querySelector('thead th[data-nosort]');
     document.addEventListener("ccr:ticket", (e) => {
       const t = e.detail.ticket;
-      const tr = t && table.querySelector(`tr[data-ticket-id="${CSS.escape(t.id)}"]`);
+      const tr = hasColumn && t && table.querySelector(`tr[data-ticket-id="${CSS.escape(t.id)}"]`);
       if (!tr) return;
-      const cell = tr.querySelector('[data-col="subject"]') || tr.children[1];
+      let cell = tr.querySelector('[data-col="priority"]');
+      if (!cell) {
+        cell = document.createElement("td");
+        cell.dataset.col = "priority";
+        cell.dataset.label = "Priority";
+        tr.querySelector('[data-col="status"]').after(cell);
+      }
       if (!cell.querySelector("[data-badges]")) {
         const badges = document.createElement("span");
         badges.className = "ticket-badges";
@@ -221,7 +228,7 @@
         const placeholder = document.createElement("span");
         placeholder.dataset.priority = "";
         badges.append(placeholder, " ", chips);
-        cell.append(" ", badges);
+        cell.append(badges);
       }
       showBadges(cell, t);
       let rowForm = cell.querySelector("form.row-priority");

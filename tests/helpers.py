@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.policy
 import os
 import re
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -27,6 +29,17 @@ from ccr.store.users import User
 PASSWORD = "correct horse battery staple"
 CCR = Path(sys.executable).with_name("ccr")
 _LINK = re.compile(r"https?://[^\s<>\"']+")
+# A new httpx client loads certifi's CA bundle unless given a context: tens of milliseconds,
+# seconds on a busy machine, for tests that only speak plain HTTP to 127.0.0.1. One context
+# is made once and shared.
+TLS = ssl.create_default_context()
+
+
+def http_client(**kwargs: Any) -> httpx.AsyncClient:
+    """An httpx.AsyncClient that is cheap to make (the shared TLS context, 30 s timeout)."""
+    kwargs.setdefault("verify", TLS)
+    kwargs.setdefault("timeout", 30)
+    return httpx.AsyncClient(**kwargs)
 
 
 def free_port() -> int:
@@ -64,6 +77,8 @@ class Mailbox:
         self.recipients: list[list[str]] = []
         self._lock = threading.Lock()
         self._controller: Controller | None = None
+        # Tests waiting for a message: woken from aiosmtpd's thread as each one arrives.
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
 
     @property
     def url(self) -> str:
@@ -82,6 +97,10 @@ class Mailbox:
         with self._lock:
             self.messages.append(msg)
             self.recipients.append(rcpt_tos)
+            waiters = list(self._waiters)
+        for loop, arrived in waiters:
+            with contextlib.suppress(RuntimeError):  # that test's loop has closed
+                loop.call_soon_threadsafe(arrived.set)
 
     def mark(self) -> int:
         """A position to pass as `since`, to wait only for messages arriving after now."""
@@ -106,21 +125,31 @@ class Mailbox:
     ) -> EmailMessage:
         """The first message to `to` (whose subject contains `subject`) after `since`."""
         deadline = time.monotonic() + timeout
-        while True:
-            found = self._matching(to, subject, since)
-            if found:
-                return found[0]
-            if time.monotonic() > deadline:
-                with self._lock:
-                    seen = [
-                        (rcpts, str(m["Subject"]))
-                        for m, rcpts in zip(self.messages, self.recipients, strict=True)
-                    ]
-                raise AssertionError(
-                    f"no email to {to!r} with subject containing {subject!r} within {timeout}s; "
-                    f"received: {seen}"
-                )
-            await asyncio.sleep(0.05)
+        waiter = (asyncio.get_running_loop(), asyncio.Event())
+        with self._lock:
+            self._waiters.append(waiter)
+        try:
+            while True:
+                waiter[1].clear()  # before looking, so an arrival in between is not missed
+                found = self._matching(to, subject, since)
+                if found:
+                    return found[0]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    with self._lock:
+                        seen = [
+                            (rcpts, str(m["Subject"]))
+                            for m, rcpts in zip(self.messages, self.recipients, strict=True)
+                        ]
+                    raise AssertionError(
+                        f"no email to {to!r} with subject containing {subject!r} within {timeout}s; "
+                        f"received: {seen}"
+                    )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter[1].wait(), left)
+        finally:
+            with self._lock:
+                self._waiters.remove(waiter)
 
 
 def text_of(msg: EmailMessage) -> str:
@@ -211,7 +240,7 @@ class CcrProcess:
         )  # fmt: skip
         log.close()
         deadline = time.monotonic() + timeout
-        async with httpx.AsyncClient() as client:
+        async with http_client() as client:
             while True:
                 if self.proc.returncode is not None:
                     raise AssertionError(f"ccr serve exited early:\n{self.log()}")
@@ -223,13 +252,13 @@ class CcrProcess:
                     pass
                 if time.monotonic() > deadline:
                     raise AssertionError(f"ccr serve did not answer in {timeout}s:\n{self.log()}")
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.05)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url + "/api/v1", timeout=30)
+        return http_client(base_url=self.url + "/api/v1")
 
     async def stop(self, timeout: float = 30) -> int:
         """SIGTERM, then wait; returns the exit code."""

@@ -23,7 +23,7 @@ from tests.ticket_helpers import (
     post,
 )
 
-MESSAGE_KEYS = {"id", "ticket_id", "seq", "sender", "body", "client_id", "created_at"}
+MESSAGE_KEYS = {"id", "ticket_id", "seq", "sender", "body", "client_id", "created_at", "attachments"}
 
 
 @pytest.fixture
@@ -56,6 +56,7 @@ async def test_a_message_has_the_contract_shape(cast: Cast, ticket: dict[str, An
     assert message["seq"] == 1
     assert message["sender"] == {"id": cast.alice.id, "role": "customer", "name": "Alice Tester"}
     assert (message["body"], message["client_id"]) == ("Hello, anyone?", "first")
+    assert message["attachments"] == []
     assert datetime.fromisoformat(message["created_at"]).utcoffset().total_seconds() == 0
 
     reply = await post(cast.agent1, ticket["id"], "Yes, Sam here.", "a-1")

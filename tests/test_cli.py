@@ -7,6 +7,7 @@ import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import argon2
 import asyncpg
 import pytest
 
@@ -50,6 +51,15 @@ async def test_create_admin_then_the_same_email_again(
     client = server.client()
     user = await login(client, "boss@example.com", PASSWORD)
     assert user["role"] == "admin"
+    # Hashed by a process of its own, with the real argon2id cost (the in-process test
+    # apps use a cheap one: tests/conftest.py).
+    conn = await asyncpg.connect(database_url)
+    try:
+        stored = await conn.fetchval("SELECT password_hash FROM users WHERE email = 'boss@example.com'")
+    finally:
+        await conn.close()
+    real = argon2.profiles.RFC_9106_LOW_MEMORY
+    assert stored.startswith(f"$argon2id$v=19$m={real.memory_cost},t={real.time_cost},p={real.parallelism}$")
 
     code, out, err = await run_ccr(
         "create-admin", "--email", "Boss@Example.com", "--password", "another passphrase", env=env

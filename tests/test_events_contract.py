@@ -159,6 +159,12 @@ async def test_each_action_publishes_exactly_its_events_to_exactly_its_audience(
     r = await admin.client.post(f"/tickets/{tid}/reopen")
     assert rec.take() == ticket_frames("reopened", r.json()["ticket"], boards)
 
+    # priority and tags: the same audience as a status change; changing nothing sends nothing
+    r = await bea.client.patch(f"/tickets/{tid}", json={"priority": "urgent", "tags": ["vip"]})
+    assert rec.take() == ticket_frames("updated", r.json()["ticket"], boards)
+    r = await admin.client.patch(f"/tickets/{tid}", json={"priority": "urgent"})
+    assert r.status_code == 200 and rec.take() == {}
+
     # logout: that session's sockets end
     session = accounts.session_name(s.server.app.state.ctx, carol.session)
     r = await carol.client.post("/auth/logout")

@@ -85,10 +85,11 @@ async def test_register_page_shows_every_error_at_once(server: AppServer) -> Non
     # A summary names the fields by their labels and links to them; typed values stay.
     summary = re.search(r'<div class="alert error-summary" role="alert">(.*?)</div>', page, re.S)
     assert summary, page
+    # In the page's order of the fields (the API's `field` is the first in the API's order).
     assert [html.unescape(x) for x in re.findall(r'<a href="#f-[a-z_]+">([^<]+)</a>', summary.group(1))] == [
+        "First name",
         "Email",
         "Password",
-        "First name",
     ]
     assert 'value="Lovelace"' in page and 'value="not-an-address"' in page
     assert "first_name" not in re.sub(r'(name|id|for|href|aria-describedby)="[^"]*"', "", page)

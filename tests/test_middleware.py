@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from tests.conftest import AppServer
-from tests.helpers import PASSWORD, Mailbox, link_in, names, register_customer
+from tests.helpers import PASSWORD, Mailbox, http_client, link_in, names, register_customer
 
 
 async def logged_in(server: AppServer, smtp: Mailbox) -> httpx.AsyncClient:
@@ -73,7 +73,7 @@ def csp_directives(header: str) -> dict[str, list[str]]:
 
 @pytest.mark.parametrize("path", ["/api/v1/openapi.json", "/api/v1/me", "/api/v1/no-such-thing"])
 async def test_security_headers_on_every_response(server: AppServer, path: str) -> None:
-    async with httpx.AsyncClient() as client:
+    async with http_client() as client:
         r = await client.get(server.url + path)
     csp = csp_directives(r.headers["content-security-policy"])
     script_src = csp.get("script-src", csp.get("default-src"))
@@ -138,13 +138,13 @@ async def test_body_just_under_the_limit_is_parsed(server: AppServer) -> None:
 
 async def test_localhost_pages_redirect_to_base_urls_loopback_name(server: AppServer) -> None:
     port = server.url.rsplit(":", 1)[1]
-    async with httpx.AsyncClient(base_url=f"http://localhost:{port}") as browser:
+    async with http_client(base_url=f"http://localhost:{port}") as browser:
         r = await browser.get("/login?next=/tickets")
         assert r.status_code == 307
         assert r.headers["location"] == f"{server.url}/login?next=/tickets"
         # Programs calling the API are answered where they asked, and other hosts never move.
         assert (await browser.get("/api/v1/openapi.json")).status_code == 200
-    async with httpx.AsyncClient(base_url=server.url) as other:
+    async with http_client(base_url=server.url) as other:
         r = await other.get("/login", headers={"Host": "care.example.com"})
     assert r.status_code == 200
 
@@ -152,7 +152,7 @@ async def test_localhost_pages_redirect_to_base_urls_loopback_name(server: AppSe
 async def test_no_trailing_slash_redirect_built_from_host(server: AppServer) -> None:
     r = await server.client().get("/me/", headers={"Host": "evil.example"})
     assert r.status_code == 404
-    async with httpx.AsyncClient(base_url=server.url) as client:
+    async with http_client(base_url=server.url) as client:
         r = await client.get("/tickets/", headers={"Host": "evil.example"})
     assert r.status_code == 404
     assert "evil.example" not in r.headers.get("location", "")

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import AppServer
-from tests.helpers import PASSWORD, Mailbox, token_in
+from tests.helpers import PASSWORD, Mailbox, http_client, token_in
 from tests.ticket_helpers import (
     AGENT_PASSWORD,
     Cast,
@@ -31,7 +31,7 @@ async def cast(server: AppServer, smtp: Mailbox, database_url: str) -> Cast:
 
 def browser(server: AppServer) -> httpx.AsyncClient:
     """A cookie-keeping client on the site root that does not follow redirects."""
-    client = httpx.AsyncClient(base_url=server.url, timeout=30)
+    client = http_client(base_url=server.url)
     server.clients.append(client)  # closed with the server
     return client
 
@@ -365,3 +365,22 @@ async def test_user_text_is_escaped_in_pages(server: AppServer, cast: Cast) -> N
         assert "<script>alert" not in page, (email, path)
     page = assert_html(await (await log_in(server, cast.alice.email)).get(f"/tickets/{ticket['id']}"))
     assert f"Description {escaped}" in page and f"Message {escaped}" in page
+
+
+# --- trust: a GET changes nothing ------------------------------------------------------------
+
+
+async def test_opening_a_ticket_page_leaves_the_unread_count_alone(server: AppServer, cast: Cast) -> None:
+    ticket = await assign(cast.admin, (await open_ticket(cast.alice, "Unread stays"))["id"], cast.agent1)
+    await post(cast.alice, ticket["id"], "One", "u1")
+    await post(cast.alice, ticket["id"], "Two", "u2")
+    sam = await log_in(server, cast.agent1.email, AGENT_PASSWORD)
+    # What a cross-site link (or a prefetch) does: a plain GET of the page.
+    assert_html(await sam.get(f"/tickets/{ticket['id']}"))
+    [row] = await listed(cast.agent1)
+    assert row["unread"] == 2
+    # The page's script (or socket) says what was read, with a POST.
+    r = await cast.agent1.client.post(f"/tickets/{ticket['id']}/read", json={"seq": 2})
+    assert r.status_code == 200
+    [row] = await listed(cast.agent1)
+    assert row["unread"] == 0

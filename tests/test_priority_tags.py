@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import AppServer
@@ -121,6 +122,13 @@ async def test_who_may_set_priority_and_tags(
     ]
     r = await world.customer.client.get(f"/tickets/{tid}/events")
     assert [e["kind"] for e in r.json()["events"]][-2:] == ["priority", "tags"]
+
+    # Pages: staff see the change in the timeline and as badges; the customer's page shows neither.
+    for who, shown in ((world.agent, True), (world.customer, False)):
+        async with httpx.AsyncClient(base_url=site.url, cookies={"ccr_session": who.session}) as browser:
+            page = (await browser.get(f"/tickets/{tid}")).text
+        assert ("Priority set to high by" in page) is shown, who.email
+        assert ('class="priority-badge priority-high"' in page) is shown, who.email
 
 
 async def test_changes_reach_open_boards_and_rooms_live(world: World, site: Endpoint, smtp: Mailbox) -> None:

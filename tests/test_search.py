@@ -104,7 +104,10 @@ async def test_short_words_and_codes(cast: Cast) -> None:
         cast.alice, "App crashes with ERR-4012 on login", "Every time since the update."
     )
     assert found(await search(cast.alice, "err-4012")) == [(ticket["id"], "subject")]
-    assert found(await search(cast.alice, "4012")) == [(ticket["id"], "subject")]
+    [by_number] = await search(cast.alice, "4012")
+    assert (by_number["ticket"]["id"], by_number["matched"]) == (ticket["id"], "subject")
+    assert by_number["snippet"] == "App crashes with ERR-4012 on login"
+    assert marked(by_number) == ["4012"]
     assert found(await search(cast.alice, "lgoin")) == [(ticket["id"], "subject")]  # swapped letters
     assert found(await search(cast.alice, "updte")) == [(ticket["id"], "description")]
     # Stop words alone find nothing (and do not fail).
@@ -131,6 +134,20 @@ async def test_results_are_scoped_by_role(cast: Cast) -> None:
     assert {t for t, _ in found(await search(cast.admin, "refund"))} == {mine["id"], theirs["id"]}
     # Another customer's words, even misspelt, find nothing of theirs.
     assert await search(cast.alice, "any news") == []
+
+
+async def test_an_agent_finds_messages_of_the_tickets_assigned_to_them_now(cast: Cast) -> None:
+    ticket = await open_ticket(cast.alice, "Printer", "It jams.")
+    await post(cast.alice, ticket["id"], "The toner light blinks", "c1")  # before any agent
+    await assign(cast.admin, ticket["id"], cast.agent1)
+    await post(cast.agent1, ticket["id"], "Try a new toner cartridge", "c2")
+    assert found(await search(cast.agent1, "toner")) == [(ticket["id"], "message")]
+    assert await search(cast.agent2, "toner") == []
+
+    await assign(cast.admin, ticket["id"], cast.agent2)
+    assert await search(cast.agent1, "toner") == []
+    assert found(await search(cast.agent2, "toner cartridge")) == [(ticket["id"], "message")]
+    assert [t["id"] for t in await listed(cast.agent2, q="blinks")] == [ticket["id"]]
 
 
 async def test_internal_notes_are_for_staff_only(cast: Cast, database_url: str) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import AppServer
 from tests.helpers import Mailbox
+from tests.snapshots import once
 from tests.ws_helpers import (
     Endpoint,
     Person,
@@ -20,6 +21,8 @@ from tests.ws_helpers import (
     make_agent,
     make_customer,
     open_ticket,
+    person_from,
+    person_recipe,
 )
 
 # Admins' boards also hear agents come and go; that is not what these tests are about.
@@ -47,14 +50,23 @@ class Cast:
 @pytest.fixture
 async def cast(server: AppServer, smtp: Mailbox, database_url: str) -> AsyncIterator[Cast]:
     site = Endpoint(server.url, server.settings.origin)
-    admin = await make_admin(site, database_url)
-    people = {
-        "admin": admin,
-        "carol": await make_customer(site, smtp, "carol@example.com"),
-        "dave": await make_customer(site, smtp, "dave@example.com"),
-        "andy": await make_agent(site, admin, smtp, "andy@example.com"),
-        "bea": await make_agent(site, admin, smtp, "bea@example.com"),
-    }
+
+    async def build() -> tuple[dict[str, Person], Any]:
+        admin = await make_admin(site, database_url)
+        people = {
+            "admin": admin,
+            "carol": await make_customer(site, smtp, "carol@example.com"),
+            "dave": await make_customer(site, smtp, "dave@example.com"),
+            "andy": await make_agent(site, admin, smtp, "andy@example.com"),
+            "bea": await make_agent(site, admin, smtp, "bea@example.com"),
+        }
+        return people, {name: person_recipe(person) for name, person in people.items()}
+
+    def load(recipe: Any) -> dict[str, Person]:
+        return {name: person_from(site, r) for name, r in recipe.items()}
+
+    # Built once per run, then restored from a database snapshot (tests/snapshots.py).
+    people = await once(database_url, "board-cast", build, load, variant=server.settings.secret_key)
     boards = {}
     for name, person in people.items():
         sock = await site.ws("/ws/board", person, label=f"{name}'s board")

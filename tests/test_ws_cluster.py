@@ -15,6 +15,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.helpers import CcrProcess, Mailbox, text_of
+from tests.ticket_helpers import wait_until_sent
 from tests.ws_helpers import (
     Cluster,
     RedisServer,
@@ -306,7 +307,7 @@ async def test_serve_with_two_workers_and_redis_serves_both(
 
 
 async def test_offline_reply_email_only_when_the_customer_has_no_socket_open(
-    cluster: Cluster, world: World, smtp: Mailbox
+    cluster: Cluster, world: World, smtp: Mailbox, database_url: str
 ) -> None:
     a, b = cluster.sites
     customer = await a.room(world.customer, world.ticket_id, label="customer on A")
@@ -330,5 +331,7 @@ async def test_offline_reply_email_only_when_the_customer_has_no_socket_open(
 
     await agent.send({"type": "message", "client_id": "away-2", "body": "And another one"})
     await agent.recv_until("ack")
-    await asyncio.sleep(1.5)  # proving absence: the outbox would have sent a second email by now
+    # Proving absence: an email is queued in the transaction the ack follows, so once the
+    # outbox has nothing left to send, a second one would have arrived.
+    await wait_until_sent(database_url)
     assert len(smtp.messages_to(world.customer.email, "reply", since=since)) == 1

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
+from http.cookiejar import Cookie
 from typing import Any
 
 import asyncpg
@@ -13,6 +15,7 @@ import httpx
 
 from tests.conftest import AppServer
 from tests.helpers import Mailbox, create_admin, login, register_customer, token_in
+from tests.snapshots import once
 
 AGENT_PASSWORD = "agent's own long password"
 
@@ -81,7 +84,23 @@ async def agent(server: AppServer, smtp: Mailbox, boss: Person, email: str, firs
     return Person(client, await login(client, email, AGENT_PASSWORD))
 
 
-async def make_cast(server: AppServer, smtp: Mailbox, database_url: str) -> Cast:
+CAST_ROLES = ("admin", "alice", "bob", "agent1", "agent2")
+
+
+def session_cookies(client: httpx.AsyncClient) -> list[Cookie]:
+    return [copy.copy(cookie) for cookie in client.cookies.jar]
+
+
+def client_with(server: AppServer, cookies: list[Cookie]) -> httpx.AsyncClient:
+    """A new API client of `server` holding copies of these cookies (the same session)."""
+    client = server.client()
+    for cookie in cookies:
+        client.cookies.jar.set_cookie(copy.copy(cookie))
+    return client
+
+
+async def build_cast(server: AppServer, smtp: Mailbox, database_url: str) -> Cast:
+    """The cast made the long way: admin from the CLI's service, everyone else over HTTP."""
     boss = await admin(server, database_url)
     alice, bob, agent1, agent2 = await asyncio.gather(
         customer(server, smtp, "alice@example.com"),
@@ -90,6 +109,35 @@ async def make_cast(server: AppServer, smtp: Mailbox, database_url: str) -> Cast
         agent(server, smtp, boss, "kim@example.com", "Kim", "Kinsey"),
     )
     return Cast(boss, alice, bob, agent1, agent2, server.client())
+
+
+async def make_cast(server: AppServer, smtp: Mailbox, database_url: str) -> Cast:
+    """The five logged-in people, each with an API client of their own on `server`.
+
+    Built over HTTP the first time in a run; after that (on empty tables, i.e. at the start
+    of a test) the database rows it made are restored from a snapshot (tests/snapshots.py):
+    same ids, passwords and sessions, no argon2 and no emails. Each call gives fresh clients,
+    so a test may log its people out or change their passwords without touching the next.
+    """
+
+    async def build() -> tuple[Cast, dict[str, Any]]:
+        cast = await build_cast(server, smtp, database_url)
+        recipe = {
+            role: (copy.deepcopy(person.user), session_cookies(person.client))
+            for role in CAST_ROLES
+            for person in [getattr(cast, role)]
+        }
+        return cast, recipe
+
+    def load(recipe: dict[str, Any]) -> Cast:
+        people = {
+            role: Person(client_with(server, cookies), copy.deepcopy(user))
+            for role, (user, cookies) in recipe.items()
+        }
+        return Cast(**people, anon=server.client())
+
+    # Sessions are stored as HMACs under the secret key: a snapshot serves servers sharing it.
+    return await once(database_url, "cast", build, load, variant=server.settings.secret_key)
 
 
 # --- tickets -------------------------------------------------------------------------------
@@ -142,15 +190,27 @@ def expect_error(r: httpx.Response, status: int, code: str, field: str | None = 
 
 
 async def only_email(
-    smtp: Mailbox, to: str, subject: str, since: int, settle: float = 1.0, timeout: float = 10
+    smtp: Mailbox,
+    to: str,
+    subject: str,
+    since: int,
+    settle: float = 1.0,
+    timeout: float = 10,
+    *,
+    database_url: str | None = None,
 ) -> EmailMessage:
     """The one email to `to` whose subject contains `subject`; a second copy fails the test.
 
-    `settle` is how long to keep listening after the first arrives (the outbox polls every
-    0.2 s in tests, so a duplicate would show up well within it).
+    With `database_url`, after the first arrives it waits until the outbox has nothing left
+    to send: emails are queued in the transaction of the action that causes them, so every
+    copy there will ever be has then been delivered. Without it, it listens `settle` more
+    seconds (the outbox polls every 0.2 s in tests, so a duplicate would show up within it).
     """
     msg = await smtp.wait_for(to, subject, since=since, timeout=timeout)
-    await asyncio.sleep(settle)
+    if database_url is not None:
+        await wait_until_sent(database_url, timeout)
+    else:
+        await asyncio.sleep(settle)
     found = smtp.messages_to(to, subject, since=since)
     assert len(found) == 1, (
         f"{len(found)} emails to {to} with {subject!r}: {[str(m['Subject']) for m in found]}"
@@ -169,9 +229,10 @@ async def fetch(database_url: str, sql: str, *args: Any) -> list[asyncpg.Record]
 async def wait_until_sent(database_url: str, timeout: float = 10) -> None:
     """Every queued email has gone out (so "nothing more arrived" is a real observation)."""
     deadline = time.monotonic() + timeout
-    while True:
-        rows = await fetch(database_url, "SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")
-        if rows[0]["n"] == 0:
-            return
-        assert time.monotonic() < deadline, f"{rows[0]['n']} emails still unsent after {timeout}s"
-        await asyncio.sleep(0.05)
+    conn = await asyncpg.connect(database_url)
+    try:
+        while unsent := await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL"):
+            assert time.monotonic() < deadline, f"{unsent} emails still unsent after {timeout}s"
+            await asyncio.sleep(0.02)  # the outbox has no event to wait on; the worker polls too
+    finally:
+        await conn.close()

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import os
 import secrets
 import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from http.cookiejar import Cookie
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +31,12 @@ from tests.helpers import (
     ccr_env,
     create_admin,
     free_port,
+    http_client,
     login,
     register_customer,
     token_in,
 )
+from tests.snapshots import once, secret_of, serves_with_secret
 
 TIMEOUT = 10.0
 # Long enough for a frame already on its way to arrive: used to prove that nothing does.
@@ -239,7 +243,7 @@ class Endpoint:
 
     def client(self, cookie: str | None = None) -> httpx.AsyncClient:
         """An API client; with `cookie` ("name=value"), logged in as that session."""
-        client = httpx.AsyncClient(base_url=self.url + "/api/v1", timeout=30)
+        client = http_client(base_url=self.url + "/api/v1")
         if cookie:
             name, _, value = cookie.partition("=")
             client.cookies.set(name, value)
@@ -374,7 +378,7 @@ class World:
         return self.ticket["id"]
 
 
-async def make_world(site: Endpoint, mailbox: Mailbox, database_url: str) -> World:
+async def build_world(site: Endpoint, mailbox: Mailbox, database_url: str) -> World:
     async def admin_and_agent() -> tuple[Person, Person]:
         admin = await make_admin(site, database_url)
         return admin, await make_agent(site, admin, mailbox, "andy@example.com")
@@ -385,6 +389,47 @@ async def make_world(site: Endpoint, mailbox: Mailbox, database_url: str) -> Wor
     ticket = await open_ticket(customer)
     ticket = await assign(admin, ticket["id"], agent)
     return World(customer, agent, admin, ticket)
+
+
+def person_recipe(person: Person) -> tuple[dict[str, Any], str, list[Cookie]]:
+    """What it takes to hand the same logged-in person out again after a snapshot restore."""
+    return copy.deepcopy(person.user), person.email, [copy.copy(c) for c in person.client.cookies.jar]
+
+
+def person_from(site: Endpoint, recipe: tuple[dict[str, Any], str, list[Cookie]]) -> Person:
+    user, email_addr, cookies = recipe
+    client = site.client()
+    for cookie in cookies:
+        client.cookies.jar.set_cookie(copy.copy(cookie))
+    return Person(copy.deepcopy(user), email_addr, client)
+
+
+async def make_world(
+    site: Endpoint, mailbox: Mailbox, database_url: str, *, secret_key: str | None = None
+) -> World:
+    """A customer, an agent, an admin, and the customer's ticket assigned to the agent.
+
+    Built over HTTP once per run, then (on the empty tables a test starts with) restored
+    from a database snapshot (tests/snapshots.py): the same rows, ids and sessions, but none
+    of the emails building it sent. That needs the secret key the site hashes sessions with:
+    `secret_key`, or the one the `make_app_server` fixture or `start_cluster` registered for
+    the site's URL; for any other site it is built over HTTP every time.
+    """
+    secret_key = secret_key or secret_of(site.url)
+    if secret_key is None:
+        return await build_world(site, mailbox, database_url)
+
+    async def build() -> tuple[World, Any]:
+        world = await build_world(site, mailbox, database_url)
+        people = [person_recipe(p) for p in (world.customer, world.agent, world.admin)]
+        return world, (people, copy.deepcopy(world.ticket))
+
+    def load(recipe: Any) -> World:
+        people, ticket = recipe
+        customer, agent, admin = (person_from(site, p) for p in people)
+        return World(customer, agent, admin, copy.deepcopy(ticket))
+
+    return await once(database_url, "world", build, load, variant=secret_key)
 
 
 async def post(person: Person, ticket_id: str, body: str, client_id: str | None = None) -> httpx.Response:
@@ -468,6 +513,8 @@ async def start_cluster(
     )
     started = [CcrProcess(port, env, tmp_path / f"ccr-{port}.log", *args) for port in ports]
     processes.extend(started)
+    for process in started:
+        serves_with_secret(process.url, env["SECRET_KEY"])
     await asyncio.gather(*(p.start() for p in started))
     return Cluster(started, [Endpoint(p.url, base_url) for p in started], env, base_url)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -11,18 +10,19 @@ import asyncpg
 import jinja2
 
 from ccr.store import outbox
+from ccr.text import flatten
 
 _TEMPLATES = Path(__file__).parent / "templates"
 _text_env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(_TEMPLATES), autoescape=False, keep_trailing_newline=True
 )
 _html_env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), autoescape=True)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 def header_safe(text: str, limit: int = 180) -> str:
-    """Collapse control characters (CR/LF above all) so user text cannot add headers."""
-    return _CONTROL.sub(" ", text).strip()[:limit]
+    """Collapse what a header may not hold (every kind of line break above all) so user
+    text can neither add headers nor make the email impossible to build."""
+    return flatten(text, limit)
 
 
 async def queue(

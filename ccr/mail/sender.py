@@ -19,7 +19,19 @@ log = logging.getLogger(__name__)
 _LINK = re.compile(r"https?://\S+")
 
 
+class Unbuildable(Exception):
+    """The row cannot become an email (e.g. a header the email package refuses): retrying
+    will not change that, so the outbox gives up on it at once."""
+
+
 def build_message(email: Email, sender: str) -> EmailMessage:
+    try:
+        return _build(email, sender)
+    except (ValueError, TypeError, LookupError) as exc:
+        raise Unbuildable(f"cannot build email {email.id}: {exc}") from exc
+
+
+def _build(email: Email, sender: str) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = email.to_addr
@@ -74,5 +86,8 @@ class FileSender:
         path = self.directory / f"{email.id:08d}.eml"
         data = bytes(build_message(email, self.mail_from))
         await asyncio.to_thread(path.write_bytes, data)
+        # Links are live credentials (reset, verify): logged only when asked for with
+        # CCR_LOG_LEVEL=debug, for a developer without a mail catcher.
+        log.info("email to %s (%s) written to %s", email.to_addr, email.subject, path)
         for link in _LINK.findall(email.body_text):
-            log.warning("email to %s (%s): %s", email.to_addr, email.subject, link)
+            log.debug("email to %s: %s", email.to_addr, link)

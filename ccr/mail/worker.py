@@ -9,7 +9,7 @@ from datetime import timedelta
 import aiosmtplib
 import asyncpg
 
-from ccr.mail.sender import Sender
+from ccr.mail.sender import Sender, Unbuildable
 from ccr.store import outbox
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ class OutboxWorker:
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def poke(self) -> None:
         """New email queued by this process: look now instead of at the next poll."""
@@ -47,6 +48,10 @@ class OutboxWorker:
         self._task = asyncio.create_task(self._run(), name="outbox-worker")
 
     async def stop(self) -> None:
+        # The flag too, not only the cancel: a cancel that lands as an SMTP answer or a poke
+        # arrives can be swallowed (Python 3.11's wait_for, in aiosmtplib and below), and
+        # the loop would then run on with stop() waiting for it forever.
+        self._stopping = True
         if self._task:
             self._task.cancel()
             try:
@@ -55,9 +60,9 @@ class OutboxWorker:
                 pass
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
-                while await self.send_due():
+                while not self._stopping and await self.send_due():
                     pass
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("outbox: database unavailable: %s", exc)
@@ -95,11 +100,11 @@ class OutboxWorker:
         log.error("outbox: email %s was sent but could not be marked sent", email.id)
 
     async def _failed(self, email: outbox.Email, exc: Exception) -> None:
-        permanent = isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code >= 500
-        if permanent and email.attempts >= PERMANENT_TRIES:
+        refused = isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code >= 500
+        if isinstance(exc, Unbuildable) or (refused and email.attempts >= PERMANENT_TRIES):
             log.error("outbox: giving up on email %s to %s: %s", email.id, email.to_addr, exc)
             async with self.pool.acquire() as conn:
-                await outbox.give_up(conn, email.id, repr(exc))
+                await outbox.give_up(conn, email.id, str(exc) if isinstance(exc, Unbuildable) else repr(exc))
             return
         retry = backoff(email.attempts)
         log.warning("outbox: email %s to %s failed (%s); retry in %s", email.id, email.to_addr, exc, retry)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 
@@ -14,6 +18,8 @@ from ccr.services.context import Context
 from ccr.services.events import SessionEnded
 from ccr.store import sessions, tokens, users
 from ccr.store.users import User
+
+log = logging.getLogger(__name__)
 
 VERIFY_TTL = timedelta(hours=48)
 RESET_TTL = timedelta(hours=1)
@@ -54,6 +60,8 @@ async def register(ctx: Context, ip: str, data: dict[str, object]) -> None:
     await ctx.limiter.hit(f"register:ip:{ip}", ctx.settings.rate_limits["register_ip"])
     password_hash = await security.hash_password(password)
     async with ctx.write() as (conn, changes):
+        # Registrations never confirmed give their address back once their link is dead.
+        await users.drop_expired_registrations(conn, VERIFY_TTL)
         user = await users.insert(
             conn,
             email=email,
@@ -75,6 +83,9 @@ async def register(ctx: Context, ip: str, data: dict[str, object]) -> None:
         else:
             owner = await users.by_email(conn, email)
             assert owner is not None
+            await users.lock(conn, owner.id)
+            if await tokens.issued_since(conn, owner.id, "reset", _mail_spacing(ctx)):
+                return  # the owner has a working link from minutes ago: one email is enough
             token = await _issue_token(ctx, conn, owner.id, "reset", RESET_TTL)
             await changes.email(
                 "account_exists",
@@ -101,6 +112,14 @@ async def verify_email(ctx: Context, data: dict[str, object]) -> None:
         await users.mark_verified(conn, user_id)
 
 
+# The same answer for a wrong password and for an address not confirmed yet: a 403
+# `email_unverified` told whoever had just registered an address whether it was new (their
+# own unconfirmed account) or someone else's (a wrong password).
+BAD_CREDENTIALS = (
+    "Wrong email or password. New here? Confirm your address with the link we emailed you first."
+)
+
+
 async def login(ctx: Context, ip: str, data: dict[str, object]) -> LoggedIn:
     form = validate.Form()
     email = form.check(validate.email, data.get("email"))
@@ -108,22 +127,23 @@ async def login(ctx: Context, ip: str, data: dict[str, object]) -> LoggedIn:
     form.done()
     # Only failed attempts count: people who log in often are not guessing passwords.
     limits = ctx.settings.rate_limits
-    by_ip, by_account = f"login:ip:{ip}", f"login:account:{email.lower()}"
+    by_ip, by_account = f"login:ip:{ip}", f"login:account:{users.email_key(email)}"
     await ctx.limiter.check(by_ip, limits["login_ip"])
-    await ctx.limiter.check(by_account, limits["login_account"])
+    await ctx.limiter.backoff(
+        by_account,
+        limits["login_account"],
+        "Too many failed logins for this address (a password reset gets you in at once)",
+    )
     async with ctx.pool.acquire() as conn:
         user = await users.by_email(conn, email)
     ok = await security.verify_password(user.password_hash if user else None, password)
-    if user is None or not ok:
+    if user is None or not ok or user.email_verified_at is None:
         await ctx.limiter.hit(by_ip, limits["login_ip"])
-        await ctx.limiter.hit(by_account, limits["login_account"])
-        raise Unauthenticated("Wrong email or password.", code="invalid_credentials")
+        await ctx.limiter.failed(by_account)
+        raise Unauthenticated(BAD_CREDENTIALS, code="invalid_credentials")
     if user.disabled_at is not None:
         raise Forbidden("This account has been disabled.", code="account_disabled")
-    if user.email_verified_at is None:
-        raise Forbidden(
-            "Please confirm your email address first; we sent you a link.", code="email_unverified"
-        )
+    await ctx.limiter.forget(by_account)
     token = security.new_token()
     async with ctx.pool.acquire() as conn:
         await sessions.create(conn, security.token_hash(ctx.settings.secret_key, token), user.id)
@@ -148,23 +168,50 @@ async def logout(ctx: Context, user: User, session_token: str) -> None:
         changes.publish(SessionEnded(user.id, session_name(ctx, session_token)))
 
 
+def _mail_spacing(ctx: Context) -> timedelta:
+    """At most one reset or "account exists" email per address in this long."""
+    return timedelta(seconds=ctx.settings.rate_limits["forgot_account"].seconds)
+
+
+# Work started by a request but done after its answer; kept so it is not garbage-collected.
+_after_answer: set[asyncio.Task[None]] = set()
+
+
+def _later(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.create_task(work)
+    _after_answer.add(task)
+    task.add_done_callback(_after_answer.discard)
+
+
 async def forgot_password(ctx: Context, ip: str, data: dict[str, object]) -> None:
+    """Answer at once and look the address up afterwards, so the answer takes as long for
+    an address we know as for one we do not (no timing oracle for who has an account)."""
     email = validate.email(data.get("email"))
-    limits = ctx.settings.rate_limits
-    await ctx.limiter.hit(f"forgot:ip:{ip}", limits["forgot_ip"])
-    await ctx.limiter.hit(f"forgot:account:{email.lower()}", limits["forgot_account"])
-    async with ctx.write() as (conn, changes):
-        user = await users.by_email(conn, email)
-        if user is None or user.disabled_at is not None:
-            return
-        token = await _issue_token(ctx, conn, user.id, "reset", RESET_TTL)
-        await changes.email(
-            "reset_password",
-            to=user.email,
-            subject="Reset your password",
-            name=user.first_name,
-            link=ctx.link(f"/reset-password?token={token}"),
-        )
+    await ctx.limiter.hit(f"forgot:ip:{ip}", ctx.settings.rate_limits["forgot_ip"])
+    _later(_send_reset_link(ctx, email))
+
+
+async def _send_reset_link(ctx: Context, email: str) -> None:
+    try:
+        async with ctx.write() as (conn, changes):
+            user = await users.by_email(conn, email)
+            if user is None or user.disabled_at is not None:
+                return
+            await users.lock(conn, user.id)
+            # Asking again and again (a stranger can) sends one email per spacing; the link
+            # in it stays good for an hour, so the owner is never left without one.
+            if await tokens.issued_since(conn, user.id, "reset", _mail_spacing(ctx)):
+                return
+            token = await _issue_token(ctx, conn, user.id, "reset", RESET_TTL)
+            await changes.email(
+                "reset_password",
+                to=user.email,
+                subject="Reset your password",
+                name=user.first_name,
+                link=ctx.link(f"/reset-password?token={token}"),
+            )
+    except Exception:
+        log.exception("forgot-password: could not queue the reset email")
 
 
 async def reset_token_user(ctx: Context, token: str) -> User | None:
@@ -210,6 +257,8 @@ async def reset_password(ctx: Context, data: dict[str, object]) -> None:
                 name=user.first_name,
             )
         changes.publish(SessionEnded(user.id, None))
+    # The reset link proved the mailbox: failed logins by anyone else stop counting.
+    await ctx.limiter.forget(f"login:account:{users.email_key(user.email)}")
 
 
 async def create_agent(ctx: Context, admin: User, data: dict[str, object]) -> User:

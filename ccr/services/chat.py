@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from ccr.errors import Conflict, Forbidden, Invalid, RateLimited
-from ccr.services import presence, validate
+from ccr.services import attachments, presence, validate
 from ccr.services.access import visible
 from ccr.services.context import Context
 from ccr.services.events import MessageCreated, ReadMoved
@@ -50,7 +50,11 @@ async def post_message(
 ) -> Posted:
     """Store a message and announce it. `on_stored` runs after the commit and before the
     announcement, so a sender's acknowledgement can precede its own broadcast."""
-    body = validate.text(data.get("body"), "body", max_len=BODY_MAX, multiline=True)
+    attachment_ids = attachments.requested_ids(data)
+    # With files attached, the text is optional (a screenshot can say it all).
+    body = validate.text(
+        data.get("body"), "body", max_len=BODY_MAX, min_len=0 if attachment_ids else 1, multiline=True
+    )
     client_id = validate.text(data.get("client_id"), "client_id", max_len=CLIENT_ID_MAX, strip=False)
     try:
         await ctx.limiter.hit(f"message:user:{user.id}", ctx.settings.rate_limits["message_user"])
@@ -73,6 +77,7 @@ async def post_message(
             return Posted(original, created=False)
         check_can_post(user, ticket)
         message = await messages.append(conn, ticket.id, user.id, body, client_id)
+        message = await attachments.claim(conn, user, ticket, message, attachment_ids)
         await tickets.mark_read(conn, user.id, ticket.id, message.seq)
         if user.role == "agent":
             await messages.mark_first_response(conn, ticket.id)
@@ -120,12 +125,11 @@ async def mark_read(ctx: Context, user: User, ticket_id: object, seq: object) ->
     return marker
 
 
-async def seen(ctx: Context, user: User, ticket: Ticket, seq: int) -> int:
-    """The user has the page with messages up to seq open: mark them read; returns how far
-    the other side has read."""
+async def others_read(ctx: Context, user: User, ticket: Ticket) -> int:
+    """How far the other side has read. Showing a page never moves the caller's own marker:
+    a GET must change nothing (a cross-site link would clear a victim's unread count); the
+    page's script reports what was read through the socket or POST /tickets/{id}/read."""
     async with ctx.pool.acquire() as conn:
-        if seq:
-            await tickets.mark_read(conn, user.id, ticket.id, seq)
         return await tickets.others_read(conn, user.id, ticket.id)
 
 

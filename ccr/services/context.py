@@ -14,6 +14,7 @@ from ccr.ratelimit import Limiter
 from ccr.realtime.bus import Bus
 from ccr.realtime.presence import Presence
 from ccr.services.events import Event
+from ccr.store.blobs import BlobStore
 
 
 @dataclass
@@ -52,6 +53,8 @@ class Context:
     presence: Presence
     mail_queued: Callable[[], None]
     """Tell the outbox worker an email was committed, so it goes out now, not at the next poll."""
+    blobs: BlobStore
+    """Where attachments' bytes live (PostgreSQL; an object store could stand in)."""
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[tuple[asyncpg.Connection, Changes]]:

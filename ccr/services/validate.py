@@ -7,13 +7,13 @@ and next to the fields of every page.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from email_validator import EmailNotValidError, validate_email
 
 from ccr.errors import Invalid
+from ccr.text import NOT_IN_A_LINE, NOT_IN_TEXT
 
 T = TypeVar("T")
 
@@ -74,14 +74,14 @@ class Form:
         raise Invalid(message, code=first.code, field=first.field, fields=fields)
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_LINE_BREAK = re.compile(r"[\r\n\u2028\u2029]")
-
-
 def text(
     value: object, field: str, *, max_len: int, min_len: int = 1, multiline: bool = False, strip: bool = True
 ) -> str:
-    """A string of min_len..max_len characters (after trimming), free of control characters."""
+    """A string of min_len..max_len characters (after trimming), free of control characters.
+
+    Single-line text (names, subjects: anything that may reach an email header) follows
+    ccr.text's one rule set: no line breaks of any kind, no C0/C1 controls, no bidi overrides.
+    """
     if value is None or value == "":
         if min_len == 0:
             return ""
@@ -90,7 +90,7 @@ def text(
         raise Invalid(f"{label(field)} must be text.", code="wrong_type", field=field)
     if strip:
         value = value.strip()
-    if "\x00" in value or _CONTROL.search(value) or (not multiline and _LINE_BREAK.search(value)):
+    if (NOT_IN_TEXT if multiline else NOT_IN_A_LINE).search(value):
         raise Invalid(
             f"{label(field)} contains characters that are not allowed.", code="bad_characters", field=field
         )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+
+from ccr.store import attachments as attachment_rows
+from ccr.store.attachments import Attachment
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,7 @@ class Message:
     body: str
     client_id: str
     created_at: datetime
+    attachments: tuple[Attachment, ...] = ()
 
     def public(self) -> dict[str, Any]:
         return {
@@ -30,6 +34,7 @@ class Message:
             "body": self.body,
             "client_id": self.client_id,
             "created_at": self.created_at,
+            "attachments": [a.public() for a in self.attachments],
         }
 
 
@@ -49,7 +54,9 @@ async def by_client_id(
         sender_id,
         client_id,
     )
-    return Message(**dict(row)) if row else None
+    if row is None:
+        return None
+    return (await with_attachments(conn, [Message(**dict(row))]))[0]
 
 
 async def append(
@@ -79,7 +86,13 @@ async def after(conn: asyncpg.Connection, ticket_id: int, after_seq: int, limit:
         after_seq,
         limit,
     )
-    return [Message(**dict(r)) for r in rows]
+    return await with_attachments(conn, [Message(**dict(r)) for r in rows])
+
+
+async def with_attachments(conn: asyncpg.Connection, found: list[Message]) -> list[Message]:
+    """The messages with their attachments filled in (one query for the lot)."""
+    files = await attachment_rows.of_messages(conn, [m.id for m in found])
+    return [replace(m, attachments=tuple(files[m.id])) if m.id in files else m for m in found]
 
 
 async def mark_first_response(conn: asyncpg.Connection, ticket_id: int) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -81,9 +81,32 @@ async def mark_failed(conn: asyncpg.Connection, email_id: int, error: str, retry
 
 
 async def give_up(conn: asyncpg.Connection, email_id: int, error: str) -> None:
-    """Stop retrying an email the server refused for good (it stays, unsent, for inspection)."""
+    """Stop retrying an email that cannot go out (refused for good, or impossible to build);
+    it stays, unsent and marked failed, for admins to see."""
     await conn.execute(
-        "UPDATE outbox SET locked_until = NULL, last_error = $2, next_attempt_at = 'infinity' WHERE id = $1",
+        "UPDATE outbox SET locked_until = NULL, last_error = $2, next_attempt_at = 'infinity',"
+        " failed_at = now() WHERE id = $1",
         email_id,
         error[:1000],
     )
+
+
+@dataclass(frozen=True)
+class FailedEmail:
+    id: int
+    to_addr: str
+    subject: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    failed_at: datetime
+
+
+async def failed(conn: asyncpg.Connection, limit: int) -> list[FailedEmail]:
+    """The emails given up on, newest first."""
+    rows = await conn.fetch(
+        """SELECT id, to_addr, subject, attempts, last_error, created_at, failed_at FROM outbox
+           WHERE failed_at IS NOT NULL ORDER BY failed_at DESC, id DESC LIMIT $1""",
+        limit,
+    )
+    return [FailedEmail(**dict(r)) for r in rows]

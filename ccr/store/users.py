@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def email_key(email: str) -> str:
+    """How addresses are compared: ASCII letters lower-cased, nothing else (the same as the
+    users.email_key column, migration 0007). Give it email-validator's normalised form."""
+    return email.translate(_ASCII_LOWER)
 
 
 @dataclass(frozen=True)
@@ -53,8 +61,13 @@ async def by_id(conn: asyncpg.Connection, user_id: int) -> User | None:
 
 
 async def by_email(conn: asyncpg.Connection, email: str) -> User | None:
-    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM users WHERE lower(email) = lower($1)", email)
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM users WHERE email_key = $1", email_key(email))
     return _user(row)
+
+
+async def lock(conn: asyncpg.Connection, user_id: int) -> None:
+    """Hold the user's row until the transaction ends (one email decision at a time)."""
+    await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id)
 
 
 async def insert(
@@ -71,7 +84,7 @@ async def insert(
     row = await conn.fetchrow(
         f"""INSERT INTO users (email, role, first_name, last_name, password_hash, email_verified_at)
             VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 THEN now() END)
-            ON CONFLICT (lower(email)) DO NOTHING
+            ON CONFLICT (email_key) DO NOTHING
             RETURNING {COLUMNS}""",
         email,
         role,
@@ -122,3 +135,26 @@ async def disabled_with_role(conn: asyncpg.Connection, role: str) -> list[User]:
         role,
     )
     return [User(**dict(r)) for r in rows]
+
+
+async def drop_expired_registrations(conn: asyncpg.Connection, older_than: timedelta) -> int:
+    """Delete customers who never confirmed their address and whose link has expired, so an
+    address typed by someone else is free again for its owner. Only accounts with nothing
+    attached (no ticket, no live token) go; a few at a time, inside a savepoint."""
+    try:
+        async with conn.transaction():
+            deleted = await conn.fetch(
+                """DELETE FROM users u WHERE u.id IN (
+                       SELECT id FROM users
+                       WHERE role = 'customer' AND email_verified_at IS NULL
+                         AND password_hash IS NOT NULL AND created_at < now() - $1::interval
+                       ORDER BY id LIMIT 100)
+                     AND NOT EXISTS (SELECT 1 FROM tickets t WHERE t.customer_id = u.id)
+                     AND NOT EXISTS (SELECT 1 FROM tokens k WHERE k.user_id = u.id
+                                     AND k.used_at IS NULL AND k.expires_at > now())
+                   RETURNING u.id""",
+                older_than,
+            )
+    except asyncpg.ForeignKeyViolationError:
+        return 0  # something new refers to one of them: keep them all this time
+    return len(deleted)

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from ccr.errors import Malformed
 from ccr.services import accounts, agents, canned, chat, search, stats, tickets, triage
 from ccr.services import feedback as feedback_service
+from ccr.web import attachments as attachment_api
 from ccr.web.auth import clear_session_cookie, client_ip, context, require_user, set_session_cookie
 from ccr.web.errors import JSON
 from ccr.web.middleware import SESSION_COOKIE
@@ -287,4 +288,5 @@ routes = [
     Route("/canned-replies/{id}", delete_canned, methods=["DELETE"]),
     Route("/stats", overview, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
+    *attachment_api.routes,
 ]

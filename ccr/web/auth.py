@@ -6,11 +6,12 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from ccr.errors import Forbidden, Unauthenticated
+from ccr.proxies import client_address
 from ccr.services import accounts
 from ccr.services.context import Context
 from ccr.store.sessions import ABSOLUTE_TIMEOUT
 from ccr.store.users import User
-from ccr.web.middleware import SESSION_COOKIE
+from ccr.web.middleware import SESSION_COOKIE, session_cookie_name
 
 
 def context(conn: HTTPConnection) -> Context:
@@ -18,7 +19,10 @@ def context(conn: HTTPConnection) -> Context:
 
 
 def client_ip(conn: HTTPConnection) -> str:
-    return conn.client.host if conn.client else "unknown"
+    """Who is asking, for per-address limits: see ccr.proxies for whom we believe."""
+    peer = conn.client.host if conn.client else "unknown"
+    forwarded = conn.headers.getlist("x-forwarded-for")
+    return client_address(peer, forwarded, context(conn).settings.trusted_proxies)
 
 
 async def current_user(conn: HTTPConnection) -> User | None:
@@ -40,7 +44,7 @@ async def require_user(conn: HTTPConnection, *roles: str) -> User:
 
 def set_session_cookie(response: Response, ctx: Context, token: str) -> None:
     response.set_cookie(
-        SESSION_COOKIE,
+        session_cookie_name(ctx.settings.secure_cookies),
         token,
         max_age=int(ABSOLUTE_TIMEOUT.total_seconds()),
         httponly=True,
@@ -52,5 +56,9 @@ def set_session_cookie(response: Response, ctx: Context, token: str) -> None:
 
 def clear_session_cookie(response: Response, ctx: Context) -> None:
     response.delete_cookie(
-        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=ctx.settings.secure_cookies
+        session_cookie_name(ctx.settings.secure_cookies),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=ctx.settings.secure_cookies,
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import re
+from urllib.parse import quote, urlsplit
 
 import orjson
 from starlette.datastructures import Headers, MutableHeaders
@@ -12,6 +13,10 @@ from ccr.errors import TooLarge
 
 MAX_BODY = 1024 * 1024
 SESSION_COOKIE = "ccr_session"
+# On https the cookie travels as `__Host-ccr_session`: browsers accept that name only from a
+# secure origin, for path /, with no Domain, so a sibling subdomain or a plain-http page on
+# the network cannot plant a session (cookie tossing / session fixation).
+HOST_SESSION_COOKIE = "__Host-" + SESSION_COOKIE
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -58,7 +63,7 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 for name, value in self.headers.items():
                     headers.setdefault(name, value)
-                if not static:
+                if not static and "cache-control" not in headers:  # files set their own
                     headers["cache-control"] = "no-store"
             await send(message)
 
@@ -66,24 +71,35 @@ class SecurityHeaders:
 
 
 class BodyLimit:
-    """Refuse request bodies over MAX_BODY with 413, whether announced or streamed."""
+    """Refuse request bodies over MAX_BODY with 413, whether announced or streamed.
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+    Paths matching `upload_paths` (file uploads) may send up to `upload_limit` instead.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int = MAX_BODY,
+        upload_paths: re.Pattern[str] | None = None,
+        upload_limit: int = MAX_BODY,
+    ) -> None:
         self.app = app
-        self.limit = limit
+        self.default_limit = limit
+        self.upload_paths = upload_paths
+        self.upload_limit = upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        uploading = self.upload_paths is not None and self.upload_paths.match(scope["path"])
+        limit = self.upload_limit if uploading else self.default_limit
         length = Headers(scope=scope).get("content-length")
         if length is not None and not length.isdigit():
             await _send_json_error(send, 400, "malformed_request", "Content-Length must be a number.")
             return
-        if length is not None and int(length) > self.limit:
-            await _send_json_error(
-                send, 413, "too_large", f"Request bodies are limited to {self.limit} bytes."
-            )
+        if length is not None and int(length) > limit:
+            await _send_json_error(send, 413, "too_large", f"Request bodies are limited to {limit} bytes.")
             return
         seen = 0
 
@@ -92,8 +108,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise TooLarge(f"Request bodies are limited to {self.limit} bytes.")
+                if seen > limit:
+                    raise TooLarge(f"Request bodies are limited to {limit} bytes.")
             return message
 
         await self.app(scope, counting_receive, send)
@@ -161,8 +177,7 @@ class LoopbackAlias:
                 host, port = port, ""
             same_port = not port or not self.port or port == str(self.port)
             if host in LOOPBACK and host != self.host and same_port and not scope["path"].startswith("/api/"):
-                query = scope.get("query_string", b"").decode("latin-1")
-                location = self.base_url + scope["path"] + (f"?{query}" if query else "")
+                location = self.base_url + safe_target(scope)
                 await send(
                     {
                         "type": "http.response.start",
@@ -173,3 +188,49 @@ class LoopbackAlias:
                 await send({"type": "http.response.body", "body": b""})
                 return
         await self.app(scope, receive, send)
+
+
+def safe_target(scope: Scope) -> str:
+    """The request's path and query, percent-encoded: a decoded CR/LF (`%0d%0a`) in the
+    path must never reach a Location header, where it would start a new header line."""
+    path = quote(scope["path"], safe="/:@!$&'()*+,;=-._~")
+    query = quote(scope.get("query_string", b"").decode("latin-1"), safe="/?:@!$&'()*+,;=-._~%")
+    return path + (f"?{query}" if query else "")
+
+
+class SessionCookieName:
+    """Map the session cookie's wire name to the one the app reads (`ccr_session`).
+
+    Over https only the `__Host-` cookie is accepted; a plain `ccr_session` sent alongside
+    (planted by a sibling domain or over http) is dropped. Everything inside the app reads
+    SESSION_COOKIE and never needs to know which name the browser used.
+    """
+
+    def __init__(self, app: ASGIApp, secure: bool) -> None:
+        self.app = app
+        self.secure = secure
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.secure and scope["type"] in ("http", "websocket"):
+            scope = dict(scope)
+            scope["headers"] = [
+                (name, _rename_session_cookie(value) if name == b"cookie" else value)
+                for name, value in scope["headers"]
+            ]
+        await self.app(scope, receive, send)
+
+
+def session_cookie_name(secure: bool) -> str:
+    return HOST_SESSION_COOKIE if secure else SESSION_COOKIE
+
+
+def _rename_session_cookie(header: bytes) -> bytes:
+    kept = []
+    for part in header.split(b";"):
+        name, _, value = part.strip().partition(b"=")
+        if name == SESSION_COOKIE.encode():
+            continue
+        if name == HOST_SESSION_COOKIE.encode():
+            part = SESSION_COOKIE.encode() + b"=" + value
+        kept.append(part.strip())
+    return b"; ".join(kept)

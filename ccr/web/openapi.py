@@ -6,8 +6,15 @@ from functools import cache
 from typing import Any
 
 _STR = {"type": "string"}
+_ID = {"type": "string", "pattern": "^[0-9]+$", "maxLength": 19}
+_TIME = {"type": "string", "format": "date-time"}
+_EMAIL = {"type": "string", "format": "email", "minLength": 3, "maxLength": 254}
+_PASSWORD = {"type": "string", "minLength": 8, "maxLength": 128}
+_NAME = {"type": "string", "minLength": 1, "maxLength": 100}
+_TOKEN = {"type": "string", "minLength": 1, "maxLength": 200}
 _ERROR = {
     "type": "object",
+    "required": ["error"],
     "properties": {
         "error": {
             "type": "object",
@@ -24,8 +31,9 @@ _ERROR = {
 }
 _USER = {
     "type": "object",
+    "required": ["id", "email", "role", "first_name", "last_name"],
     "properties": {
-        "id": _STR,
+        "id": _ID,
         "email": _STR,
         "role": {"enum": ["customer", "agent", "admin"]},
         "first_name": _STR,
@@ -36,19 +44,31 @@ _USER = {
     },
 }
 _PRIORITY = {"enum": ["low", "normal", "high", "urgent"]}
-_PARTY = {"type": "object", "properties": {"id": _STR, "name": _STR}}
+_TAG = {"type": "string", "minLength": 1, "maxLength": 40}
+_PARTY = {"type": "object", "required": ["id", "name"], "properties": {"id": _ID, "name": _STR}}
 _TICKET = {
     "type": "object",
+    "required": [
+        "id",
+        "subject",
+        "description",
+        "status",
+        "customer",
+        "agent",
+        "created_at",
+        "updated_at",
+        "last_seq",
+    ],
     "properties": {
-        "id": _STR,
+        "id": _ID,
         "subject": _STR,
         "description": _STR,
         "status": {"enum": ["open", "assigned", "closed"]},
         "customer": _PARTY,
         "agent": {"oneOf": [_PARTY, {"type": "null"}]},
-        "created_at": {"type": "string", "format": "date-time"},
-        "updated_at": {"type": "string", "format": "date-time"},
-        "last_seq": {"type": "integer"},
+        "created_at": _TIME,
+        "updated_at": _TIME,
+        "last_seq": {"type": "integer", "minimum": 0},
         "priority": _PRIORITY,
         "tags": {"type": "array", "items": _STR},
         "channel": {"enum": ["web", "email"]},
@@ -59,27 +79,77 @@ _TICKET = {
 _CANNED = {
     "type": "object",
     "properties": {
-        "id": _STR,
+        "id": _ID,
         "shortcut": _STR,
         "title": _STR,
         "body": _STR,
         "rendered": _STR,
-        "created_at": {"type": "string", "format": "date-time"},
-        "updated_at": {"type": "string", "format": "date-time"},
+        "created_at": _TIME,
+        "updated_at": _TIME,
     },
+}
+_ATTACHMENT = {
+    "type": "object",
+    "properties": {
+        "id": _ID,
+        "name": _STR,
+        "content_type": _STR,
+        "size": {"type": "integer"},
+        "url": _STR,
+        "thumbnail_url": {"oneOf": [_STR, {"type": "null"}]},
+    },
+}
+_CANNED_FIELDS = {
+    "shortcut": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$", "maxLength": 32},
+    "title": {"type": "string", "minLength": 1, "maxLength": 100},
+    "body": {"type": "string", "minLength": 1, "maxLength": 4000},
 }
 _MESSAGE = {
     "type": "object",
+    "required": ["id", "ticket_id", "seq", "sender", "body", "client_id", "created_at"],
     "properties": {
-        "id": _STR,
-        "ticket_id": _STR,
-        "seq": {"type": "integer"},
-        "sender": {"type": "object", "properties": {"id": _STR, "role": _STR, "name": _STR}},
+        "id": _ID,
+        "ticket_id": _ID,
+        "seq": {"type": "integer", "minimum": 1},
+        "sender": {"type": "object", "properties": {"id": _ID, "role": _STR, "name": _STR}},
         "body": _STR,
         "client_id": _STR,
-        "created_at": {"type": "string", "format": "date-time"},
+        "created_at": _TIME,
+        "attachments": {"type": "array", "items": _ATTACHMENT},
+        "internal": {"type": "boolean"},
     },
 }
+_RATING = {
+    "type": "object",
+    "properties": {
+        "score": {"type": "integer", "minimum": 1, "maximum": 5},
+        "comment": _STR,
+        "created_at": _TIME,
+    },
+}
+_FEEDBACK = {
+    "type": "object",
+    "properties": {
+        "id": _ID,
+        "body": _STR,
+        "author": {"type": "object", "properties": {"id": _ID, "role": _STR, "name": _STR}},
+        "created_at": _TIME,
+    },
+}
+_EMPTY = {"type": "object", "maxProperties": 0}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _one(key: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": [key], "properties": {key: schema}}
+
+
+def _many(key: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": [key], "properties": {key: {"type": "array", "items": schema}}}
+
 
 # (method, path, who, summary, request fields, success status)
 ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
@@ -88,16 +158,16 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
         "/auth/register",
         "anyone",
         "Register a customer; mails a confirmation link",
-        {"email": _STR, "password": _STR, "first_name": _STR, "last_name": _STR},
+        {"email": _EMAIL, "password": _PASSWORD, "first_name": _NAME, "last_name": _NAME},
         202,
     ),
-    ("post", "/auth/verify-email", "anyone", "Confirm an email address", {"token": _STR}, 204),
+    ("post", "/auth/verify-email", "anyone", "Confirm an email address", {"token": _TOKEN}, 204),
     (
         "post",
         "/auth/login",
         "anyone",
         "Log in; sets the session cookie",
-        {"email": _STR, "password": _STR},
+        {"email": _EMAIL, "password": {"type": "string", "minLength": 1, "maxLength": 128}},
         200,
     ),
     ("post", "/auth/logout", "logged in", "End this session", {}, 204),
@@ -107,7 +177,7 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
         "/auth/forgot-password",
         "anyone",
         "Mail a reset link if the address is known",
-        {"email": _STR},
+        {"email": _EMAIL},
         202,
     ),
     (
@@ -115,7 +185,7 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
         "/auth/reset-password",
         "anyone",
         "Set a new password from a reset link",
-        {"token": _STR, "password": _STR},
+        {"token": _TOKEN, "password": _PASSWORD},
         204,
     ),
     (
@@ -123,7 +193,7 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
         "/agents",
         "admin",
         "Create an agent; mails an invitation",
-        {"email": _STR, "first_name": _STR, "last_name": _STR},
+        {"email": _EMAIL, "first_name": _NAME, "last_name": _NAME},
         201,
     ),
     ("get", "/agents", "admin", "Agents with their open ticket load and presence", {}, 200),
@@ -136,7 +206,17 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
         200,
     ),
     ("post", "/users/{id}/enable", "admin", "Enable a disabled account again", {}, 200),
-    ("post", "/tickets", "customer", "Open a ticket", {"subject": _STR, "description": _STR}, 201),
+    (
+        "post",
+        "/tickets",
+        "customer",
+        "Open a ticket",
+        {
+            "subject": {"type": "string", "minLength": 1, "maxLength": 200},
+            "description": {"type": "string", "minLength": 1, "maxLength": 20000},
+        },
+        201,
+    ),
     (
         "get",
         "/tickets",
@@ -152,11 +232,11 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
         "/tickets/{id}",
         "its agent, admin",
         "Set priority and/or tags",
-        {"priority": _PRIORITY, "tags": {"type": "array", "items": _STR}},
+        {"priority": _PRIORITY, "tags": {"type": "array", "maxItems": 20, "items": _TAG}},
         200,
     ),
     ("get", "/search", "logged in", "Search the tickets the caller may see (?q=TEXT&limit=N)", {}, 200),
-    ("post", "/tickets/{id}/assign", "admin", "Assign or reassign an agent", {"agent_id": _STR}, 200),
+    ("post", "/tickets/{id}/assign", "admin", "Assign or reassign an agent", {"agent_id": _ID}, 200),
     ("post", "/tickets/{id}/close", "its customer, admin", "Close a ticket", {}, 200),
     ("post", "/tickets/{id}/reopen", "its customer, admin", "Reopen a ticket", {}, 200),
     ("get", "/tickets/{id}/messages", "its customer, its agent, admin", "Messages with seq > after", {}, 200),
@@ -165,7 +245,10 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
         "/tickets/{id}/messages",
         "its customer, its agent",
         "Post a message (idempotent on client_id)",
-        {"body": _STR, "client_id": _STR},
+        {
+            "body": {"type": "string", "minLength": 1, "maxLength": 4000},
+            "client_id": {"type": "string", "minLength": 1, "maxLength": 64},
+        },
         201,
     ),
     ("get", "/tickets/{id}/events", "its customer, its agent, admin", "The ticket's timeline", {}, 200),
@@ -174,10 +257,20 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
         "/tickets/{id}/rating",
         "its customer",
         "Rate a closed ticket",
-        {"score": {"type": "integer", "minimum": 1, "maximum": 5}, "comment": _STR},
+        {
+            "score": {"type": "integer", "minimum": 1, "maximum": 5},
+            "comment": {"type": "string", "maxLength": 2000},
+        },
         201,
     ),
-    ("post", "/feedback", "customer, agent", "Send feedback to the admins", {"body": _STR}, 201),
+    (
+        "post",
+        "/feedback",
+        "customer, agent",
+        "Send feedback to the admins",
+        {"body": {"type": "string", "minLength": 1, "maxLength": 4000}},
+        201,
+    ),
     ("get", "/feedback", "admin", "Feedback, newest first", {}, 200),
     (
         "get",
@@ -187,47 +280,184 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
         {},
         200,
     ),
-    (
-        "post",
-        "/canned-replies",
-        "admin",
-        "Create a canned reply",
-        {"shortcut": _STR, "title": _STR, "body": _STR},
-        201,
-    ),
+    ("post", "/canned-replies", "admin", "Create a canned reply", _CANNED_FIELDS, 201),
     ("get", "/canned-replies/{id}", "agent, admin", "One canned reply", {}, 200),
-    (
-        "patch",
-        "/canned-replies/{id}",
-        "admin",
-        "Edit a canned reply",
-        {"shortcut": _STR, "title": _STR, "body": _STR},
-        200,
-    ),
+    ("patch", "/canned-replies/{id}", "admin", "Edit a canned reply", _CANNED_FIELDS, 200),
     ("delete", "/canned-replies/{id}", "admin", "Delete a canned reply", {}, 204),
     ("get", "/stats", "admin", "Numbers behind the admin overview", {}, 200),
+    (
+        "post",
+        "/tickets/{id}/attachments",
+        "who may post on the ticket (admins: for notes)",
+        "Upload a file (multipart/form-data, field `file`) to send with a message",
+        {},
+        201,
+    ),
+    ("get", "/attachments/{id}", "who may see its message", "The file's bytes", {}, 200),
+    ("get", "/attachments/{id}/thumbnail", "who may see its message", "An image's thumbnail", {}, 200),
+    (
+        "post",
+        "/tickets/{id}/read",
+        "its customer, its agent, admin",
+        "Move the caller's read marker (the page's script and the socket call this; GETs never do)",
+        {"seq": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}},
+        200,
+    ),
+    ("get", "/openapi.json", "anyone", "This document", {}, 200),
 ]
+
+# Request fields that must be present (the rest are optional).
+REQUIRED: dict[tuple[str, str], list[str]] = {
+    ("post", "/auth/register"): ["email", "password", "first_name", "last_name"],
+    ("post", "/auth/verify-email"): ["token"],
+    ("post", "/auth/login"): ["email", "password"],
+    ("post", "/auth/forgot-password"): ["email"],
+    ("post", "/auth/reset-password"): ["token", "password"],
+    ("post", "/agents"): ["email", "first_name", "last_name"],
+    ("post", "/tickets"): ["subject", "description"],
+    ("post", "/tickets/{id}/assign"): ["agent_id"],
+    ("post", "/tickets/{id}/messages"): ["body", "client_id"],
+    ("post", "/tickets/{id}/rating"): ["score"],
+    ("post", "/feedback"): ["body"],
+    ("post", "/tickets/{id}/read"): ["seq"],
+    ("post", "/canned-replies"): ["shortcut", "title", "body"],
+}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+QUERY: dict[tuple[str, str], list[dict[str, Any]]] = {
+    ("get", "/tickets"): [
+        _query("status", {"enum": ["open", "assigned", "closed"]}, "only tickets in this status"),
+        _query("priority", _PRIORITY, "only tickets of this priority"),
+        _query("tag", _TAG, "only tickets with this tag"),
+        _query("unassigned", {"enum": ["0", "1"]}, "only tickets with no agent"),
+        _query("q", {"type": "string", "maxLength": 200}, "a search, as GET /search"),
+        _query("sort", {"enum": ["activity", "priority", "created", "waiting"]}, "order (activity first)"),
+        _query("agent_id", _ID, "admins: only tickets assigned to this agent"),
+        _query("cursor", {"type": "string", "maxLength": 200}, "next_cursor of the previous page"),
+        _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size"),
+    ],
+    ("get", "/search"): [
+        _query("q", {"type": "string", "minLength": 1, "maxLength": 200}, "the words to find"),
+        _query("limit", {"type": "integer", "minimum": 1, "maximum": 50}, "at most this many results"),
+    ],
+    ("get", "/canned-replies"): [
+        _query("q", {"type": "string", "maxLength": 100}, "shortcut or title contains"),
+        _query("ticket_id", _ID, "fill the placeholders for this ticket"),
+    ],
+    ("get", "/tickets/{id}/messages"): [
+        _query("after", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, "messages with seq > after"),
+        _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "at most this many"),
+    ],
+}
+
+_LISTED_TICKET = {
+    "allOf": [_ref("Ticket"), {"type": "object", "properties": {"unread": {"type": "integer"}}}]
+}
+_EVENT = {
+    "type": "object",
+    "properties": {
+        "id": _ID,
+        "kind": _STR,
+        "actor": {"type": ["string", "null"]},
+        "data": {},
+        "created_at": _TIME,
+    },
+}
+_AGENT = {
+    "allOf": [
+        _ref("User"),
+        {
+            "type": "object",
+            "properties": {"open_tickets": {"type": "integer"}, "online": {"type": "boolean"}},
+        },
+    ]
+}
+
+# The success body of each operation (204s have none).
+RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
+    ("post", "/auth/register"): _EMPTY,
+    ("post", "/auth/login"): _one("user", _ref("User")),
+    ("get", "/me"): _one("user", _ref("User")),
+    ("post", "/auth/forgot-password"): _EMPTY,
+    ("post", "/agents"): _one("agent", _ref("User")),
+    ("get", "/agents"): _many("agents", _AGENT),
+    ("post", "/users/{id}/disable"): _one("user", _ref("User")),
+    ("post", "/users/{id}/enable"): _one("user", _ref("User")),
+    ("post", "/tickets"): _one("ticket", _ref("Ticket")),
+    ("get", "/tickets"): {
+        "type": "object",
+        "required": ["tickets", "next_cursor"],
+        "properties": {
+            "tickets": {"type": "array", "items": _LISTED_TICKET},
+            "next_cursor": {"type": ["string", "null"]},
+        },
+    },
+    ("get", "/tickets/{id}"): _one("ticket", _ref("Ticket")),
+    ("post", "/tickets/{id}/assign"): _one("ticket", _ref("Ticket")),
+    ("post", "/tickets/{id}/close"): _one("ticket", _ref("Ticket")),
+    ("post", "/tickets/{id}/reopen"): _one("ticket", _ref("Ticket")),
+    ("get", "/tickets/{id}/messages"): _many("messages", _ref("Message")),
+    ("post", "/tickets/{id}/messages"): _one("message", _ref("Message")),
+    ("get", "/tickets/{id}/events"): _many("events", _EVENT),
+    ("post", "/tickets/{id}/rating"): _one("rating", _RATING),
+    ("post", "/feedback"): _one("feedback", _FEEDBACK),
+    ("get", "/feedback"): _many("feedback", _FEEDBACK),
+    ("get", "/stats"): {"type": "object"},
+    ("post", "/tickets/{id}/read"): _one("seq", {"type": "integer", "minimum": 0}),
+    ("get", "/openapi.json"): {"type": "object"},
+    ("patch", "/tickets/{id}"): _one("ticket", _ref("Ticket")),
+    ("get", "/search"): _many(
+        "results",
+        {
+            "type": "object",
+            "properties": {
+                "ticket": _ref("Ticket"),
+                "snippet": _STR,
+                "matched": {"enum": ["subject", "description", "message", "note"]},
+            },
+        },
+    ),
+    ("get", "/canned-replies"): _many("canned_replies", _ref("CannedReply")),
+    ("post", "/canned-replies"): _one("canned_reply", _ref("CannedReply")),
+    ("get", "/canned-replies/{id}"): _one("canned_reply", _ref("CannedReply")),
+    ("patch", "/canned-replies/{id}"): _one("canned_reply", _ref("CannedReply")),
+}
 
 
 @cache
 def openapi_document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for method, path, who, summary, fields, status in ROUTES:
+        success: dict[str, Any] = {"description": "success"}
+        if status != 204:
+            schema = RESPONSES.get((method, path), {"type": "object"})
+            success["content"] = {"application/json": {"schema": schema}}
         operation: dict[str, Any] = {
+            "operationId": method + "".join(p.strip("{}").title() for p in path.replace("-", "/").split("/")),
             "summary": summary,
             "description": f"Who: {who}.",
             "responses": {
-                str(status): {"description": "success"},
-                "default": {"description": "error", "content": {"application/json": {"schema": _ERROR}}},
+                str(status): success,
+                "default": {
+                    "description": "error",
+                    "content": {"application/json": {"schema": _ref("Error")}},
+                },
             },
         }
+        parameters = list(QUERY.get((method, path), []))
         if "{id}" in path:
-            operation["parameters"] = [{"name": "id", "in": "path", "required": True, "schema": _STR}]
+            parameters.insert(0, {"name": "id", "in": "path", "required": True, "schema": _ID})
+        if parameters:
+            operation["parameters"] = parameters
         if fields:
-            operation["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": {"type": "object", "properties": fields}}},
-            }
+            body: dict[str, Any] = {"type": "object", "properties": fields}
+            if (method, path) in REQUIRED:
+                body["required"] = REQUIRED[(method, path)]
+            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
         paths.setdefault(path, {})[method] = operation
     return {
         "openapi": "3.1.0",
@@ -240,6 +470,7 @@ def openapi_document() -> dict[str, Any]:
                 "Ticket": _TICKET,
                 "Message": _MESSAGE,
                 "CannedReply": _CANNED,
+                "Attachment": _ATTACHMENT,
             }
         },
         "paths": paths,

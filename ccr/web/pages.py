@@ -21,9 +21,23 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ccr.errors import DomainError, NotFound, Unauthenticated
-from ccr.services import accounts, agents, canned, chat, search, stats, tickets, triage, validate
+from ccr.services import (
+    accounts,
+    agents,
+    attachments,
+    canned,
+    chat,
+    mail_admin,
+    search,
+    setup,
+    stats,
+    tickets,
+    triage,
+    validate,
+)
 from ccr.services import feedback as feedback_service
 from ccr.store.users import User
+from ccr.web import attachments as attachment_web
 from ccr.web import charts, formatting
 from ccr.web.auth import (
     clear_session_cookie,
@@ -49,6 +63,7 @@ NOTICES = {
     "agent-enabled": "Agent enabled again.",
     "feedback-sent": "Thank you! Your feedback went to the team.",
     "rated": "Thank you for rating the help you got.",
+    "admin-created": "You are the first admin. Log in with the address and password you chose.",
     "canned-created": "Canned reply created.",
     "canned-saved": "Canned reply saved.",
     "canned-deleted": "Canned reply deleted.",
@@ -73,6 +88,8 @@ env.filters["when"] = _when
 env.globals["field_errors"] = _field_errors
 env.globals["field_label"] = validate.label
 env.filters["iso"] = lambda value: value.astimezone(UTC).isoformat() if value else ""
+env.filters["filesize"] = attachments.human_size
+env.filters["filelabel"] = attachment_web.file_label
 env.filters["linkify"] = formatting.linkify
 env.filters["ago"] = formatting.ago
 env.filters["waited"] = formatting.waited
@@ -148,7 +165,13 @@ async def register_page(request: Request) -> Response:
 
 def _safe_next(value: str | None) -> str:
     # Only local paths: an attacker's ?next=https://evil.example must not become a redirect.
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    if (
+        value
+        and value.startswith("/")
+        and not value.startswith("//")
+        and "\\" not in value
+        and value.isprintable()  # no CR/LF (or any control) on its way to a Location header
+    ):
         return value
     return "/tickets"
 
@@ -217,6 +240,28 @@ async def reset_password_page(request: Request) -> Response:
     return redirect("/login?notice=password-set")
 
 
+async def setup_page(request: Request) -> Response:
+    """The first admin, from the one-time link `ccr serve` printed (services/setup.py)."""
+    ctx = context(request)
+    if request.method == "GET":
+        token = request.query_params.get("token", "")
+        try:
+            await setup.check_link(ctx, token)
+        except NotFound as exc:
+            return await render(request, "error.html", status_code=404, error=exc)
+        except DomainError as exc:
+            return await render(request, "setup.html", token="", error=exc, values={})
+        return await render(request, "setup.html", token=token, values={})
+    values = await form(request)
+    try:
+        await setup.create_first_admin(ctx, values)
+    except NotFound as exc:
+        return await render(request, "error.html", status_code=404, error=exc)
+    except DomainError as exc:
+        return await form_error(request, "setup.html", exc, values, token=values.get("token", ""))
+    return redirect("/login?notice=admin-created")
+
+
 # --- tickets --------------------------------------------------------------------------------
 
 
@@ -248,8 +293,15 @@ async def new_ticket_page(request: Request) -> Response:
     if request.method == "GET":
         return await render(request, "new_ticket.html", values={})
     values = await form(request)
+    ctx = context(request)
     try:
-        ticket = await tickets.open_ticket(context(request), user, values)
+        chosen = await attachment_web.files_field(request)
+        attachments.check_files(ctx, [data for _, data in chosen])
+        ticket = await tickets.open_ticket(ctx, user, values)
+        # The files arrive as the ticket's first message, as if sent from its chat at once.
+        await attachment_web.post_files(
+            ctx, user, str(ticket.id), {"body": "", "client_id": "new-ticket"}, chosen
+        )
     except DomainError as exc:
         return await form_error(request, "new_ticket.html", exc, values)
     return redirect(f"/tickets/{ticket.id}")
@@ -272,7 +324,7 @@ async def _ticket_view(
     timeline = await tickets.timeline(ctx, user, ticket.id)
     rating = await tickets.rating_of(ctx, user, ticket.id)
     team = await agents.list_agents(ctx, user) if user.role == "admin" else []
-    others_read = await chat.seen(ctx, user, ticket, history[-1].seq if history else 0)
+    others_read = await chat.others_read(ctx, user, ticket)
     can_write = user.role != "admin" and ticket.status != "closed"
     return await render(
         request,
@@ -320,8 +372,20 @@ def ticket_action(action: Callable[..., Awaitable[Any]], notice: str = "") -> Ha
     return handler
 
 
-async def _post_message(ctx: Any, user: User, ticket_id: str, values: dict[str, Any]) -> Any:
-    return await chat.post_message(ctx, user, ticket_id, values)
+@page
+async def post_message_page(request: Request) -> Response:
+    """The chat composer without JavaScript: the message and any files chosen, in one POST."""
+    user = await require_user(request)
+    values = await form(request)
+    ticket_id = request.path_params["id"]
+    try:
+        chosen = await attachment_web.files_field(request)
+        await attachment_web.post_files(context(request), user, ticket_id, values, chosen)
+    except (NotFound, Unauthenticated):
+        raise
+    except DomainError as exc:
+        return await _ticket_view(request, user, status=exc.status, error=exc, values=values)
+    return redirect(f"/tickets/{ticket_id}")
 
 
 async def _close(ctx: Any, user: User, ticket_id: str, values: dict[str, Any]) -> Any:
@@ -402,6 +466,13 @@ async def overview_page(request: Request) -> Response:
         first_response=charts.duration(s["median_first_response_seconds"]),
         resolution=charts.duration(s["median_resolution_seconds"]),
     )
+
+
+@page
+async def failed_emails_page(request: Request) -> Response:
+    admin = await require_user(request, "admin")
+    emails = await mail_admin.failed_emails(context(request), admin)
+    return await render(request, "failed_emails.html", emails=emails)
 
 
 @page
@@ -493,9 +564,10 @@ routes = [
     Route("/verify-email", verify_email_page, methods=["GET", "POST"]),
     Route("/forgot-password", forgot_password_page, methods=["GET", "POST"]),
     Route("/reset-password", reset_password_page, methods=["GET", "POST"]),
+    Route("/setup", setup_page, methods=["GET", "POST"]),
     # /tickets and /tickets/{id} are in ccr.web.inbox: staff get the inbox there.
     Route("/tickets/new", new_ticket_page, methods=["GET", "POST"]),
-    Route("/tickets/{id}/messages", ticket_action(_post_message), methods=["POST"]),
+    Route("/tickets/{id}/messages", post_message_page, methods=["POST"]),
     Route("/tickets/{id}/close", ticket_action(_close), methods=["POST"]),
     Route("/tickets/{id}/reopen", ticket_action(_reopen), methods=["POST"]),
     Route("/tickets/{id}/assign", ticket_action(tickets.assign), methods=["POST"]),
@@ -509,5 +581,6 @@ routes = [
     Route("/agents/{id}/disable", agent_switch(True), methods=["POST"]),
     Route("/agents/{id}/enable", agent_switch(False), methods=["POST"]),
     Route("/overview", overview_page),
+    Route("/admin/emails", failed_emails_page),
     Route("/feedback", feedback_page, methods=["GET", "POST"]),
 ]

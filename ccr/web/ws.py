@@ -376,7 +376,11 @@ class TicketSocket(Socket):
                 self.ctx,
                 self.user,
                 self.ticket.id,
-                {"body": data.get("body"), "client_id": data.get("client_id")},
+                {
+                    "body": data.get("body"),
+                    "client_id": data.get("client_id"),
+                    "attachment_ids": data.get("attachment_ids"),
+                },
                 on_stored=self._ack,
             )
         )

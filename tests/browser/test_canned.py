@@ -60,7 +60,7 @@ async def test_canned_reply_by_keyboard_and_priority_badges(
     await admin.goto(base + "/board")
     await ui.live(admin)
     row = admin.locator(f'tr[data-ticket-id="{ticket_id}"]')
-    await expect(row.locator(".badge.priority-normal")).to_be_visible()
+    await expect(row.locator(".priority-badge.priority-normal")).to_be_visible()
 
     agent = await ui.new_page(browser, watch, bypass_csp=True)
     await ui.login(agent, base, "andy@example.com")
@@ -108,7 +108,7 @@ async def test_canned_reply_by_keyboard_and_priority_badges(
     # Priority and a tag from the ticket page; badges at once here and on the admin's board.
     await agent.get_by_label("Priority", exact=True).select_option("urgent")
     header = agent.locator("#ticket-badges")
-    await expect(header.locator(".badge.priority-urgent")).to_have_text("Priority: urgent")
+    await expect(header.locator(".priority-badge.priority-urgent")).to_have_text("Priority: urgent")
     tags = agent.get_by_label("Tags", exact=True)
     await tags.fill("VIP")
     await tags.press("Enter")
@@ -120,13 +120,13 @@ async def test_canned_reply_by_keyboard_and_priority_badges(
     await agent.get_by_role("button", name="Remove tag refund").click()
     await expect(header.locator(".tag-chip")).to_have_text(["vip"])
     await expect(agent.locator("#timeline")).to_contain_text("Priority set to urgent")
-    await expect(row.locator(".badge.priority-urgent")).to_be_visible()
+    await expect(row.locator(".priority-badge.priority-urgent")).to_be_visible()
     await expect(row.locator(".tag-chip")).to_have_text(["vip"])
     await ui.shot(admin, "canned-board-badges")
 
     # After a reload the server renders the same badges.
     await agent.reload()
-    await expect(header.locator(".badge.priority-urgent")).to_be_visible()
+    await expect(header.locator(".priority-badge.priority-urgent")).to_be_visible()
     await expect(header.locator(".tag-chip")).to_have_text(["vip"])
     await ui.live(agent)
     await no_violations(agent, axe_js, "ticket-with-badges-agent")
@@ -145,4 +145,26 @@ async def test_canned_reply_by_keyboard_and_priority_badges(
     await admin.get_by_role("button", name="Create reply").click()
     await expect(admin.locator(".field-error")).to_have_count(3)
     await no_violations(admin, axe_js, "canned-replies-admin-errors")
+    watch.assert_clean()
+
+
+async def test_register_form_shows_every_error_at_once(
+    browser: Browser, server: AppServer, axe_js: Path
+) -> None:
+    watch = ui.Watch()
+    page = await ui.new_page(browser, watch, bypass_csp=True)
+    await page.goto(server.url + "/register")
+    await page.get_by_label("Last name").fill("Lovelace")
+    await page.get_by_label("Email").fill("not-an-address")
+    await page.get_by_label("Password").fill("short")
+    await page.get_by_role("button", name="Create account").click()
+    errors = page.locator(".field-error")
+    await expect(errors).to_have_count(3)
+    await expect(page.locator("#e-first_name")).to_have_text("First name is required.")
+    await expect(page.get_by_label("First name")).to_have_attribute("aria-invalid", "true")
+    await expect(page.get_by_role("alert")).to_contain_text("Please correct 3 fields")
+    # The summary's links take the keyboard to the field.
+    await page.get_by_role("link", name="First name").click()
+    await expect(page.get_by_label("First name")).to_be_focused()
+    await no_violations(page, axe_js, "register-all-errors")
     watch.assert_clean()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import httpx
 from playwright.async_api import Browser, Page, expect
 
 from tests.browser import ui
 from tests.conftest import AppServer
-from tests.helpers import Mailbox, create_admin
+from tests.helpers import Mailbox, create_admin, http_client
 
 PAYLOADS = [
     "<script>alert(1)</script>",
@@ -131,7 +130,7 @@ async def test_payloads_render_as_text_live_and_after_reload(
 
 
 async def test_content_security_policy_forbids_inline_script(browser: Browser, server: AppServer) -> None:
-    async with httpx.AsyncClient() as client:
+    async with http_client() as client:
         r = await client.get(server.url + "/login")
     policy = {
         part.split()[0]: part.split()[1:]

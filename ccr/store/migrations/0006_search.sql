@@ -18,6 +18,32 @@ ALTER TABLE messages ADD COLUMN search tsvector GENERATED ALWAYS AS (
 ) STORED;
 CREATE INDEX messages_search_idx ON messages USING gin (search);
 
+-- A copy of the ticket's agent on each of its messages, kept by the triggers below, so that an
+-- agent's search narrows the messages in the indexes (a BitmapAnd with the GIN index) instead
+-- of fetching every matching message of every ticket and dropping the others' afterwards.
+ALTER TABLE messages ADD COLUMN ticket_agent_id bigint;
+UPDATE messages m SET ticket_agent_id = t.agent_id FROM tickets t WHERE t.id = m.ticket_id AND t.agent_id IS NOT NULL;
+-- With id: an agent's newest messages first (the search's windows, ccr/store/search.py).
+CREATE INDEX messages_ticket_agent_idx ON messages (ticket_agent_id, id) WHERE ticket_agent_id IS NOT NULL;
+
+CREATE FUNCTION messages_ticket_agent() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.ticket_agent_id := (SELECT agent_id FROM tickets WHERE id = NEW.ticket_id);
+    RETURN NEW;
+END $$;
+CREATE TRIGGER messages_ticket_agent BEFORE INSERT ON messages
+    FOR EACH ROW EXECUTE FUNCTION messages_ticket_agent();
+
+CREATE FUNCTION tickets_agent_to_messages() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE messages SET ticket_agent_id = NEW.agent_id
+    WHERE ticket_id = NEW.id AND ticket_agent_id IS DISTINCT FROM NEW.agent_id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER tickets_agent_to_messages AFTER UPDATE OF agent_id ON tickets
+    FOR EACH ROW WHEN (NEW.agent_id IS DISTINCT FROM OLD.agent_id)
+    EXECUTE FUNCTION tickets_agent_to_messages();
+
 -- Every word (letters only, 3 to 40 of them, lower-cased, unstemmed) that appears in any
 -- subject, description or message. It only grows: a word someone once typed stays a valid
 -- correction target, and no counter is kept so that busy words never become a hot row.
