@@ -331,8 +331,9 @@
   }
 
   document.addEventListener("keydown", (e) => {
-    if (e.key === "Escape" && typing(e.target) && e.target.id === "f-body") { e.target.blur(); return; }
-    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || typing(e.target) || dialog.open) return;
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || dialog.open) return; // handled already
+    if (e.key === "Escape" && e.target.id === "f-body") { e.target.blur(); return; }
+    if (typing(e.target)) return;
     const search = document.getElementById("search-box") || document.getElementById("top-search");
     switch (e.key) {
       case "j": move(1); break;

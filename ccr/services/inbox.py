@@ -73,7 +73,7 @@ def views(user: User, counts: Counts) -> list[View]:
     by_priority = [
         View(f"priority:{p}", p.capitalize(), counts.priorities[p], "priority") for p in PRIORITIES
     ]
-    by_tag = [View(f"tag:{tag}", tag, n, "tags") for tag, n in counts.tags.items()]
+    by_tag = [View(f"tag:{tag}", f"#{tag}", n, "tags") for tag, n in counts.tags.items()]
     return fixed + by_priority + by_tag
 
 
@@ -120,7 +120,7 @@ async def load(ctx: Context, user: User, key: str | None, cursor: str | None = N
     listed = views(user, total)
     current = next((v for v in listed if v.key == key), None)
     if current is None:  # a tag no open ticket carries any more
-        current = View(key, key.partition(":")[2], len(rows), "tags")
+        current = View(key, f"#{key.partition(':')[2]}", len(rows), "tags")
     next_cursor = _encode_cursor(rows[-1].ticket) if more else None
     return Inbox(current, listed, rows, total, next_cursor, paged=after is not None)
 
