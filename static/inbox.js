@@ -322,11 +322,9 @@
   function focusComposer(note) {
     const input = document.getElementById("f-body");
     if (!input || input.disabled) return;
-    // The composer's Reply | Note switch, when the ticket page has one.
-    const toggle = document.querySelector(note ? "[data-composer-mode='note'], #mode-note" : "[data-composer-mode='reply'], #mode-reply");
-    const box = document.querySelector("#composer input[type='checkbox'][name='internal']");
-    if (toggle) toggle.click();
-    else if (box && box.checked !== note) box.click();
+    // The composer's Reply | Note switch (radios named "kind"), when the page has one.
+    const kind = document.querySelector(`#composer input[name="kind"][value="${note ? "note" : "reply"}"]`);
+    if (kind && !kind.checked && !kind.disabled) kind.click();
     input.focus();
   }
 
