@@ -163,7 +163,8 @@
             if (n !== undefined) node.textContent = n;
           });
           const shown = new Set([...nav.querySelectorAll("[data-count-for]")].map((n) => n.dataset.countFor));
-          if (Object.keys(c.views).some((key) => !shown.has(key))) reloadViews();
+          const same = shown.size === Object.keys(c.views).length && [...shown].every((key) => key in c.views);
+          if (!same) reloadViews(); // a tag came or went
           showUnread(c.unread);
         })
         .catch(() => {});

@@ -307,6 +307,14 @@ async def test_priority_and_tag_views_follow_triage_live(
     tag_view = admin.locator('.inbox-views a[data-view-key="tag:vip"]')
     await expect(tag_view.locator(".count")).to_have_text("1")
 
+    # The tag removed: its view goes from the left pane.
+    r = await agent_api.patch(f"/tickets/{ticket}", json={"tags": []})
+    assert r.status_code == 200, r.text
+    await expect(tag_view).to_have_count(0)
+    r = await agent_api.patch(f"/tickets/{ticket}", json={"tags": ["vip"]})
+    assert r.status_code == 200, r.text
+    await expect(tag_view.locator(".count")).to_have_text("1")
+
     # Back to normal: it leaves the Urgent view.
     r = await agent_api.patch(f"/tickets/{ticket}", json={"priority": "normal"})
     assert r.status_code == 200, r.text
