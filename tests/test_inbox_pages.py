@@ -96,7 +96,20 @@ async def test_inbox_views_are_links_and_the_list_is_rendered(
     page = assert_html(await admin.get("/tickets", params={"view": "priority:urgent"}))
     assert rows(page) == {urgent["id"]: "assigned"}
 
+    # An internal note is no answer: still waiting.
+    await fetch(
+        database_url,
+        """INSERT INTO messages (ticket_id, seq, sender_id, body, client_id, internal)
+           VALUES ($1, 3, $2, 'Asked the bank', 'n1', true)""",
+        int(urgent["id"]),
+        int(cast.agent1.id),
+    )
+    page = assert_html(await sam.get("/tickets"))
+    row = page[page.index(f'data-ticket-id="{urgent["id"]}"') :].split("</li>")[0]
+    assert '<span class="waiting" data-slot="waiting">' in row
+
     # Answered: no longer waiting.
+    await fetch(database_url, "UPDATE tickets SET last_seq = 3 WHERE id = $1", int(urgent["id"]))
     await post(cast.agent1, urgent["id"], "Try it again now, please.", "q2")
     page = assert_html(await sam.get("/tickets"))
     row = page[page.index(f'data-ticket-id="{urgent["id"]}"') :].split("</li>")[0]
