@@ -569,7 +569,7 @@
       slot("id").textContent = t.id;
       slot("subject").textContent = t.subject;
       slot("subject").href = `/tickets/${t.id}`;
-      const badge = fresh.querySelector(".badge");
+      const badge = fresh.querySelector('[data-col="status"] .badge');
       badge.textContent = t.status;
       badge.className = "badge status-" + t.status;
       if (slot("customer")) slot("customer").textContent = t.customer.name;
