@@ -12,6 +12,7 @@ from starlette.routing import Route
 from ccr.errors import Malformed
 from ccr.services import accounts, agents, canned, chat, search, stats, tickets, triage
 from ccr.services import feedback as feedback_service
+from ccr.services import settings as helpdesk_settings
 from ccr.web import attachments as attachment_api
 from ccr.web.auth import clear_session_cookie, client_ip, context, require_user, set_session_cookie
 from ccr.web.errors import JSON
@@ -250,6 +251,18 @@ async def overview(request: Request) -> Response:
     return JSON(await stats.overview(context(request), admin))
 
 
+async def get_settings(request: Request) -> Response:
+    admin = await require_user(request, "admin")
+    current = await helpdesk_settings.get(context(request), admin)
+    return JSON({"settings": current.public()})
+
+
+async def update_settings(request: Request) -> Response:
+    admin = await require_user(request, "admin")
+    changed = await helpdesk_settings.update(context(request), admin, await body(request))
+    return JSON({"settings": changed.public()})
+
+
 async def openapi(request: Request) -> Response:
     return JSON(openapi_document())
 
@@ -287,6 +300,8 @@ routes = [
     Route("/canned-replies/{id}", update_canned, methods=["PATCH"]),
     Route("/canned-replies/{id}", delete_canned, methods=["DELETE"]),
     Route("/stats", overview, methods=["GET"]),
+    Route("/settings", get_settings, methods=["GET"]),
+    Route("/settings", update_settings, methods=["PATCH"]),
     Route("/openapi.json", openapi, methods=["GET"]),
     *attachment_api.routes,
 ]
