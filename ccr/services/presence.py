@@ -6,6 +6,7 @@ online for the admins' boards, who is in a ticket's room) and announces it throu
 
 from __future__ import annotations
 
+from ccr.services import routing
 from ccr.services.context import Context
 from ccr.services.events import AgentPresence, PresenceChanged, Typing
 from ccr.store.users import User
@@ -22,6 +23,7 @@ async def enter_site(ctx: Context, user: User) -> None:
     first = await ctx.presence.join(SITE, user.id)
     if first and user.role == "agent":
         await ctx.publish(AgentPresence(user.id, online=True))
+        await routing.drain(ctx)  # an agent online may take the tickets that were waiting
 
 
 async def leave_site(ctx: Context, user: User) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from ccr.errors import Forbidden, Invalid
-from ccr.services import validate
+from ccr.services import routing, validate
 from ccr.services.business_hours import DAYS, BusinessHours
 from ccr.services.context import Context
 from ccr.store import settings as store
@@ -337,4 +337,6 @@ async def update(ctx: Context, admin: User, data: Mapping[str, Any]) -> Helpdesk
             sla=public["sla"],
             auto_reply=new.auto_reply,
         )
+    # Round robin turned on, or more room per agent: the waiting tickets go out now.
+    await routing.drain(ctx)
     return new

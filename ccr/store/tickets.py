@@ -173,6 +173,8 @@ SORTS = {
         "page.sort_rank, page.last_activity_at DESC, page.id DESC",
     ),
     "created": ("t.created_at DESC, t.id DESC", "page.created_at DESC, page.id DESC"),
+    # The queue (routing mode `queue`): oldest first.
+    "oldest": ("t.created_at, t.id", "page.created_at, page.id"),
     "waiting": (
         "sort_waiting ASC NULLS LAST, t.last_activity_at DESC, t.id DESC",
         "page.sort_waiting ASC NULLS LAST, page.last_activity_at DESC, page.id DESC",

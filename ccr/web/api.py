@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ccr.errors import Malformed
-from ccr.services import accounts, agents, canned, chat, search, stats, tickets, triage
+from ccr.services import accounts, agents, canned, chat, queue, search, stats, tickets, triage
 from ccr.services import feedback as feedback_service
 from ccr.services import settings as helpdesk_settings
 from ccr.web import attachments as attachment_api
@@ -94,14 +94,14 @@ async def list_agents(request: Request) -> Response:
 
 async def disable_user(request: Request) -> Response:
     admin = await require_user(request, "admin")
-    user = await accounts.set_disabled(context(request), admin, request.path_params["id"], disabled=True)
-    return JSON({"user": user.public()})
+    done = await accounts.set_disabled(context(request), admin, request.path_params["id"], disabled=True)
+    return JSON({"user": done.user.public(), "moved_tickets": done.moved_tickets})
 
 
 async def enable_user(request: Request) -> Response:
     admin = await require_user(request, "admin")
-    user = await accounts.set_disabled(context(request), admin, request.path_params["id"], disabled=False)
-    return JSON({"user": user.public()})
+    done = await accounts.set_disabled(context(request), admin, request.path_params["id"], disabled=False)
+    return JSON({"user": done.user.public()})
 
 
 async def create_ticket(request: Request) -> Response:
@@ -164,6 +164,12 @@ async def ticket_events(request: Request) -> Response:
 async def assign(request: Request) -> Response:
     user = await require_user(request)
     ticket = await tickets.assign(context(request), user, request.path_params["id"], await body(request))
+    return JSON({"ticket": ticket.public()})
+
+
+async def take(request: Request) -> Response:
+    user = await require_user(request)
+    ticket = await queue.take(context(request), user, request.path_params["id"])
     return JSON({"ticket": ticket.public()})
 
 
@@ -286,6 +292,7 @@ routes = [
     Route("/search", search_tickets, methods=["GET"]),
     Route("/tickets/{id}/events", ticket_events, methods=["GET"]),
     Route("/tickets/{id}/assign", assign, methods=["POST"]),
+    Route("/tickets/{id}/take", take, methods=["POST"]),
     Route("/tickets/{id}/close", close, methods=["POST"]),
     Route("/tickets/{id}/reopen", reopen, methods=["POST"]),
     Route("/tickets/{id}/messages", list_messages, methods=["GET"]),

@@ -432,7 +432,18 @@ async def agents_page(request: Request) -> Response:
     team = await agents.list_agents(ctx, admin)
     disabled = await agents.disabled_agents(ctx, admin)
     if request.method == "GET":
-        return await render(request, "agents.html", team=team, disabled=disabled, values={})
+        confirm = request.query_params.get("confirm", "")
+        confirming = next((a for a in team if str(a.agent.id) == confirm), None)
+        moved = request.query_params.get("moved", "")
+        return await render(
+            request,
+            "agents.html",
+            team=team,
+            disabled=disabled,
+            values={},
+            confirming=confirming,
+            moved=int(moved) if moved.isdigit() and len(moved) < 7 else None,
+        )
     values = await form(request)
     try:
         await accounts.create_agent(ctx, admin, values)
@@ -447,8 +458,12 @@ def agent_switch(disabled: bool) -> Handler:
     @page
     async def handler(request: Request) -> Response:
         admin = await require_user(request, "admin")
-        await accounts.set_disabled(context(request), admin, request.path_params["id"], disabled=disabled)
-        return redirect("/agents?notice=" + ("agent-disabled" if disabled else "agent-enabled"))
+        done = await accounts.set_disabled(
+            context(request), admin, request.path_params["id"], disabled=disabled
+        )
+        if disabled:
+            return redirect(f"/agents?notice=agent-disabled&moved={done.moved_tickets}")
+        return redirect("/agents?notice=agent-enabled")
 
     return handler
 
