@@ -24,6 +24,7 @@ from ccr.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from ccr.realtime.bus import create_bus
 from ccr.realtime.presence import MemoryPresence, Presence, RedisPresence
 from ccr.services.context import Context
+from ccr.services.sla import SlaScheduler
 from ccr.store.blobs import PostgresBlobStore
 from ccr.store.db import create_pool, migrate
 from ccr.web import access_log, api, inbox, pages, queue, settings_page, ws
@@ -93,9 +94,12 @@ def create_app(settings: Settings) -> Starlette:
         )
         app.state.rooms = ws.create_rooms(app.state.ctx)
         worker.start()
+        scheduler = SlaScheduler(app.state.ctx, settings.sla_poll_seconds)
+        scheduler.start()
         try:
             yield
         finally:
+            await scheduler.stop()
             await worker.stop()
             await presence.stop()
             await bus.stop()

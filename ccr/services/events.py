@@ -137,6 +137,22 @@ class TicketChanged(Event):
         return [(channel, encode(self.frame(for_customer=customer))) for channel, customer in channels]
 
 
+@dataclass(frozen=True)
+class SlaAlert(Event):
+    """sla_warning | sla_breached: a service-level target is due in 15 minutes, or passed.
+    Staff only (the admins' boards, the ticket's agent's board, the staff room): a customer is
+    not told how close the team is to missing its own targets."""
+
+    type: ClassVar[str] = "ticket"
+    ticket: Ticket
+    event: str
+
+    def deliveries(self) -> list[Delivery]:
+        payload = encode({"type": self.type, "event": self.event, "ticket": self.ticket.public()})
+        channels = _rooms(self.ticket.id, STAFF) + _boards(self.ticket, STAFF)
+        return [(channel, payload) for channel, _ in channels]
+
+
 ACTIVITY = "activity"
 """The boards' frame for a new message."""
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ccr.errors import Conflict, Forbidden, Invalid
-from ccr.services import routing, search, validate
+from ccr.services import routing, search, sla, validate
 
 # The gate lives in services.access; re-exported because "tickets.visible" is how callers know it.
 from ccr.services.access import can_see as can_see
@@ -61,6 +61,7 @@ async def open_ticket(ctx: Context, customer: User, data: Mapping[str, object]) 
     async with ctx.write() as (conn, changes):
         ticket_id = await tickets.insert(conn, customer.id, subject, description)
         await tickets.add_event(conn, ticket_id, customer.id, "created")
+        await sla.set_due(conn, await tickets.reload(conn, ticket_id))
         ticket = await tickets.reload(conn, ticket_id)
         # Every admin hears of every new ticket at once: small teams triage from their inbox,
         # and a digest would delay the first answer by up to its period.
