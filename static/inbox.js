@@ -93,6 +93,7 @@
       tagBox.replaceChildren(...chips);
     }
     if (t.status === "closed") setWaiting(row, null);
+    if (window.ccrSla && slot(row, "sla")) window.ccrSla.fill(slot(row, "sla"), t); // static/sla.js
   }
 
   function newRow(t) {

@@ -186,3 +186,35 @@ async def test_a_met_target_raises_nothing_and_the_agent_is_told_not_the_admins(
     await wait_until_sent(database_url)
     assert smtp.messages_to(world.agent.email, "first response", since=since) == []
     assert smtp.messages_to(world.admin.email, "SLA", since=since) == []
+
+
+async def test_stats_sla_attainment_per_priority_and_agent_on_the_overview(
+    world: World, database_url: str, site: Endpoint
+) -> None:
+    await configure(world.admin, sla=SLA)
+    met = await open_ticket(world.customer, "Answered in time")
+    missed = await open_ticket(world.customer, "Answered late")
+    for ticket in (met, missed):
+        r = await world.admin.client.patch(f"/tickets/{ticket['id']}", json={"priority": "urgent"})
+        r = await world.admin.client.post(
+            f"/tickets/{ticket['id']}/assign", json={"agent_id": world.agent.id}
+        )
+        assert r.status_code == 200
+    await go_back(database_url, missed["id"], 45)  # its first response is overdue before anyone answers
+    for ticket in (met, missed):
+        r = await world.agent.client.post(
+            f"/tickets/{ticket['id']}/messages", json={"body": "Hello", "client_id": f"hi-{ticket['id']}"}
+        )
+        assert r.status_code == 201
+    r = await world.admin.client.get("/stats")
+    attainment = r.json()["sla_attainment"]
+    assert attainment["per_priority"]["urgent"]["first_response"] == {"met": 1, "total": 2, "rate": 0.5}
+    assert attainment["per_priority"]["urgent"]["resolution"] == {"met": 0, "total": 0, "rate": None}
+    assert attainment["per_priority"]["low"]["first_response"]["rate"] is None
+    [andy] = attainment["per_agent"]
+    assert andy["agent"]["id"] == world.agent.id and andy["first_response"]["rate"] == 0.5
+    r = await world.admin.client.get(f"/tickets/{missed['id']}")
+    assert r.json()["ticket"]["sla"]["breached"] == ["first_response"]
+    page = site.client(world.admin.cookie)
+    r = await page.get(site.url + "/overview")
+    assert "Service levels met, per priority" in r.text and "50%" in r.text

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -53,6 +54,34 @@ async def set_due(conn: asyncpg.Connection, ticket: Ticket) -> None:
         add_business_minutes(ticket.created_at, target.resolution_minutes, hours),
         WARN_BEFORE,
     )
+
+
+@dataclass(frozen=True)
+class NextDue:
+    """The target a ticket's countdown shows: the first response until it is given, then the
+    resolution; `state` is ok, warning (under 15 minutes left) or breached."""
+
+    target: str
+    due: datetime
+    state: str
+
+    @property
+    def words(self) -> str:
+        return TARGET_WORDS[self.target]
+
+
+def next_due(ticket: Ticket, now: datetime | None = None) -> NextDue | None:
+    if ticket.status == "closed":
+        return None
+    now = now or datetime.now(UTC)
+    if ticket.first_response_due is not None and ticket.first_response_at is None:
+        target, due = "first_response", ticket.first_response_due
+    elif ticket.resolution_due is not None:
+        target, due = "resolution", ticket.resolution_due
+    else:
+        return None
+    state = "breached" if due <= now else ("warning" if due - now <= WARN_BEFORE else "ok")
+    return NextDue(target, due, state)
 
 
 def _still_pending(ticket: Ticket, alert: Alert, closed_at: datetime | None) -> bool:

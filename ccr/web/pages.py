@@ -30,6 +30,7 @@ from ccr.services import (
     mail_admin,
     search,
     setup,
+    sla,
     stats,
     tickets,
     triage,
@@ -87,6 +88,7 @@ def _field_errors(error: object) -> dict[str, str]:
 env.filters["when"] = _when
 env.globals["field_errors"] = _field_errors
 env.globals["field_label"] = validate.label
+env.globals["sla_next"] = sla.next_due
 env.filters["iso"] = lambda value: value.astimezone(UTC).isoformat() if value else ""
 env.filters["filesize"] = attachments.human_size
 env.filters["filelabel"] = attachment_web.file_label
@@ -480,6 +482,12 @@ async def overview_page(request: Request) -> Response:
         load=charts.horizontal_bars([(a["agent"]["name"], a["open_tickets"]) for a in s["open_per_agent"]]),
         first_response=charts.duration(s["median_first_response_seconds"]),
         resolution=charts.duration(s["median_resolution_seconds"]),
+        sla_priority=charts.attainment_bars(
+            [(p.capitalize(), a) for p, a in s["sla_attainment"]["per_priority"].items()]
+        ),
+        sla_agents=charts.attainment_bars(
+            [(a["agent"]["name"], a) for a in s["sla_attainment"]["per_agent"]]
+        ),
     )
 
 
