@@ -79,7 +79,7 @@ async def post_message(
         message = await messages.append(conn, ticket.id, user.id, body, client_id)
         message = await attachments.claim(conn, user, ticket, message, attachment_ids)
         await tickets.mark_read(conn, user.id, ticket.id, message.seq)
-        if user.role == "agent":
+        if user.role in ("agent", "admin"):  # staff's first public answer (SLA, overview)
             await messages.mark_first_response(conn, ticket.id)
         if not customer_watching and await tickets.claim_reply_email(conn, ticket.id, REPLY_EMAIL_EVERY):
             customer = await users.by_id(conn, ticket.customer_id)

@@ -312,9 +312,23 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
     ),
     ("get", "/openapi.json", "anyone", "This document", {}, 200),
     # Routing, service levels (contract v2).
-    ("get", "/settings", "admin", "The helpdesk settings (routing, capacity, hours, SLA, auto reply)", {}, 200),
+    (
+        "get",
+        "/settings",
+        "admin",
+        "The helpdesk settings (routing, capacity, hours, SLA, auto reply)",
+        {},
+        200,
+    ),
     ("patch", "/settings", "admin", "Change some settings (every mistake reported at once)", {}, 200),
-    ("post", "/tickets/{id}/take", "agent, when routing is queue", "Take a waiting ticket from the queue", {}, 200),
+    (
+        "post",
+        "/tickets/{id}/take",
+        "agent, when routing is queue",
+        "Take a waiting ticket from the queue",
+        {},
+        200,
+    ),
 ]
 _SETTINGS = {
     "type": "object",
