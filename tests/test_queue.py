@@ -157,6 +157,7 @@ async def test_inbox_unassigned_view_and_one_click_take_without_javascript(
     r = await page.get("/tickets?view=unassigned")
     assert 'data-view-key="unassigned"' in r.text and "Click to take" in r.text
     assert f'action="/tickets/{ticket["id"]}/take"' in r.text
+    assert (await page.get("/inbox/counts")).json()["views"]["unassigned"] == 1  # the live count
     r = await page.post(f"/tickets/{ticket['id']}/take")
     assert r.status_code == 303 and r.headers["location"] == f"/tickets/{ticket['id']}?view=mine&notice=taken"
     # Someone else's click after that: back to the queue, told why.

@@ -97,10 +97,13 @@ def _filter(user: User, key: str, queue: bool = False) -> Filter | None:
     return None
 
 
-async def counts(ctx: Context, user: User) -> Counts:
+async def counts(ctx: Context, user: User) -> tuple[Counts, int | None]:
+    """The views' counts, and for an agent in queue mode how many tickets wait in the queue."""
     _require_staff(user)
     async with ctx.pool.acquire() as conn:
-        return await inbox.counts(conn, viewer_id=user.id, scope_agent=_scope(user))
+        found = await inbox.counts(conn, viewer_id=user.id, scope_agent=_scope(user))
+        queue = user.role == "agent" and await queue_mode(conn)
+        return found, await routing.queue_size(conn) if queue else None
 
 
 async def load(ctx: Context, user: User, key: str | None, cursor: str | None = None) -> Inbox:
@@ -145,6 +148,6 @@ async def customer_card(ctx: Context, user: User, ticket_id: object) -> Customer
     return CustomerCard(customer, [t for t in others if t.id != ticket.id][:OTHER_TICKETS])
 
 
-def counts_public(user: User, counts: Counts) -> dict[str, object]:
+def counts_public(user: User, counts: Counts, queue: int | None = None) -> dict[str, object]:
     """The counts as the browser refreshes them: one number per view key, and the unread total."""
-    return {"views": {v.key: v.count for v in views(user, counts)}, "unread": counts.unread}
+    return {"views": {v.key: v.count for v in views(user, counts, queue)}, "unread": counts.unread}
