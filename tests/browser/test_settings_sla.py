@@ -132,3 +132,44 @@ async def test_countdown_turns_amber_then_red_on_the_ticket_page(
     await expect(customer.locator(".sla")).to_have_count(0)
     watch.assert_clean()
     await site.aclose()
+
+
+async def test_queue_take_live_in_the_inbox_and_disable_confirmation(
+    browser: Browser, server: AppServer, smtp: Mailbox, database_url: str, axe_js: Path
+) -> None:
+    site = Endpoint(server.url, server.settings.origin)
+    world = await make_world(site, smtp, database_url)
+    await configure(world.admin, routing="queue")
+    watch = ui.Watch()
+    agent = await ui.new_page(browser, watch, bypass_csp=True)
+    await ui.login(agent, server.url, world.agent.email)
+    await agent.get_by_role("link", name=re.compile(r"^Unassigned")).click()
+    await ui.live(agent)
+    ticket = await open_ticket(world.customer, "Arrives while watching")
+    row = agent.locator(f'li[data-ticket-id="{ticket["id"]}"]')
+    await expect(row).to_contain_text("Arrives while watching")  # live, no reload
+    await expect(agent.locator('.view-link [data-count-for="unassigned"]')).to_have_text("1")
+    await agent.add_script_tag(path=str(axe_js))
+    violations: list[dict[str, Any]] = await agent.evaluate(RUN_AXE)
+    assert violations == [], violations
+    await ui.shot(agent, "queue-unassigned-view")
+    await row.get_by_role("button", name="Take Arrives while watching").click()
+    await expect(agent).to_have_url(re.compile(rf"/tickets/{ticket['id']}\?view=mine&notice=taken$"))
+    await expect(agent.locator(".notice")).to_have_text("The ticket is yours now.")
+
+    admin = await ui.new_page(browser, watch, bypass_csp=True)
+    await ui.login(admin, server.url, world.admin.email)
+    await admin.goto(server.url + "/agents")
+    await admin.get_by_role("link", name=f"Disable {world.agent.name}…").click()
+    confirm = admin.locator("#confirm-disable")
+    await expect(confirm).to_contain_text(f"Disable {world.agent.name}?")
+    await expect(confirm).to_contain_text("2 open tickets")
+    await admin.add_script_tag(path=str(axe_js))
+    violations = await admin.evaluate(RUN_AXE)
+    assert violations == [], violations
+    await ui.shot(admin, "agents-disable-confirm")
+    await confirm.get_by_role("button", name=f"Disable {world.agent.name}").click()
+    await expect(admin.locator("#moved-notice")).to_contain_text("2 open tickets went back to open")
+    await ui.shot(admin, "agents-disabled-moved")
+    watch.assert_clean()
+    await site.aclose()
