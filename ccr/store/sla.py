@@ -79,6 +79,7 @@ async def attainment_by_agent(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch(
         f"""SELECT t.agent_id, trim(u.first_name || ' ' || u.last_name) AS agent_name, {_ATTAINMENT}
             FROM tickets t JOIN users u ON u.id = t.agent_id
+            WHERE t.first_response_due IS NOT NULL OR t.resolution_due IS NOT NULL
             GROUP BY t.agent_id, u.first_name, u.last_name ORDER BY agent_name, t.agent_id"""
     )
 

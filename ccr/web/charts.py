@@ -76,4 +76,5 @@ def attainment_bars(rows: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
             text = f"{pct:.0f}%" if rate is not None else "–"
             pair.append((pct, text, f"{attained[key]['met']} of {attained[key]['total']}"))
         out.append((name, pair))
-    return {"rows": out, "height": 44 * max(len(out), 1)}
+    decided = any(a[key]["total"] for _, a in rows for key in ("first_response", "resolution"))
+    return {"rows": out, "height": 44 * max(len(out), 1), "decided": decided}
