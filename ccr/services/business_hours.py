@@ -51,25 +51,24 @@ def _at(day: date, value: str, zone: ZoneInfo) -> datetime:
 
 
 def _stretches(after: datetime, hours: BusinessHours) -> Iterator[tuple[datetime, datetime]]:
-    """Open stretches in order (absolute), ranges that touch joined, starting from the local
-    day before `after` (so a stretch running into `after` past midnight is seen)."""
+    """Open ranges as absolute instants, in order, that end after `after` (from the local day
+    before it, so a night range running into `after`'s day is seen). Ranges that touch, such as
+    22:00-24:00 and the next day's 00:00-06:00, follow each other with no gap between them, so
+    callers walking them treat them as one stretch."""
     zone = hours.zone
     day = after.astimezone(zone).date() - timedelta(days=1)
-    pending: tuple[datetime, datetime] | None = None
+    previous_end: datetime | None = None
     for _ in range(SEARCH_DAYS):
         for start_text, end_text in hours.week.get(DAYS[day.weekday()], ()):
             start, end = _at(day, start_text, zone), _at(day, end_text, zone)
-            if end <= start:  # a range lost entirely in a DST gap
+            if previous_end is not None:
+                start = max(start, previous_end)  # never count an instant twice (DST folds)
+            if end <= start:  # a range lost in a DST gap
                 continue
-            if pending and start <= pending[1]:
-                pending = (pending[0], max(end, pending[1]))
-                continue
-            if pending and pending[1] > after:
-                yield pending
-            pending = (start, end)
+            previous_end = end
+            if end > after:
+                yield start, end
         day += timedelta(days=1)
-    if pending and pending[1] > after:
-        yield pending
 
 
 def _aware(moment: datetime) -> datetime:
@@ -110,7 +109,7 @@ def add_business_minutes(start: datetime, minutes: int, hours: BusinessHours | N
         if remaining <= available:
             return begin + remaining
         remaining -= available
-    raise ValueError("these business hours never open")
+    raise ValueError(f"these business hours do not hold {minutes} open minutes within {SEARCH_DAYS} days")
 
 
 def business_minutes_between(start: datetime, end: datetime, hours: BusinessHours | None) -> int:

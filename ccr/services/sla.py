@@ -47,11 +47,18 @@ async def set_due(conn: asyncpg.Connection, ticket: Ticket) -> None:
         await sla.set_due(conn, ticket.id, None, None, WARN_BEFORE)
         return
     hours = current.business_hours
+
+    def due(minutes: int) -> datetime | None:
+        try:
+            return add_business_minutes(ticket.created_at, minutes, hours)
+        except ValueError:  # beyond ten years of these hours: no due time worth showing
+            return None
+
     await sla.set_due(
         conn,
         ticket.id,
-        add_business_minutes(ticket.created_at, target.first_response_minutes, hours),
-        add_business_minutes(ticket.created_at, target.resolution_minutes, hours),
+        due(target.first_response_minutes),
+        due(target.resolution_minutes),
         WARN_BEFORE,
     )
 
