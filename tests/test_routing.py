@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from redis import asyncio as aioredis
 
 from tests.conftest import AppServer
 from tests.helpers import CcrProcess, Mailbox
@@ -200,7 +201,7 @@ async def cluster(
 
 
 async def test_two_processes_creating_tickets_at_once_never_exceed_capacity(
-    cluster: Cluster, smtp: Mailbox, database_url: str
+    cluster: Cluster, smtp: Mailbox, database_url: str, redis_url: str
 ) -> None:
     a, b = cluster.sites
     world = await make_world(a, smtp, database_url)
@@ -219,3 +220,18 @@ async def test_two_processes_creating_tickets_at_once_never_exceed_capacity(
     load = await loads(database_url)
     assert load[ann.id] == 3 and load[ben.id] == 3, load
     assert len(await waiting(database_url)) == 4
+
+    # Ann's presence expires (as when her process, A, dies without saying goodbye): she stops
+    # receiving. More room per agent, decided on process B, sends every waiting ticket to Ben.
+    redis = aioredis.Redis.from_url(redis_url)
+    try:
+        key = f"{cluster.env['CCR_REDIS_PREFIX']}presence:site"
+        for member in await redis.zrange(key, 0, -1):
+            if member.decode().split(":", 1)[0] == ann.id:
+                await redis.zadd(key, {member: 0})  # its expiry time long past
+    finally:
+        await redis.aclose()
+    await configure(Person(world.admin.user, world.admin.email, b.as_(world.admin)), agent_capacity=10)
+    load = await loads(database_url)
+    assert load[ann.id] == 3 and load[ben.id] == 7, load
+    assert await waiting(database_url) == []
