@@ -156,6 +156,17 @@ async def test_reopened_ticket_goes_back_to_its_agent_or_on_to_another(
     r = await world.admin.client.get(f"/tickets/{ticket['id']}")
     assert r.json()["ticket"]["agent"]["id"] == other.id
 
+    # Nobody online at all: reopened, it waits `open` with no agent.
+    await close(world.customer, ticket["id"])
+    for sock in [s for s in site.sockets if other.email in s.label]:
+        await sock.close()
+    await until(lambda: is_online(world.admin, other, online=False), "other offline")
+    r = await world.customer.client.post(f"/tickets/{ticket['id']}/reopen")
+    assert r.status_code == 200
+    assert ticket["id"] in await waiting(database_url)
+    kinds = [e["kind"] for e in await events_of(world.admin.client, ticket["id"])]
+    assert kinds[-1] == "unassigned"
+
 
 async def test_manual_mode_assigns_nothing(site: Endpoint, world: World, database_url: str) -> None:
     [ann] = await quick_agents(site, database_url, ["ann"])

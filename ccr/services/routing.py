@@ -89,10 +89,12 @@ async def route(
         free = [a for a in free if a.id != ticket.agent_id]
     if not free:
         if ticket.agent_id is not None:
+            previous = ticket.agent_id
             await routing.unassign(conn, ticket.id)
             reason = "auto: their agent is offline or full, and nobody else is free"
             await tickets.add_event(conn, ticket.id, None, "unassigned", {"reason": reason})
             ticket = await tickets.reload(conn, ticket.id)
+            changes.publish(TicketChanged(ticket, "unassigned", previous_agent_id=previous))
         return ticket
     return await _give(ctx, conn, changes, ticket, free[0], "fewest open", cap)
 
