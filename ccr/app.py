@@ -24,9 +24,10 @@ from ccr.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from ccr.realtime.bus import create_bus
 from ccr.realtime.presence import MemoryPresence, Presence, RedisPresence
 from ccr.services.context import Context
+from ccr.services.sla import SlaScheduler
 from ccr.store.blobs import PostgresBlobStore
 from ccr.store.db import create_pool, migrate
-from ccr.web import access_log, api, inbox, pages, ws
+from ccr.web import access_log, api, inbox, pages, queue, settings_page, ws
 from ccr.web import attachments as attachment_api
 from ccr.web.errors import domain_error, http_error, server_error
 from ccr.web.middleware import BodyLimit, LoopbackAlias, SameOrigin, SecurityHeaders, SessionCookieName
@@ -93,9 +94,12 @@ def create_app(settings: Settings) -> Starlette:
         )
         app.state.rooms = ws.create_rooms(app.state.ctx)
         worker.start()
+        scheduler = SlaScheduler(app.state.ctx, settings.sla_poll_seconds)
+        scheduler.start()
         try:
             yield
         finally:
+            await scheduler.stop()
             await worker.stop()
             await presence.stop()
             await bus.stop()
@@ -112,6 +116,8 @@ def create_app(settings: Settings) -> Starlette:
             *ws.routes,
             *pages.routes,
             *inbox.routes,
+            *settings_page.routes,
+            *queue.routes,
         ],
         middleware=[
             Middleware(SessionCookieName, secure=settings.secure_cookies),

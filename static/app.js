@@ -587,6 +587,7 @@
         slot("agent").textContent = t.agent ? t.agent.name : "—";
       }
       slot("activity").setAttribute("datetime", t.updated_at);
+      if (window.ccrSla && slot("sla")) window.ccrSla.fill(slot("sla"), t); // static/sla.js
       localiseTimes(fresh);
       if (tr) tr.replaceWith(fresh);
       return fresh;

@@ -33,6 +33,10 @@ class Ticket:
     tags: list[str]
     channel: str
     first_response_at: datetime | None
+    # Service levels (contract v2): due times, and which targets were missed (or are overdue).
+    first_response_due: datetime | None = None
+    resolution_due: datetime | None = None
+    sla_breached: tuple[str, ...] | list[str] = ()
 
     def public(self) -> dict[str, Any]:
         return {
@@ -49,9 +53,16 @@ class Ticket:
             "tags": list(self.tags),
             "channel": self.channel,
             "first_response_at": self.first_response_at,
-            # Service levels arrive with routing (contract v2, "Routing, service levels"); until
-            # then no ticket has a due time, which the contract spells null.
-            "sla": None,
+            # null when no SLA applied to the ticket (none configured for its priority).
+            "sla": (
+                {
+                    "first_response_due": self.first_response_due,
+                    "resolution_due": self.resolution_due,
+                    "breached": list(self.sla_breached),
+                }
+                if self.first_response_due or self.resolution_due
+                else None
+            ),
         }
 
 
@@ -71,13 +82,18 @@ class Event:
     created_at: datetime
 
 
-SELECT = """
+# A target is breached once its due time passed before it was met (or is still unmet now).
+SLA_BREACHED = """array_remove(ARRAY[
+        CASE WHEN t.first_response_due < coalesce(t.first_response_at, now()) THEN 'first_response' END,
+        CASE WHEN t.resolution_due < coalesce(t.closed_at, now()) THEN 'resolution' END], NULL)"""
+SELECT = f"""
     SELECT t.id, t.subject, t.description, t.status, t.customer_id,
            trim(c.first_name || ' ' || c.last_name) AS customer_name,
            t.agent_id, trim(a.first_name || ' ' || a.last_name) AS agent_name,
            t.created_at, t.updated_at, t.last_activity_at, t.last_seq,
            t.last_public_seq, t.public_activity_at,
-           t.priority, t.tags, t.channel, t.first_response_at
+           t.priority, t.tags, t.channel, t.first_response_at,
+           t.first_response_due, t.resolution_due, {SLA_BREACHED} AS sla_breached
     FROM tickets t
     JOIN users c ON c.id = t.customer_id
     LEFT JOIN users a ON a.id = t.agent_id
@@ -180,6 +196,8 @@ SORTS = {
         "page.sort_rank, page.last_activity_at DESC, page.id DESC",
     ),
     "created": ("t.created_at DESC, t.id DESC", "page.created_at DESC, page.id DESC"),
+    # The queue (routing mode `queue`): oldest first.
+    "oldest": ("t.created_at, t.id", "page.created_at, page.id"),
     "waiting": (
         "sort_waiting ASC NULLS LAST, t.last_activity_at DESC, t.id DESC",
         "page.sort_waiting ASC NULLS LAST, page.last_activity_at DESC, page.id DESC",
