@@ -22,6 +22,7 @@ async def overview(ctx: Context, admin: User) -> dict[str, Any]:
         first_response, resolution = await stats.medians(conn)
         totals = await stats.totals(conn)
         rating, ratings = await feedback.average_rating(conn)
+        auto_replied, deflected = await stats.deflection(conn)
     team = await list_agents(ctx, admin)
     return {
         "days": [
@@ -41,6 +42,11 @@ async def overview(ctx: Context, admin: User) -> dict[str, Any]:
         "average_rating": round(rating, 2) if rating is not None else None,
         "ratings": ratings,
         "totals": totals,
+        # Help centre: of the tickets that got an automatic reply, how many their customer
+        # closed without any agent's answer ("resolved by an article").
+        "auto_replied": auto_replied,
+        "resolved_by_article": deflected,
+        "deflection_rate": round(deflected / auto_replied, 4) if auto_replied else None,
     }
 
 

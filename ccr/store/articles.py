@@ -8,9 +8,6 @@ from typing import Any
 
 import asyncpg
 
-from ccr.store import users
-from ccr.store.users import User
-
 
 @dataclass(frozen=True)
 class Article:
@@ -98,23 +95,3 @@ async def update(
 
 async def delete(conn: asyncpg.Connection, article_id: int) -> bool:
     return await conn.fetchval("DELETE FROM articles WHERE id = $1 RETURNING true", article_id) is not None
-
-
-# The automatic reply's sender. An address under .invalid (RFC 2606) can never be registered
-# or receive mail; the account has no password and is disabled, so it cannot log in.
-SYSTEM_EMAIL = "system@ccr.invalid"
-SYSTEM_NAME = "Customer Care Registry"
-
-
-async def system_user(conn: asyncpg.Connection) -> User:
-    """The one `system` user, created the first time it is needed."""
-    await conn.execute(
-        """INSERT INTO users (email, role, first_name, last_name, email_verified_at, disabled_at)
-           VALUES ($1, 'system', $2, '', now(), now())
-           ON CONFLICT DO NOTHING""",
-        SYSTEM_EMAIL,
-        SYSTEM_NAME,
-    )
-    user = await users.by_email(conn, SYSTEM_EMAIL)
-    assert user is not None and user.role == "system"
-    return user

@@ -2,8 +2,8 @@
 -- sender of the automatic reply.
 
 -- The automatic reply is a chat message like any other (seq, sockets, history), so its sender
--- is a user row: one account with role 'system', created on first use (ccr.store.articles
--- .system_user). It has no password and is disabled, so nobody can log in as it.
+-- is a user row: one account with role 'system', created on first use (ccr/store/system_user.py:
+-- a migration's row would not survive a restore without it). No password, disabled: no log-in.
 ALTER TABLE users DROP CONSTRAINT users_role_check;
 ALTER TABLE users ADD CONSTRAINT users_role_check CHECK (role IN ('customer', 'agent', 'admin', 'system'));
 
@@ -36,3 +36,6 @@ BEGIN
 END $$;
 CREATE TRIGGER articles_search_words AFTER INSERT OR UPDATE OF title, body ON articles
     FOR EACH ROW EXECUTE FUNCTION articles_search_words();
+
+-- system_user.IDS: where an automatic reply must not count as a staff answer.
+CREATE INDEX users_system_idx ON users (id) WHERE role = 'system';
