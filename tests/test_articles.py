@@ -176,6 +176,10 @@ async def test_search_ranks_title_first_and_forgives_a_typo(cast: Cast) -> None:
     ]
     assert await titles(cast.anon, q="reset") == ["Resetting your password"]
     assert await titles(cast.anon, q="zzzzqx") == []
+    # Whatever is typed is words, never query syntax; stop words alone find nothing.
+    for odd in ("can't print", "'", "a:* | !b & (", "the of and", "ERR-4012", "\\", "ü ß 漢字"):
+        r = await cast.anon.get("/articles", params={"q": odd})
+        assert r.status_code == 200, (odd, r.text)
 
 
 async def test_suggestions_are_limited(cast: Cast) -> None:
