@@ -96,6 +96,8 @@ async def test_admins_write_everyone_reads_published_only(cast: Cast) -> None:
         assert await titles(client) == ["Resetting your password"]
         r = await client.get(f"/articles/{published['id']}")
         assert r.status_code == 200 and r.json()["article"]["title"] == "Resetting your password"
+        assert r.json()["articles"] == [r.json()["article"]]
+        assert set(r.json()["article"]) == {"id", "title", "body", "published", "updated_at", "html"}
         missing = expect_error(await client.get("/articles/999999"), 404, "not_found")
         hidden = expect_error(await client.get(f"/articles/{draft['id']}"), 404, "not_found")
         assert hidden == missing
