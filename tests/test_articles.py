@@ -11,6 +11,7 @@ import pytest
 from ccr.services import markdown
 from tests.conftest import AppServer
 from tests.helpers import Mailbox, http_client
+from tests.test_pages import log_in
 from tests.ticket_helpers import Cast, Person, expect_error, make_cast
 
 PASSWORD_ARTICLE = {
@@ -224,3 +225,33 @@ async def pages_checked(page: Any, article: dict[str, Any], draft: dict[str, Any
     assert (await page.get(f"/help/{draft['id']}")).status_code == 404
     # The editor is for admins.
     assert (await page.get("/help/admin")).status_code == 303
+
+
+async def test_the_editor_works_without_javascript(cast: Cast, server: AppServer) -> None:
+    """Preview posts the form back with the sanitised HTML; Save creates, then edits, then deletes."""
+    admin = await log_in(server, cast.admin.email)
+    r = await admin.get("/help/admin/new")
+    assert r.status_code == 200 and 'name="action" value="preview"' in r.text
+    form = {"title": "Wifi", "body": "**Restart** <script>x</script>", "published": "1", "action": "preview"}
+    r = await admin.post("/help/admin/new", data=form)
+    assert r.status_code == 200
+    assert "<strong>Restart</strong> &lt;script&gt;x&lt;/script&gt;" in r.text  # the preview
+    assert await titles(cast.anon) == []  # nothing stored
+    r = await admin.post("/help/admin/new", data={**form, "action": "save"})
+    assert r.status_code == 303, r.text
+    article_id = r.headers["location"].split("/")[-1].split("?")[0]
+    assert await titles(cast.anon) == ["Wifi"]
+    r = await admin.post(f"/help/admin/{article_id}", data={"title": "", "body": "x", "action": "save"})
+    assert r.status_code == 422 and "Title is required." in r.text
+    r = await admin.post(
+        f"/help/admin/{article_id}", data={"title": "Wifi drops", "body": "x", "action": "save"}
+    )
+    assert r.status_code == 303
+    assert await titles(cast.admin.client) == ["Wifi drops"]
+    assert await titles(cast.anon) == []  # the box unticked: back to a draft
+    r = await admin.post(f"/help/admin/{article_id}/delete")
+    assert r.status_code == 303 and r.headers["location"] == "/help/admin?notice=article-deleted"
+    assert await titles(cast.admin.client) == []
+    # Customers are refused the editor.
+    alice = await log_in(server, cast.alice.email)
+    assert (await alice.get("/help/admin")).status_code == 403
