@@ -28,7 +28,9 @@ from ccr.services.sla import SlaScheduler
 from ccr.store.blobs import PostgresBlobStore
 from ccr.store.db import create_pool, migrate
 from ccr.web import access_log, api, inbox, pages, queue, settings_page, ws
+from ccr.web import articles as article_api
 from ccr.web import attachments as attachment_api
+from ccr.web import help as help_pages
 from ccr.web.errors import domain_error, http_error, server_error
 from ccr.web.middleware import BodyLimit, LoopbackAlias, SameOrigin, SecurityHeaders, SessionCookieName
 
@@ -111,13 +113,14 @@ def create_app(settings: Settings) -> Starlette:
         security_headers=settings.origin,
         routes=[
             # No trailing-slash redirects: Starlette builds them from the Host header.
-            Mount("/api/v1", app=Router(api.routes, redirect_slashes=False)),
+            Mount("/api/v1", app=Router([*api.routes, *article_api.routes], redirect_slashes=False)),
             Mount("/static", app=StaticFiles(directory=ROOT / "static"), name="static"),
             *ws.routes,
             *pages.routes,
             *inbox.routes,
             *settings_page.routes,
             *queue.routes,
+            *help_pages.routes,
         ],
         middleware=[
             Middleware(SessionCookieName, secure=settings.secure_cookies),

@@ -158,6 +158,12 @@ def _many(key: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "required": [key], "properties": {key: {"type": "array", "items": schema}}}
 
 
+_ARTICLE_FIELDS: dict[str, Any] = {
+    "title": {"type": "string", "minLength": 1, "maxLength": 200},
+    "body": {"type": "string", "minLength": 1, "maxLength": 50_000, "description": "Markdown"},
+    "published": {"type": "boolean", "description": "false: a draft only admins see"},
+}
+
 # (method, path, who, summary, request fields, success status)
 ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
     (
@@ -292,6 +298,26 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
     ("get", "/canned-replies/{id}", "agent, admin", "One canned reply", {}, 200),
     ("patch", "/canned-replies/{id}", "admin", "Edit a canned reply", _CANNED_FIELDS, 200),
     ("delete", "/canned-replies/{id}", "admin", "Delete a canned reply", {}, 204),
+    (
+        "get",
+        "/articles",
+        "anyone (admins see drafts)",
+        "Help-centre articles matching q, or the latest",
+        {},
+        200,
+    ),
+    ("post", "/articles", "admin", "Write a help-centre article (Markdown)", _ARTICLE_FIELDS, 201),
+    ("get", "/articles/{id}", "anyone (drafts: admins)", "One article", {}, 200),
+    ("patch", "/articles/{id}", "admin", "Edit an article", _ARTICLE_FIELDS, 200),
+    ("delete", "/articles/{id}", "admin", "Delete an article", {}, 204),
+    (
+        "post",
+        "/articles/preview",
+        "admin",
+        "The sanitised HTML a Markdown body would be shown as (nothing stored)",
+        {"body": _ARTICLE_FIELDS["body"]},
+        200,
+    ),
     ("get", "/stats", "admin", "Numbers behind the admin overview", {}, 200),
     (
         "post",
@@ -369,6 +395,7 @@ REQUIRED: dict[tuple[str, str], list[str]] = {
     ("post", "/feedback"): ["body"],
     ("post", "/tickets/{id}/read"): ["seq"],
     ("post", "/canned-replies"): ["shortcut", "title", "body"],
+    ("post", "/articles"): ["title", "body"],
 }
 
 
@@ -392,6 +419,10 @@ QUERY: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("get", "/search"): [
         _query("q", {"type": "string", "minLength": 1, "maxLength": 200}, "the words to find"),
         _query("limit", {"type": "integer", "minimum": 1, "maximum": 50}, "at most this many results"),
+    ],
+    ("get", "/articles"): [
+        _query("q", {"type": "string", "maxLength": 200}, "words to find (typos forgiven)"),
+        _query("limit", {"type": "integer", "minimum": 1, "maximum": 50}, "at most this many"),
     ],
     ("get", "/canned-replies"): [
         _query("q", {"type": "string", "maxLength": 100}, "shortcut or title contains"),
@@ -424,6 +455,18 @@ _AGENT = {
             "properties": {"open_tickets": {"type": "integer"}, "online": {"type": "boolean"}},
         },
     ]
+}
+
+_ARTICLE = {
+    "type": "object",
+    "properties": {
+        "id": _ID,
+        "title": _STR,
+        "body": {"type": "string", "description": "Markdown"},
+        "html": {"type": "string", "description": "the body rendered and sanitised"},
+        "published": {"type": "boolean"},
+        "updated_at": {"type": "string", "format": "date-time"},
+    },
 }
 
 # The success body of each operation (204s have none).
@@ -487,6 +530,11 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/settings"): _one("settings", _SETTINGS),
     ("patch", "/settings"): _one("settings", _SETTINGS),
     ("post", "/tickets/{id}/take"): _one("ticket", _ref("Ticket")),
+    ("get", "/articles"): _many("articles", _ARTICLE),
+    ("post", "/articles"): _one("article", _ARTICLE),
+    ("get", "/articles/{id}"): _one("article", _ARTICLE),
+    ("patch", "/articles/{id}"): _one("article", _ARTICLE),
+    ("post", "/articles/preview"): _one("html", _STR),
 }
 
 
