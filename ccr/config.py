@@ -55,6 +55,14 @@ class Settings:
     outbox_poll_seconds: float = 1.0
     max_upload: int = 10 * 1024 * 1024
     """CCR_MAX_UPLOAD: the largest attachment, in bytes (10 MB: a phone photo or a long log)."""
+    imap_url: str | None = None
+    """IMAP_URL: the support mailbox the reader takes new tickets and replies from."""
+    support_address: str | None = None
+    """CCR_SUPPORT_ADDRESS; unset: care@ + BASE_URL's host (ccr.mail.threading)."""
+    imap_poll_seconds: float = 30.0
+    """How often the reader looks when the server offers no IDLE (tests make it short)."""
+    imap_backoff_seconds: tuple[float, float] = (1.0, 60.0)
+    """The reader's reconnect delay after losing the IMAP server: first, and at most."""
     trusted_proxies: tuple[Network, ...] = ()
     """Peers whose X-Forwarded-For is believed (CCR_TRUSTED_PROXIES); none by default."""
 
@@ -74,6 +82,8 @@ class Settings:
             redis_url=env.get("REDIS_URL") or None,
             redis_prefix=env.get("CCR_REDIS_PREFIX", "ccr:"),
             smtp_url=env.get("SMTP_URL") or None,
+            imap_url=env.get("IMAP_URL") or None,
+            support_address=env.get("CCR_SUPPORT_ADDRESS") or None,
             secret_key=env.get("SECRET_KEY") or _stored_secret(data_dir),
             base_url=base_url,
             data_dir=data_dir,

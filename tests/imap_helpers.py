@@ -16,6 +16,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -26,6 +27,9 @@ from tests.helpers import free_port
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 FOLDERS = ("INBOX", "Processed", "Failed")
+# Every user name logs in with this password (a static passdb): a test's mailbox is a user
+# name nobody else uses, and its maildir appears on first login.
+PASSWORD = "dovecot-test-password"
 
 
 def _mail_owner() -> tuple[int, int]:
@@ -60,8 +64,8 @@ first_valid_uid = 0
 first_valid_gid = 0
 mail_location = maildir:{root}/mail/%u
 passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN {root}/passwd
+  driver = static
+  args = password={PASSWORD}
 }}
 userdb {{
   driver = static
@@ -152,7 +156,6 @@ class Dovecot:
             # tempfile.mkdtemp right under /tmp, so no other folder's mode changes).
             root.chmod(0o711)
             os.chown(root / "mail", uid, gid)
-        (root / "passwd").write_text("")
         (root / "dovecot.conf").write_text(_config(root, self.port))
 
     def start(self, timeout: float = 15) -> None:
@@ -173,9 +176,20 @@ class Dovecot:
                 raise RuntimeError(f"dovecot did not answer on port {self.port}: {self.log()}")
             time.sleep(0.05)
 
+    def _children(self) -> list[int]:
+        """The master's child processes (imap sessions outlive a stopped master)."""
+        assert self.proc is not None
+        found = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
+        return [int(pid) for pid in found.stdout.split()]
+
     def stop(self) -> None:
+        """Stop the server and end every session it serves: the clients see it go away."""
         if self.proc is not None and self.proc.poll() is None:
+            children = self._children()
             self.proc.terminate()
+            for pid in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
@@ -188,9 +202,5 @@ class Dovecot:
         return path.read_text()[-2000:] if path.exists() else ""
 
     def new_account(self) -> Account:
-        """A fresh mailbox user (passwd-file is re-read when it changes: no restart)."""
-        user = f"support{secrets.token_hex(4)}"
-        password = secrets.token_hex(8)
-        with (self.root / "passwd").open("a") as f:
-            f.write(f"{user}:{{PLAIN}}{password}\n")
-        return Account(self.port, user, password)
+        """A fresh, empty mailbox user."""
+        return Account(self.port, f"support{secrets.token_hex(6)}", PASSWORD)
