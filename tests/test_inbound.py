@@ -23,7 +23,7 @@ from ccr.services import inbound
 from tests.conftest import AppServer, MakeAppServer
 from tests.helpers import Mailbox
 from tests.imap_helpers import Account, Dovecot
-from tests.ticket_helpers import Cast, close, fetch, make_cast, wait_until_sent
+from tests.ticket_helpers import Cast, fetch, make_cast
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
 SUPPORT = "support@example.com"
