@@ -23,7 +23,10 @@ from ccr.services import inbound
 from tests.conftest import AppServer, MakeAppServer
 from tests.helpers import Mailbox
 from tests.imap_helpers import Account, Dovecot
-from tests.ticket_helpers import Cast, fetch, make_cast
+from tests.ticket_helpers import Cast, assign, close, fetch, make_cast, post, wait_until_sent
+from tests.ticket_helpers import open_ticket as open_web_ticket
+from tests.ws_helpers import Endpoint
+from tests.ws_helpers import Person as WsPerson
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
 SUPPORT = "support@example.com"
@@ -285,3 +288,189 @@ async def test_the_reader_reconnects_after_the_imap_server_was_away(
         await folders(box, {"INBOX": 0, "Processed": 2, "Failed": 0})
     finally:
         server.stop()
+
+
+# --- threading: replies ----------------------------------------------------------------------------
+
+REPLIES = {
+    "outlook_reply": "Thanks, the refund arrived in our account this morning.",
+    "gmail_reply": "Perfect, that was quick – thank you!",
+    "apple_mail_reply": "One more thing: the December invoice has the same double line.",
+    "html_only_reply": "Still waiting for the credit note & the corrected PDF.",
+}
+
+
+@pytest.mark.parametrize("client", list(REPLIES))
+async def test_a_reply_becomes_a_chat_message_without_quote_or_signature(
+    client: str, cast: Cast, site: AppServer, support_inbox: Account, smtp: Mailbox, database_url: str
+) -> None:
+    ticket, ack, _ = await email_ticket(support_inbox, smtp, database_url)
+    await assign(cast.admin, str(ticket["id"]), cast.agent1)
+    endpoint = Endpoint(site.url, site.settings.origin)
+    agent = WsPerson(cast.agent1.user, cast.agent1.email, cast.agent1.client)
+    room = await endpoint.room(agent, str(ticket["id"]))
+    try:
+        await deliver(
+            support_inbox, mail(client, TO=str(ack["Reply-To"]), IN_REPLY_TO=str(ack["Message-ID"]))
+        )
+        [row] = await until(database_url, outcomes_sql("reply"))
+        assert row["ticket_id"] == ticket["id"]
+        [message] = await room.messages(1)  # live on the agent's open socket
+        assert message["body"] == REPLIES[client]
+    finally:
+        await endpoint.aclose()
+    [stored] = await fetch(
+        database_url, "SELECT body, channel, sender_id FROM messages WHERE ticket_id = $1", ticket["id"]
+    )
+    assert stored["channel"] == "email" and stored["sender_id"] == ticket["customer_id"]
+
+
+async def test_a_reply_is_matched_by_in_reply_to_when_sent_to_the_plain_address(
+    cast: Cast, support_inbox: Account, smtp: Mailbox, database_url: str
+) -> None:
+    ticket, ack, _ = await email_ticket(support_inbox, smtp, database_url)
+    await deliver(support_inbox, mail("gmail_reply", TO=SUPPORT, IN_REPLY_TO=str(ack["Message-ID"])))
+    [row] = await until(database_url, outcomes_sql("reply"))
+    assert row["ticket_id"] == ticket["id"]
+    assert len(await fetch(database_url, "SELECT id FROM tickets")) == 1
+
+
+async def test_a_forged_or_copied_token_never_reaches_another_ticket(
+    cast: Cast, support_inbox: Account, smtp: Mailbox, database_url: str
+) -> None:
+    ticket, ack, _ = await email_ticket(support_inbox, smtp, database_url)
+    bobs = await open_web_ticket(cast.bob)
+    signature = str(ack["Reply-To"]).split("-", 1)[1]
+    forged = f"support+t{bobs['id']}-{signature}"  # Bob's ticket id, Carol's signature
+    await deliver(support_inbox, plain(CAROL, "forged", TO=forged))
+    # Carol's own valid token, copied by Alice: it names Carol's ticket, and Alice is not Carol.
+    await deliver(support_inbox, plain(cast.alice.email, "copied", TO=str(ack["Reply-To"])))
+    rows = await until(database_url, outcomes_sql("ticket"), count=3)
+    assert {r["subject"] for r in rows} == {"Invoice charged twice", "forged", "copied"}
+    assert await fetch(database_url, "SELECT id FROM messages WHERE ticket_id = $1", int(bobs["id"])) == []
+    assert await fetch(database_url, "SELECT id FROM messages WHERE ticket_id = $1", ticket["id"]) == []
+    [copied] = await fetch(database_url, "SELECT customer_id FROM tickets WHERE subject = 'copied'")
+    assert str(copied["customer_id"]) == cast.alice.id
+
+
+async def test_a_reply_from_another_sender_opens_a_ticket_of_its_own(
+    cast: Cast, support_inbox: Account, smtp: Mailbox, database_url: str
+) -> None:
+    ticket, ack, _ = await email_ticket(support_inbox, smtp, database_url)
+    eve = "eve@elsewhere.example"
+    await deliver(
+        support_inbox,
+        mail("gmail_reply", FROM=eve, TO=str(ack["Reply-To"]), IN_REPLY_TO=str(ack["Message-ID"])),
+    )
+    rows = await until(database_url, outcomes_sql("ticket"), count=2)
+    assert rows[1]["from_addr"] == eve and rows[1]["ticket_id"] != ticket["id"]
+    assert await fetch(database_url, "SELECT id FROM messages WHERE ticket_id = $1", ticket["id"]) == []
+
+
+async def test_a_reply_to_a_closed_ticket_reopens_it(
+    cast: Cast, support_inbox: Account, smtp: Mailbox, database_url: str
+) -> None:
+    ticket, ack, _ = await email_ticket(support_inbox, smtp, database_url)
+    await close(cast.admin, str(ticket["id"]))
+    await deliver(
+        support_inbox, mail("outlook_reply", TO=str(ack["Reply-To"]), IN_REPLY_TO=str(ack["Message-ID"]))
+    )
+    await until(database_url, outcomes_sql("reply"))
+    [row] = await fetch(database_url, "SELECT status FROM tickets WHERE id = $1", ticket["id"])
+    assert row["status"] == "open"
+    events = await fetch(
+        database_url, "SELECT kind FROM ticket_events WHERE ticket_id = $1 ORDER BY id", ticket["id"]
+    )
+    assert [e["kind"] for e in events][-1] == "reopened"
+
+
+# --- agent replies go out by email ---------------------------------------------------------------
+
+
+async def test_an_agent_reply_on_an_email_ticket_goes_out_at_once_threaded(
+    cast: Cast, support_inbox: Account, smtp: Mailbox, database_url: str
+) -> None:
+    ticket, ack, first_id = await email_ticket(support_inbox, smtp, database_url)
+    await assign(cast.admin, str(ticket["id"]), cast.agent1)
+    for number, body in enumerate(["We refunded the second charge.", "And credited the fee."]):
+        since = smtp.mark()
+        await post(cast.agent1, str(ticket["id"]), body, f"reply-{number}")
+        sent = await smtp.wait_for(CAROL, "Re: Invoice charged twice", since=since)
+        # Each reply at once (not the 10-minute digest), whole, and threaded.
+        assert body in sent.get_body(("plain",)).get_content()
+        assert sent["In-Reply-To"] == first_id
+        assert str(sent["References"]).split()[0] == first_id
+        assert sent["Reply-To"] == ack["Reply-To"]
+        assert str(sent["Message-ID"]).startswith(f"<ccr.ticket{ticket['id']}.")
+    rows = await fetch(database_url, "SELECT channel FROM messages WHERE ticket_id = $1", ticket["id"])
+    assert [r["channel"] for r in rows] == ["email", "email"]
+    # The customer's answer to our email threads back by its In-Reply-To alone.
+    await deliver(support_inbox, mail("gmail_reply", TO=SUPPORT, IN_REPLY_TO=str(sent["Message-ID"])))
+    [row] = await until(database_url, outcomes_sql("reply"))
+    assert row["ticket_id"] == ticket["id"]
+
+
+async def test_the_chat_page_marks_messages_that_travelled_by_email(
+    cast: Cast, site: AppServer, support_inbox: Account, smtp: Mailbox, database_url: str
+) -> None:
+    ticket, ack, _ = await email_ticket(support_inbox, smtp, database_url)
+    await assign(cast.admin, str(ticket["id"]), cast.agent1)
+    await deliver(
+        support_inbox, mail("gmail_reply", TO=str(ack["Reply-To"]), IN_REPLY_TO=str(ack["Message-ID"]))
+    )
+    await until(database_url, outcomes_sql("reply"))
+    page = await cast.agent1.client.get(f"{site.url}/tickets/{ticket['id']}")
+    assert page.status_code == 200
+    assert page.text.count("via email") == 1
+
+
+# --- no loops, no floods -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sender", "headers", "reason"),
+    [
+        (CAROL, {"Auto_Submitted": "auto-replied"}, "Auto-Submitted"),
+        (CAROL, {"Precedence": "bulk"}, "Precedence"),
+        (CAROL, {"Precedence": "list"}, "Precedence"),
+        ("MAILER-DAEMON@mx.skyward.example", {}, "mail system"),
+        ("postmaster@skyward.example", {}, "mail system"),
+        (SUPPORT, {}, "our own address"),
+        ("support+t1-0000@example.com", {}, "our own address"),
+    ],
+)
+async def test_automatic_mail_opens_nothing_and_is_answered_by_nothing(
+    sender: str,
+    headers: dict[str, str],
+    reason: str,
+    cast: Cast,
+    support_inbox: Account,
+    smtp: Mailbox,
+    database_url: str,
+) -> None:
+    since = smtp.mark()
+    await deliver(support_inbox, plain(sender, "Out of office", **headers))
+    [row] = await until(database_url, outcomes_sql("ignored"))
+    assert reason in row["reason"]
+    await folders(support_inbox, {"INBOX": 0, "Processed": 1, "Failed": 0})
+    assert await fetch(database_url, "SELECT id FROM tickets") == []
+    await wait_until_sent(database_url)
+    assert smtp.messages_to(sender.lower(), since=since) == [] and len(smtp.messages) == since
+
+
+async def test_auto_submitted_no_is_a_person(cast: Cast, support_inbox: Account, database_url: str) -> None:
+    await deliver(support_inbox, plain(CAROL, "written by hand", Auto_Submitted="no"))
+    await until(database_url, outcomes_sql("ticket"))
+
+
+async def test_one_sender_opens_at_most_20_tickets_an_hour(
+    cast: Cast, support_inbox: Account, database_url: str
+) -> None:
+    await deliver(support_inbox, *(plain(CAROL, f"flood {i}") for i in range(21)))
+    await folders(support_inbox, {"INBOX": 0, "Processed": 21, "Failed": 0}, timeout=30)
+    assert len(await fetch(database_url, "SELECT id FROM tickets")) == 20
+    [ignored] = await fetch(database_url, outcomes_sql("ignored"))
+    assert "20 new tickets" in ignored["reason"] and ignored["subject"] == "flood 20"
+    # Someone else is not held back by Carol's flood.
+    await deliver(support_inbox, plain("dave@example.net", "unrelated"))
+    await until(database_url, "SELECT id FROM tickets WHERE subject = 'unrelated'")

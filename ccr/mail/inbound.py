@@ -223,14 +223,19 @@ class MailboxReader:
             except (OSError, TimeoutError, ImapError, aioimaplib.AioImapException) as exc:
                 log.warning("mailbox reader: IMAP connection lost (%s); reconnecting", exc)
             finally:
+                if not gone.is_set():
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(client.logout(), 2)
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(client.logout(), 2)
+                    client.protocol.transport.close()
 
     async def _session(self, client: aioimaplib.IMAP4, gone: asyncio.Event) -> None:
         for folder in (PROCESSED, FAILED):
             await client.create(folder)  # NO when it exists: that is fine
         _ok(await client.select(self.config.mailbox), f"select {self.config.mailbox}")
         while await self._still_holding():
+            if gone.is_set():
+                raise ImapError("the server closed the connection")
             await self._take_all(client)
             await self._wait_for_mail(client, gone)
 
@@ -274,10 +279,11 @@ class MailboxReader:
             done, pending = await asyncio.wait({waiting, lost, closed}, return_when=asyncio.FIRST_COMPLETED)
             for task in pending:
                 task.cancel()
-            if closed in done:
+            if closed in done or (waiting in done and _says_bye(waiting.result())):
+                gone.set()
                 raise ImapError("the server closed the connection")
         finally:
-            if client.has_pending_idle():
+            if client.has_pending_idle() and not gone.is_set():
                 with contextlib.suppress(Exception):  # the connection may be gone already
                     client.idle_done()
                     await asyncio.wait_for(idle, 5)
@@ -290,3 +296,9 @@ class MailboxReader:
 
 def _set(event: asyncio.Event, _exc: Exception | None) -> None:
     event.set()
+
+
+def _says_bye(push: object) -> bool:
+    """An untagged BYE during IDLE: the server is shutting the connection."""
+    lines = push if isinstance(push, list) else [push]
+    return any(isinstance(line, bytes | bytearray) and b"BYE" in line.upper() for line in lines)
