@@ -24,8 +24,8 @@ def _default_limits() -> dict[str, RateLimit]:
     # (or a test suite) shares one address. Per account there is no lockout, which any
     # stranger could trigger: after `login_account.count` failures each further try waits
     # twice as long as the last, up to `login_account.seconds` (ratelimit.backoff_delay).
-    # `forgot_account` is not a limit on asking but the spacing of the emails an address
-    # gets: at most one reset / "account exists" email per `seconds` (the count is unused).
+    # `forgot_account` does not limit asking (always 202) but the emails an address gets:
+    # at most `count` reset / "account exists" emails per `seconds`.
     # Messages: 20 a second sustained is a flood, not a chat.
     return {
         "login_ip": RateLimit(100, 15 * 60),

@@ -221,6 +221,8 @@
 
   function ticketForm(form) {
     const input = form.querySelector('input[type="file"]');
+    const max = Number(form.dataset.maxUpload || 0);
+    const tooLarge = (f) => max && f.size > max;
     const list = el("ul", "att-tray");
     list.setAttribute("aria-label", "Files to send");
     (input.closest(".field") || input.parentNode).append(list);
@@ -252,6 +254,10 @@
           input.files = kept.files;
           show();
         });
+        if (tooLarge(f)) {
+          li.classList.add("att-failed");
+          info.append(el("span", "field-error", `Too large: files are limited to ${humanSize(max)}.`));
+        }
         li.append(el("span", "att-icon", fileLabel(f.name)), info, removeButton);
         list.append(li);
       });
@@ -268,6 +274,7 @@
     form.addEventListener("submit", (e) => {
       if (!input.files.length) return; // nothing slow to show
       e.preventDefault();
+      if ([...input.files].some(tooLarge)) { input.focus(); return; } // the list says which
       const xhr = new XMLHttpRequest();
       xhr.open("POST", form.action);
       progress.hidden = false;

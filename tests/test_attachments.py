@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import secrets
 import struct
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
-import uvicorn
 from PIL import Image
 
-from ccr.app import create_app
-from ccr.config import Settings
-from tests.conftest import GENEROUS, AppServer, MakeAppServer, QuickServer
-from tests.helpers import Mailbox, free_port
+from tests.conftest import AppServer, MakeAppServer
+from tests.helpers import Mailbox
 from tests.ticket_helpers import Cast, Person, assign, customer, expect_error, fetch, make_cast, open_ticket
 from tests.ws_helpers import Endpoint
 from tests.ws_helpers import Person as WsPerson
@@ -97,66 +92,14 @@ async def get(client: httpx.AsyncClient, url: str) -> httpx.Response:
     return await client.get(url.removeprefix("/api/v1"))
 
 
-# One server and one cast of users for the whole module, built once: every test works on a
-# ticket of its own, so they do not need empty tables (building the cast is most of the time).
-shared = pytest.mark.asyncio(loop_scope="module")
+@pytest.fixture
+async def cast(server: AppServer, smtp: Mailbox, database_url: str) -> Cast:
+    return await make_cast(server, smtp, database_url)
 
 
 @pytest.fixture
-def _clean_tables() -> None:
-    """Overrides the per-test truncation: the module's fixture empties the tables once."""
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def site(
-    database_url: str,
-    redis_prefix: str,
-    _truncator: Callable[[], None],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[tuple[AppServer, Cast]]:
-    _truncator()
-    mailbox = Mailbox()
-    mailbox.start()
-    port = free_port()
-    settings = Settings(
-        database_url=database_url,
-        redis_url=None,
-        redis_prefix=redis_prefix,
-        smtp_url=mailbox.url,
-        secret_key="test-secret",
-        base_url=f"http://127.0.0.1:{port}",
-        data_dir=tmp_path_factory.mktemp("attachments"),
-        outbox_poll_seconds=0.2,
-    )
-    settings = settings.with_(rate_limits={name: GENEROUS for name in settings.rate_limits})
-    app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
-    server = QuickServer(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "the app server stopped during start-up"
-        await asyncio.sleep(0.01)
-    running = AppServer(f"http://127.0.0.1:{port}", settings, app, server, task)
-    try:
-        yield running, await make_cast(running, mailbox, database_url)
-    finally:
-        await running.stop()
-        mailbox.stop()
-
-
-@pytest.fixture
-def server(site: tuple[AppServer, Cast]) -> AppServer:
-    return site[0]
-
-
-@pytest.fixture
-def cast(site: tuple[AppServer, Cast]) -> Cast:
-    return site[1]
-
-
-@pytest_asyncio.fixture(loop_scope="module")
 async def ticket(cast: Cast) -> dict[str, Any]:
-    """A new ticket of Alice's, assigned to agent1."""
+    """Alice's ticket, assigned to agent1."""
     opened = await open_ticket(cast.alice)
     return await assign(cast.admin, opened["id"], cast.agent1)
 
@@ -170,7 +113,6 @@ def assert_served(r: httpx.Response, *, inline: bool) -> None:
     assert "private" in r.headers["cache-control"] and "immutable" in r.headers["cache-control"]
 
 
-@shared
 async def test_upload_answers_the_attachment_and_the_bytes_come_back(cast: Cast, ticket: dict) -> None:
     photo = png()
     a = await uploaded(cast.alice, ticket["id"], "screen shot.png", photo)
@@ -193,7 +135,6 @@ async def test_upload_answers_the_attachment_and_the_bytes_come_back(cast: Cast,
     assert b["content_type"] == "application/pdf"
 
 
-@shared
 async def test_serving_rules_per_type(cast: Cast, ticket: dict) -> None:
     """Images and PDF inline, everything else a download; nosniff and sandbox always."""
     cases = [
@@ -218,7 +159,6 @@ async def test_serving_rules_per_type(cast: Cast, ticket: dict) -> None:
             assert served.headers["content-type"].split(";")[0] == kind
 
 
-@shared
 async def test_html_named_png_is_not_an_image(cast: Cast, ticket: dict) -> None:
     a = await uploaded(cast.alice, ticket["id"], "cute-cat.png", HTML, content_type="image/png")
     assert a["content_type"] == "text/plain"
@@ -228,7 +168,6 @@ async def test_html_named_png_is_not_an_image(cast: Cast, ticket: dict) -> None:
     assert not r.headers["content-type"].startswith(("image/", "text/html"))
 
 
-@shared
 async def test_svg_with_script_is_a_sandboxed_download(cast: Cast, ticket: dict) -> None:
     a = await uploaded(cast.alice, ticket["id"], "logo.svg", SVG, content_type="image/svg+xml")
     assert a["content_type"] != "image/svg+xml"
@@ -239,7 +178,6 @@ async def test_svg_with_script_is_a_sandboxed_download(cast: Cast, ticket: dict)
     assert r.headers["content-disposition"].endswith("filename*=UTF-8''logo.svg")
 
 
-@shared
 async def test_names_are_sanitised_and_sent_with_rfc_6266_filename(cast: Cast, ticket: dict) -> None:
     r = await raw_upload(cast.alice, ticket["id"], "..\\..\\etc/pass\x1bwd\u202egpj.exe")
     assert r.status_code == 201, r.text
@@ -254,7 +192,6 @@ async def test_names_are_sanitised_and_sent_with_rfc_6266_filename(cast: Cast, t
     )
 
 
-@shared
 async def test_who_may_open_an_attachment(cast: Cast, ticket: dict, database_url: str) -> None:
     """Its ticket's people; everyone else gets the very same 404 as for no such file."""
     a = await uploaded(cast.alice, ticket["id"], "shot.png", png())
@@ -286,7 +223,6 @@ async def test_who_may_open_an_attachment(cast: Cast, ticket: dict, database_url
         assert (r.status_code, r.content) == (404, missing.content)
 
 
-@shared
 async def test_upload_access_and_validation(cast: Cast, ticket: dict) -> None:
     tid = ticket["id"]
     for who in (cast.bob, cast.agent2):
@@ -310,12 +246,25 @@ async def test_uploads_over_the_limit_are_413(
     expect_error(await upload(big, tid, "over.bin", b"x" * 2001), 413, "file_too_large", "file")
     # Far over: refused on Content-Length before the body is read.
     expect_error(await upload(big, tid, "huge.bin", b"x" * 300_000), 413, "too_large")
+
+    # Far over without a Content-Length (chunked): counted as it streams, refused the same way.
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="s.bin"\r\n\r\n'
+        for _ in range(40):
+            yield b"x" * 10_000
+        yield b"\r\n--b0undary--\r\n"
+
+    r = await big.client.post(
+        f"/tickets/{tid}/attachments",
+        content=chunks(),
+        headers={"content-type": "multipart/form-data; boundary=b0undary"},
+    )
+    expect_error(r, 413, "too_large")
     # The upload allowance is for uploads only: other requests keep the 1 MB limit.
     r = await big.client.post("/tickets", content=b"{" + b" " * (1024 * 1024 + 10) + b"}")
     expect_error(r, 413, "too_large")
 
 
-@shared
 async def test_identical_files_share_one_blob(cast: Cast, ticket: dict, database_url: str) -> None:
     data = png(color=(9, 9, 9))
     first = await uploaded(cast.alice, ticket["id"], "one.png", data)
@@ -336,7 +285,6 @@ async def test_identical_files_share_one_blob(cast: Cast, ticket: dict, database
     assert blobs[0]["n"] == 2  # the file and its thumbnail, once each
 
 
-@shared
 async def test_thumbnails_for_real_images(cast: Cast, ticket: dict) -> None:
     for name, data, size in (
         ("wide.png", png(1600, 400), (320, 80)),
@@ -354,7 +302,6 @@ async def test_thumbnails_for_real_images(cast: Cast, ticket: dict) -> None:
     expect_error(r, 404, "not_found")
 
 
-@shared
 async def test_a_decompression_bomb_is_kept_without_a_thumbnail(cast: Cast, ticket: dict) -> None:
     """Chosen: the upload stands (201) with no thumbnail, and it is a download, not inline."""
     bomb = png_bomb()
@@ -365,7 +312,6 @@ async def test_a_decompression_bomb_is_kept_without_a_thumbnail(cast: Cast, tick
     assert r.content == bomb
 
 
-@shared
 async def test_attachment_ids_are_checked(cast: Cast, ticket: dict, server: AppServer) -> None:
     tid = ticket["id"]
     mine = await uploaded(cast.alice, tid, "mine.png", png())
@@ -394,7 +340,6 @@ async def test_attachment_ids_are_checked(cast: Cast, ticket: dict, server: AppS
     assert [m["attachments"] for m in r.json()["messages"]] == [[mine]]
 
 
-@shared
 async def test_messages_with_attachments_over_the_websocket(
     cast: Cast, ticket: dict, server: AppServer
 ) -> None:
@@ -446,7 +391,6 @@ def _zip() -> bytes:
     return out.getvalue()
 
 
-@shared
 async def test_pages_without_javascript(cast: Cast, server: AppServer) -> None:
     """The new-ticket form and the chat composer post files themselves (multipart), and the
     page shows thumbnails and cards as plain links, names escaped."""
@@ -481,6 +425,9 @@ async def test_pages_without_javascript(cast: Cast, server: AppServer) -> None:
             files={"file": ("e.txt", b"")},
         )
         assert r.status_code == 422 and "The file is empty." in r.text
+        # Neither text nor a file: the message is refused as before.
+        r = await pages.post(f"{page_path}/messages", data={"body": "", "client_id": "no-js-3"})
+        assert r.status_code == 422, r.status_code
         assert len((await cast.alice.client.get(f"/tickets/{ticket_id}/messages")).json()["messages"]) == 2
     finally:
         await pages.aclose()

@@ -157,12 +157,12 @@ async def ids(who: Person, **params: str) -> list[str]:
     return [t["id"] for t in r.json()["tickets"]]
 
 
-async def all_pages(who: Person, **params: str) -> list[str]:
+async def all_pages(who: Person, limit: int = 2, **params: str) -> list[str]:
     """Every page of a listing, following next_cursor."""
     found: list[str] = []
     cursor = ""
     while True:
-        r = await who.client.get("/tickets", params={**params, "cursor": cursor, "limit": "2"})
+        r = await who.client.get("/tickets", params={**params, "cursor": cursor, "limit": str(limit)})
         assert r.status_code == 200, r.text
         found += [t["id"] for t in r.json()["tickets"]]
         cursor = r.json()["next_cursor"]
@@ -207,7 +207,9 @@ async def test_filters_combine_and_sorts_order(world: World, site: Endpoint, smt
     assert await all_pages(admin) == activity
     # Priority: urgent first, then by activity within a priority.
     assert await ids(admin, sort="priority") == [t1, t2, t0, t3]
-    assert await all_pages(admin, sort="priority") == [t1, t2, t0, t3]
+    for limit in (1, 2, 3):  # cursors that land inside a priority and on its edge
+        assert await all_pages(admin, limit, sort="priority") == [t1, t2, t0, t3]
+    assert await all_pages(admin, 1, sort="priority", tag="vip") == [t1, t3]
     # Created: newest first.
     assert await ids(admin, sort="created") == [t3, t2, t1, t0]
     assert await all_pages(admin, sort="created") == [t3, t2, t1, t0]
@@ -229,3 +231,26 @@ async def test_filters_combine_and_sorts_order(world: World, site: Endpoint, smt
     r = await admin.client.get("/tickets", params={"sort": "waiting"})
     listed = {t["id"]: t for t in r.json()["tickets"]}
     assert listed[t0]["waiting_since"] is None and listed[t2]["waiting_since"] is not None
+
+
+async def test_pages_set_priority_and_tags_without_javascript(world: World, site: Endpoint) -> None:
+    tid = world.ticket_id
+
+    def browser(who: Person) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=site.url, cookies={"ccr_session": who.session})
+
+    async with browser(world.agent) as agent:
+        page = (await agent.get(f"/tickets/{tid}")).text
+        assert f'action="/tickets/{tid}/triage"' in page and 'name="tags"' in page
+        r = await agent.post(f"/tickets/{tid}/triage", data={"priority": "high", "tags": "VIP, refund vip"})
+        assert (r.status_code, r.headers["location"]) == (303, f"/tickets/{tid}")
+    async with browser(world.admin) as admin:
+        page = (await admin.get("/board")).text
+        assert 'class="row-priority"' in page and 'class="priority-badge priority-high"' in page
+        r = await admin.post(f"/tickets/{tid}/triage", data={"priority": "urgent", "back": "board"})
+        assert (r.status_code, r.headers["location"]) == (303, "/board")
+    async with browser(world.customer) as customer:
+        r = await customer.post(f"/tickets/{tid}/triage", data={"priority": "low"})
+        assert r.status_code == 403
+    r = await world.admin.client.get(f"/tickets/{tid}")
+    assert (r.json()["ticket"]["priority"], r.json()["ticket"]["tags"]) == ("urgent", ["vip", "refund"])

@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from ccr import security
-from ccr.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
+from ccr.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthenticated
 from ccr.services import validate
 from ccr.services.context import Context
 from ccr.services.events import SessionEnded
@@ -83,8 +83,7 @@ async def register(ctx: Context, ip: str, data: dict[str, object]) -> None:
         else:
             owner = await users.by_email(conn, email)
             assert owner is not None
-            await users.lock(conn, owner.id)
-            if await tokens.issued_since(conn, owner.id, "reset", _mail_spacing(ctx)):
+            if not await _may_mail(ctx, owner.email):
                 return  # the owner has a working link from minutes ago: one email is enough
             token = await _issue_token(ctx, conn, owner.id, "reset", RESET_TTL)
             await changes.email(
@@ -168,9 +167,19 @@ async def logout(ctx: Context, user: User, session_token: str) -> None:
         changes.publish(SessionEnded(user.id, session_name(ctx, session_token)))
 
 
-def _mail_spacing(ctx: Context) -> timedelta:
-    """At most one reset or "account exists" email per address in this long."""
-    return timedelta(seconds=ctx.settings.rate_limits["forgot_account"].seconds)
+async def _may_mail(ctx: Context, email: str) -> bool:
+    """May this address get another reset or "account exists" email now? At most
+    `forgot_account` of them (default one per 15 minutes): asking again and again, which a
+    stranger can, does not fill the owner's inbox, and the link sent stays good for an hour."""
+    key, limit = f"mail:account:{users.email_key(email)}", ctx.settings.rate_limits["forgot_account"]
+    try:
+        # Only emails sent count: a stranger asking all day must not keep the owner's next
+        # link from ever going out.
+        await ctx.limiter.check(key, limit)
+    except RateLimited:
+        return False
+    await ctx.limiter.hit(key, limit)
+    return True
 
 
 # Work started by a request but done after its answer; kept so it is not garbage-collected.
@@ -197,10 +206,7 @@ async def _send_reset_link(ctx: Context, email: str) -> None:
             user = await users.by_email(conn, email)
             if user is None or user.disabled_at is not None:
                 return
-            await users.lock(conn, user.id)
-            # Asking again and again (a stranger can) sends one email per spacing; the link
-            # in it stays good for an hour, so the owner is never left without one.
-            if await tokens.issued_since(conn, user.id, "reset", _mail_spacing(ctx)):
+            if not await _may_mail(ctx, user.email):
                 return
             token = await _issue_token(ctx, conn, user.id, "reset", RESET_TTL)
             await changes.email(

@@ -95,8 +95,7 @@ async def create(
 
 
 SORTS = ("activity", "priority", "created", "waiting")
-# array_position in the store's PRIORITY_RANK: urgent first.
-PRIORITY_ORDER = ("urgent", "high", "normal", "low")
+PRIORITY_ORDER = tickets.PRIORITIES_BY_RANK  # urgent first
 
 
 def _stamp(value: str) -> datetime:
@@ -170,7 +169,7 @@ def _flag(params: Mapping[str, object], name: str) -> bool:
         return False
     if value in ("1", "true"):
         return True
-    raise Invalid(f"{name} is 1 or 0.", code=f"invalid_{name}", field=name)
+    raise Invalid(f"{validate.label(name)} is 1 or 0.", code=f"invalid_{name}", field=name)
 
 
 async def list_tickets(ctx: Context, user: User, params: Mapping[str, object]) -> TicketPage:

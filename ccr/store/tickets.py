@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -153,7 +154,8 @@ async def events(conn: asyncpg.Connection, ticket_id: int) -> list[Event]:
 
 # Orders a list can take (contract v2: `sort=`). Each is a total order (ids break ties), so
 # keyset cursors give every ticket exactly once across pages.
-PRIORITY_RANK = "array_position('{urgent,high,normal,low}'::text[], t.priority)"
+PRIORITIES_BY_RANK = ("urgent", "high", "normal", "low")
+PRIORITY_RANK = f"array_position('{{{','.join(PRIORITIES_BY_RANK)}}}'::text[], t.priority)"
 # How long the customer has been waiting: since their oldest message after staff last answered
 # (notes are not answers), or since the ticket was opened if nobody has answered yet. Closed
 # tickets and answered ones wait for nothing (NULL, listed last).
@@ -223,6 +225,26 @@ async def list_for(
     return await list_page(conn, query)
 
 
+def _by_priority(
+    where: list[str], after: tuple[Any, ...] | None, arg: Callable[[object], str], limit: str
+) -> str:
+    """Urgent first: one ordered read per priority (tickets_priority_activity_idx), merged,
+    rather than sorting every ticket by its rank. `after` = (rank, activity, id)."""
+    branches = []
+    for rank, priority in enumerate(PRIORITIES_BY_RANK, 1):
+        conditions = [*where, f"t.priority = '{priority}'"]
+        if after is not None:
+            if rank < after[0]:
+                continue  # that priority's tickets were on earlier pages
+            if rank == after[0]:
+                conditions.append(f"(t.last_activity_at, t.id) < ({arg(after[1])}, {arg(after[2])})")
+        branches.append(
+            f"({LIST_SELECT} WHERE {' AND '.join(conditions)}"
+            f" ORDER BY t.last_activity_at DESC, t.id DESC LIMIT {limit})"
+        )
+    return " UNION ALL ".join(branches) + f" ORDER BY sort_rank, last_activity_at DESC, id DESC LIMIT {limit}"
+
+
 async def list_page(conn: asyncpg.Connection, q: ListQuery) -> list[ListedTicket]:
     """A page of tickets in the query's order, with the viewer's unread counts."""
     where, args = [], []
@@ -245,17 +267,16 @@ async def list_page(conn: asyncpg.Connection, q: ListQuery) -> list[ListedTicket
         where.append("t.agent_id IS NULL")
     if q.only_ids is not None:  # a search's matches
         where.append(f"t.id = ANY({arg(q.only_ids)}::bigint[])")
-    if q.after is not None:
-        if q.sort == "priority":
-            rank, stamp, last_id = (arg(v) for v in q.after)
-            where.append(
-                f"({PRIORITY_RANK} > {rank} OR ({PRIORITY_RANK} = {rank}"
-                f" AND (t.last_activity_at, t.id) < ({stamp}, {last_id})))"
-            )
-        else:
+    inner_order, outer_order = SORTS[q.sort]
+    limit = arg(q.limit)
+    if q.sort == "priority":
+        inner = _by_priority(where, q.after, arg, limit)
+    else:
+        if q.after is not None:
             column = "t.created_at" if q.sort == "created" else "t.last_activity_at"
             where.append(f"({column}, t.id) < ({arg(q.after[0])}, {arg(q.after[1])})")
-    inner_order, outer_order = SORTS[q.sort]
+        inner = f"""{LIST_SELECT} {"WHERE " + " AND ".join(where) if where else ""}
+              ORDER BY {inner_order} OFFSET {arg(q.offset)} LIMIT {limit}"""
     viewer = arg(q.viewer_id)
     sql = f"""
         SELECT page.*,
@@ -264,9 +285,7 @@ async def list_page(conn: asyncpg.Connection, q: ListQuery) -> list[ListedTicket
                   AND m.seq > coalesce((SELECT r.seq FROM read_markers r
                                         WHERE r.user_id = {viewer} AND r.ticket_id = page.id), 0)
                ) AS unread
-        FROM ({LIST_SELECT}
-              {"WHERE " + " AND ".join(where) if where else ""}
-              ORDER BY {inner_order} OFFSET {arg(q.offset)} LIMIT {arg(q.limit)}) page
+        FROM ({inner}) page
         ORDER BY {outer_order}
     """
     rows = await conn.fetch(sql, *args)

@@ -47,16 +47,3 @@ async def expire_for_user(conn: asyncpg.Connection, user_id: int, purpose: str) 
         user_id,
         purpose,
     )
-
-
-async def issued_since(conn: asyncpg.Connection, user_id: int, purpose: str, within: timedelta) -> bool:
-    """Was a token of this purpose issued to the user in the last `within`?"""
-    return bool(
-        await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM tokens WHERE user_id = $1 AND purpose = $2"
-            " AND created_at > now() - $3::interval)",
-            user_id,
-            purpose,
-            within,
-        )
-    )

@@ -65,11 +65,6 @@ async def by_email(conn: asyncpg.Connection, email: str) -> User | None:
     return _user(row)
 
 
-async def lock(conn: asyncpg.Connection, user_id: int) -> None:
-    """Hold the user's row until the transaction ends (one email decision at a time)."""
-    await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id)
-
-
 async def insert(
     conn: asyncpg.Connection,
     *,

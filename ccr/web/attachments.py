@@ -57,11 +57,10 @@ async def post_files(
     ctx: Context, user: User, ticket_id: str, values: Mapping[str, object], chosen: list[tuple[str, bytes]]
 ) -> None:
     """A form's message with its files: each is checked, uploaded, then posted together.
-    Without files this is an ordinary post; with files and no text, only the files go."""
+    Without files this is an ordinary post; with files the text may be empty."""
     attachments.check_files(ctx, [data for _, data in chosen])
     ids = [str((await attachments.upload(ctx, user, ticket_id, name, data)).id) for name, data in chosen]
-    if ids or values.get("body"):
-        await chat.post_message(ctx, user, ticket_id, {**values, "attachment_ids": ids})
+    await chat.post_message(ctx, user, ticket_id, {**values, "attachment_ids": ids})
 
 
 def file_label(name: str) -> str:

@@ -378,7 +378,13 @@ _AGENT = {
 }
 
 # The success body of each operation (204s have none).
+# Operations that answer with a file's bytes rather than JSON.
+BINARY = {("get", "/attachments/{id}"), ("get", "/attachments/{id}/thumbnail")}
+# Operations whose body is a multipart upload rather than JSON.
+UPLOADS = {("post", "/tickets/{id}/attachments")}
+
 RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
+    ("post", "/tickets/{id}/attachments"): _one("attachment", _ref("Attachment")),
     ("post", "/auth/register"): _EMPTY,
     ("post", "/auth/login"): _one("user", _ref("User")),
     ("get", "/me"): _one("user", _ref("User")),
@@ -434,8 +440,11 @@ def openapi_document() -> dict[str, Any]:
     for method, path, who, summary, fields, status in ROUTES:
         success: dict[str, Any] = {"description": "success"}
         if status != 204:
-            schema = RESPONSES.get((method, path), {"type": "object"})
-            success["content"] = {"application/json": {"schema": schema}}
+            if (method, path) in BINARY:
+                success["content"] = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+            else:
+                schema = RESPONSES.get((method, path), {"type": "object"})
+                success["content"] = {"application/json": {"schema": schema}}
         operation: dict[str, Any] = {
             "operationId": method + "".join(p.strip("{}").title() for p in path.replace("-", "/").split("/")),
             "summary": summary,
@@ -453,6 +462,16 @@ def openapi_document() -> dict[str, Any]:
             parameters.insert(0, {"name": "id", "in": "path", "required": True, "schema": _ID})
         if parameters:
             operation["parameters"] = parameters
+        if (method, path) in UPLOADS:
+            upload = {
+                "type": "object",
+                "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"multipart/form-data": {"schema": upload}},
+            }
         if fields:
             body: dict[str, Any] = {"type": "object", "properties": fields}
             if (method, path) in REQUIRED:

@@ -299,9 +299,10 @@ async def new_ticket_page(request: Request) -> Response:
         attachments.check_files(ctx, [data for _, data in chosen])
         ticket = await tickets.open_ticket(ctx, user, values)
         # The files arrive as the ticket's first message, as if sent from its chat at once.
-        await attachment_web.post_files(
-            ctx, user, str(ticket.id), {"body": "", "client_id": "new-ticket"}, chosen
-        )
+        if chosen:
+            await attachment_web.post_files(
+                ctx, user, str(ticket.id), {"body": "", "client_id": "new-ticket"}, chosen
+            )
     except DomainError as exc:
         return await form_error(request, "new_ticket.html", exc, values)
     return redirect(f"/tickets/{ticket.id}")

@@ -26,6 +26,15 @@ PASTE = """async (b64) => {
 }"""
 
 
+DROP = """() => {
+  const dragged = new DataTransfer();
+  dragged.items.add(new File(["# Steps\\n1. Print\\n"], "steps.md", { type: "text/markdown" }));
+  const zone = document.querySelector(".chat-panel");
+  zone.dispatchEvent(new DragEvent("dragenter", { dataTransfer: dragged, bubbles: true }));
+  zone.dispatchEvent(new DragEvent("drop", { dataTransfer: dragged, bubbles: true, cancelable: true }));
+}"""
+
+
 def screenshot_png() -> bytes:
     """Something that looks like a screenshot of an error dialog."""
     image = Image.new("RGB", (1280, 800), (236, 240, 244))
@@ -121,6 +130,12 @@ async def test_pasted_screenshot_reaches_the_agent_live(
     await image_loaded(customer, "#messages .att-thumb img")
     await expect(customer.locator("#messages .att-card .att-name")).to_have_text("printer-log.txt")
     await ui.shot(customer, "attachments-chat-customer")
+
+    # A file dropped onto the chat goes up the same way.
+    await agent.evaluate(DROP)
+    await expect(agent.locator(".att-tray .att-ready .att-name")).to_have_text("steps.md")
+    await ui.send_message(agent, "And the steps.")
+    await expect(customer.locator("#messages .msg").last.locator(".att-name")).to_have_text("steps.md")
 
     for page, name in (
         (customer, "ticket with attachments (customer)"),

@@ -57,6 +57,7 @@ async def test_canned_reply_by_keyboard_and_priority_badges(
     # The admin's board is open all along: the agent's changes must show there live.
     admin = await ui.new_page(browser, watch, bypass_csp=True)
     await ui.login(admin, base, "admin@example.com")
+    await admin.goto(f"{base}/board")
     await ui.live(admin)
     row = admin.locator(f'tr[data-ticket-id="{ticket_id}"]')
     await expect(row.locator(".priority-badge.priority-normal")).to_be_visible()
@@ -105,10 +106,11 @@ async def test_canned_reply_by_keyboard_and_priority_badges(
     await composer.fill("")
 
     # Priority and a tag from the ticket page; badges at once here and on the admin's board.
-    await agent.get_by_label("Priority", exact=True).select_option("urgent")
+    triage = agent.get_by_role("region", name="Priority and tags")
+    await triage.get_by_label("Priority", exact=True).select_option("urgent")
     header = agent.locator("#ticket-badges")
     await expect(header.locator(".priority-badge.priority-urgent")).to_have_text("Priority: urgent")
-    tags = agent.get_by_label("Tags", exact=True)
+    tags = triage.get_by_label("Tags", exact=True)
     await tags.fill("VIP")
     await tags.press("Enter")
     await expect(agent.locator(".tag-list .tag-chip")).to_have_text(["vip×"])
