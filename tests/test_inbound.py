@@ -158,6 +158,19 @@ async def test_an_email_from_an_unknown_sender_opens_a_ticket_for_a_new_email_on
     assert r.status_code == 204, r.text
 
 
+async def test_the_board_hears_of_an_email_ticket_as_of_a_web_one(
+    cast: Cast, site: AppServer, support_inbox: Account, database_url: str
+) -> None:
+    endpoint = Endpoint(site.url, site.settings.origin)
+    try:
+        board = await endpoint.board(WsPerson(cast.admin.user, cast.admin.email, cast.admin.client))
+        await deliver(support_inbox, mail("new_ticket"))
+        frame = await board.recv_until("ticket", where=lambda f: f["event"] == "created")
+        assert frame["ticket"]["channel"] == "email" and frame["ticket"]["subject"] == "Invoice charged twice"
+    finally:
+        await endpoint.aclose()
+
+
 async def test_a_known_customer_gets_the_ticket_on_their_account(
     cast: Cast, support_inbox: Account, smtp: Mailbox, database_url: str
 ) -> None:
@@ -199,6 +212,22 @@ async def test_an_unreadable_email_goes_to_failed_and_an_admin_sees_it(
     page = await cast.admin.client.get(site.url + "/admin/inbound")
     assert page.status_code == 200 and "a letter with no sender" in page.text and "Failed folder" in page.text
     assert (await cast.alice.client.get(site.url + "/admin/inbound")).status_code in (403, 404)
+
+
+async def test_control_characters_in_an_email_do_not_hold_up_the_mailbox(
+    cast: Cast, support_inbox: Account, database_url: str
+) -> None:
+    # A NUL (quoted-printable =00) is text PostgreSQL refuses: stored without it, not retried for ever.
+    raw = (
+        f"From: {CAROL}\nTo: {SUPPORT}\nSubject: =?utf-8?q?nul=00here?=\nMessage-ID: {new_id()}\n"
+        "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n"
+        "before=00after\n"
+    )
+    await deliver(support_inbox, raw, plain("next@example.net", "the one behind it"))
+    await folders(support_inbox, {"INBOX": 0, "Processed": 2, "Failed": 0})
+    rows = await fetch(database_url, "SELECT subject, description FROM tickets ORDER BY id")
+    assert (rows[0]["subject"], rows[0]["description"]) == ("nul here", "beforeafter")
+    assert len(rows) == 2
 
 
 async def test_an_attachment_arrives_as_a_ticket_file_typed_from_its_bytes(

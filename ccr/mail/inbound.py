@@ -18,8 +18,9 @@ import contextlib
 import functools
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aioimaplib
@@ -219,7 +220,7 @@ class MailboxReader:
             self.connections += 1
             delay = self.backoff_min
             try:
-                await self._session(client, gone)
+                await self._watched(self._session(client, gone), gone)
             except (OSError, TimeoutError, ImapError, aioimaplib.AioImapException) as exc:
                 log.warning("mailbox reader: IMAP connection lost (%s); reconnecting", exc)
             finally:
@@ -228,6 +229,26 @@ class MailboxReader:
                         await asyncio.wait_for(client.logout(), 2)
                 with contextlib.suppress(Exception):
                     client.protocol.transport.close()
+
+    async def _watched(self, session: Coroutine[Any, Any, None], gone: asyncio.Event) -> None:
+        """Run the session until it ends or the connection does: a command caught by the
+        server going away (IDLE start, a fetch) would otherwise wait for its timeout, or
+        for ever."""
+        work = asyncio.ensure_future(session)
+        closed = asyncio.ensure_future(gone.wait())
+        try:
+            await asyncio.wait({work, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+            if not work.done():
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await work
+        if not work.cancelled() and work.exception() is None and not gone.is_set():
+            return
+        if not work.cancelled() and work.exception() is not None:
+            raise work.exception()  # type: ignore[misc]
+        raise ImapError("the server closed the connection")
 
     async def _session(self, client: aioimaplib.IMAP4, gone: asyncio.Event) -> None:
         for folder in (PROCESSED, FAILED):

@@ -21,6 +21,8 @@ from html.parser import HTMLParser
 import nh3
 from mailparser_reply import EmailReplyParser
 
+from ccr.text import NOT_IN_TEXT, flatten
+
 # The quote headers of these languages are recognised ("On … wrote:", "Am … schrieb:", …).
 REPLY_LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pl", "sv", "cs"]
 # Headers that say where a message was delivered; the signed ticket address may be in any.
@@ -91,10 +93,12 @@ def parse(raw: bytes) -> ParsedEmail:
             message_id=message_id[0] if message_id else None,
             references=tuple(dict.fromkeys(ids)),
             from_addr=address.strip(),
-            from_name=name.strip(),
+            from_name=flatten(name, 200),
             recipients=tuple(a for a in recipients if a),
-            subject=" ".join(str(msg.get("Subject", "")).split()),
-            text=latest_reply(_body_text(msg)),
+            subject=flatten(str(msg.get("Subject", "")), 300),
+            # The rules typed text follows (ccr.text): no NUL or other controls, which
+            # PostgreSQL refuses or which could disguise what the text says.
+            text=NOT_IN_TEXT.sub("", latest_reply(_body_text(msg))),
             attachments=tuple(_attachments(msg)),
             auto_submitted=str(msg.get("Auto-Submitted", "")).strip().lower(),
             precedence=str(msg.get("Precedence", "")).strip().lower(),
@@ -131,7 +135,7 @@ def _attachments(msg: EmailMessage) -> list[Attachment]:
         assert isinstance(part, EmailMessage)
         data = part.get_payload(decode=True)
         if isinstance(data, bytes) and data:
-            found.append(Attachment(part.get_filename() or "attachment", data))
+            found.append(Attachment(flatten(part.get_filename() or "", 200) or "attachment", data))
     return found
 
 

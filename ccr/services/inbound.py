@@ -35,6 +35,7 @@ from ccr.store import email_channel, messages, tickets, tokens, users
 from ccr.store.messages import Message
 from ccr.store.tickets import Ticket
 from ccr.store.users import User
+from ccr.text import flatten
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +71,24 @@ async def receive(ctx: Context, raw: bytes) -> str:
     try:
         email = parse.parse(raw)
     except parse.Unparseable as exc:
-        await _record_failed(ctx, key, raw, str(exc))
+        await _record_failed(ctx, key, raw, f"could not be read: {exc}")
         return FAILED
-    files_in = await _store_files(ctx, email)
-    async with ctx.write() as (conn, changes):
-        inbound_id = await email_channel.claim(conn, key, email.from_addr.lower(), email.subject)
-        if inbound_id is None:
-            return PROCESSED  # imported before: a restart or another reader got here first
-        outcome, reason, ticket_id = await _decide(ctx, conn, changes, email, files_in)
-        await email_channel.settle(conn, inbound_id, outcome, reason=reason, ticket_id=ticket_id)
+    try:
+        files_in = await _store_files(ctx, email)
+        async with ctx.write() as (conn, changes):
+            inbound_id = await email_channel.claim(conn, key, email.from_addr.lower(), email.subject)
+            if inbound_id is None:
+                return PROCESSED  # imported before: a restart or another reader got here first
+            outcome, reason, ticket_id = await _decide(ctx, conn, changes, email, files_in)
+            await email_channel.settle(conn, inbound_id, outcome, reason=reason, ticket_id=ticket_id)
+    except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
+        raise  # the database is away: the email stays in the inbox and is tried again
+    except Exception as exc:
+        # Something in this one email that we cannot store: set it aside for an admin
+        # rather than retry it for ever and hold up every email behind it.
+        log.exception("inbound email %s could not be stored", key)
+        await _record_failed(ctx, key, raw, f"could not be stored ({type(exc).__name__}: {exc})")
+        return FAILED
     if reason:
         log.info("inbound email %s from %s: %s", key, email.from_addr, reason)
     return PROCESSED
@@ -267,7 +277,7 @@ async def _record_failed(ctx: Context, key: str, raw: bytes, reason: str) -> Non
         (line[8:].strip() for line in head.splitlines() if line.lower().startswith("subject:")), ""
     )
     async with ctx.pool.acquire() as conn, conn.transaction():
-        inbound_id = await email_channel.claim(conn, key, sender, subject)
+        inbound_id = await email_channel.claim(conn, key, flatten(sender, 320), flatten(subject, 300))
         if inbound_id is not None:
             await email_channel.settle(
                 conn, inbound_id, "failed", reason=f"could not be read: {reason}"[:1000]
