@@ -148,7 +148,7 @@ async def _reply(
     await tickets.mark_read(conn, customer.id, ticket.id, message.seq)
     if email.message_id:
         await email_channel.remember_message_id(conn, ticket.id, email.message_id, "in")
-    changes.publish(MessageCreated(ticket, message))
+    changes.publish(MessageCreated(ticket, message, prev_public_seq=ticket.last_public_seq))
 
 
 async def _open(
@@ -172,7 +172,7 @@ async def _open(
         await email_channel.remember_message_id(conn, ticket.id, email.message_id, "in", first=True)
     if files_in:
         message = await _append(conn, customer, ticket, email, "", files_in)
-        changes.publish(MessageCreated(ticket, message))
+        changes.publish(MessageCreated(ticket, message, prev_public_seq=ticket.last_public_seq))
     reset_link = None
     if new_customer or customer.password_hash is None:
         token = security.new_token()
