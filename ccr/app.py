@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,11 +19,13 @@ from starlette.types import ASGIApp
 
 from ccr.config import Settings
 from ccr.errors import DomainError
+from ccr.mail.inbound import ImapConfig, MailboxReader
 from ccr.mail.sender import FileSender, Sender, SmtpSender
 from ccr.mail.worker import OutboxWorker
 from ccr.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from ccr.realtime.bus import create_bus
 from ccr.realtime.presence import MemoryPresence, Presence, RedisPresence
+from ccr.services import inbound
 from ccr.services.context import Context
 from ccr.services.sla import SlaScheduler
 from ccr.store.blobs import PostgresBlobStore
@@ -42,6 +45,22 @@ def create_sender(settings: Settings) -> Sender:
     if settings.smtp_url:
         return SmtpSender(settings.smtp_url, settings.mail_from)
     return FileSender(settings.data_dir / "outbox", settings.mail_from)
+
+
+def create_reader(settings: Settings, database_url: str, ctx: Context) -> MailboxReader | None:
+    """The support mailbox's reader when IMAP_URL is set: the mail layer reads, the inbound
+    service turns each email into a ticket or a message."""
+    if not settings.imap_url:
+        return None
+    first, most = settings.imap_backoff_seconds
+    return MailboxReader(
+        ImapConfig.from_url(settings.imap_url),
+        database_url,
+        functools.partial(inbound.receive, ctx),
+        poll_seconds=settings.imap_poll_seconds,
+        backoff_min=first,
+        backoff_max=most,
+    )
 
 
 class App(Starlette):
@@ -98,9 +117,14 @@ def create_app(settings: Settings) -> Starlette:
         worker.start()
         scheduler = SlaScheduler(app.state.ctx, settings.sla_poll_seconds)
         scheduler.start()
+        app.state.mail_reader = reader = create_reader(settings, database_url, app.state.ctx)
+        if reader is not None:
+            reader.start()
         try:
             yield
         finally:
+            if reader is not None:
+                await reader.stop()
             await scheduler.stop()
             await worker.stop()
             await presence.stop()

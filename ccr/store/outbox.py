@@ -17,6 +17,8 @@ class Email:
     body_html: str | None
     message_id: str
     attempts: int
+    headers: str = "{}"
+    """Threading headers (In-Reply-To, References, Reply-To) as a JSON object."""
 
 
 # Long enough for a batch of SMTP conversations; a worker that dies mid-send frees its
@@ -33,17 +35,19 @@ async def enqueue(
     body_html: str | None,
     message_id: str,
     dedupe_key: str | None = None,
+    headers: str = "{}",
 ) -> bool:
     """Queue an email; False when an email with the same dedupe_key already exists."""
     inserted = await conn.fetchval(
-        """INSERT INTO outbox (to_addr, subject, body_text, body_html, message_id, dedupe_key)
-           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true""",
+        """INSERT INTO outbox (to_addr, subject, body_text, body_html, message_id, dedupe_key, headers)
+           VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) ON CONFLICT DO NOTHING RETURNING true""",
         to_addr,
         subject,
         body_text,
         body_html,
         message_id,
         dedupe_key,
+        headers,
     )
     return bool(inserted)
 
@@ -57,7 +61,8 @@ async def claim(conn: asyncpg.Connection, limit: int) -> list[Email]:
                WHERE sent_at IS NULL AND next_attempt_at <= now()
                  AND (locked_until IS NULL OR locked_until < now())
                ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-           RETURNING id, to_addr, subject, body_text, body_html, message_id, attempts""",
+           RETURNING id, to_addr, subject, body_text, body_html, message_id, attempts,
+                     headers::text AS headers""",
         limit,
         LEASE,
     )

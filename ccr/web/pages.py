@@ -497,6 +497,13 @@ async def overview_page(request: Request) -> Response:
 
 
 @page
+async def inbound_emails_page(request: Request) -> Response:
+    admin = await require_user(request, "admin")
+    emails = await mail_admin.unimported_emails(context(request), admin)
+    return await render(request, "inbound_emails.html", emails=emails)
+
+
+@page
 async def failed_emails_page(request: Request) -> Response:
     admin = await require_user(request, "admin")
     emails = await mail_admin.failed_emails(context(request), admin)
@@ -610,5 +617,6 @@ routes = [
     Route("/agents/{id}/enable", agent_switch(False), methods=["POST"]),
     Route("/overview", overview_page),
     Route("/admin/emails", failed_emails_page),
+    Route("/admin/inbound", inbound_emails_page),
     Route("/feedback", feedback_page, methods=["GET", "POST"]),
 ]
