@@ -16,7 +16,7 @@ from ccr.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unau
 from ccr.services import validate
 from ccr.services.context import Context
 from ccr.services.events import SessionEnded
-from ccr.store import sessions, tokens, users
+from ccr.store import register_attempts, sessions, tokens, users
 from ccr.store.users import User
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ async def register(ctx: Context, ip: str, data: dict[str, object]) -> None:
     async with ctx.write() as (conn, changes):
         # Registrations never confirmed give their address back once their link is dead.
         await users.drop_expired_registrations(conn, VERIFY_TTL)
+        await register_attempts.drop_expired(conn)
         user = await users.insert(
             conn,
             email=email,
@@ -72,6 +73,7 @@ async def register(ctx: Context, ip: str, data: dict[str, object]) -> None:
             verified=False,
         )
         if user is not None:
+            await register_attempts.forget(conn, users.email_key(user.email))
             token = await _issue_token(ctx, conn, user.id, "verify", VERIFY_TTL)
             await changes.email(
                 "verify_email",
@@ -83,6 +85,9 @@ async def register(ctx: Context, ip: str, data: dict[str, object]) -> None:
         else:
             owner = await users.by_email(conn, email)
             assert owner is not None
+            # Remembered so that logging in with this password answers like a fresh,
+            # unconfirmed registration would (see `login`).
+            await register_attempts.remember(conn, users.email_key(owner.email), password_hash, VERIFY_TTL)
             if not await _may_mail(ctx, owner.email):
                 return  # the owner has a working link from minutes ago: one email is enough
             token = await _issue_token(ctx, conn, owner.id, "reset", RESET_TTL)
@@ -111,12 +116,16 @@ async def verify_email(ctx: Context, data: dict[str, object]) -> None:
         await users.mark_verified(conn, user_id)
 
 
-# The same answer for a wrong password and for an address not confirmed yet: a 403
-# `email_unverified` told whoever had just registered an address whether it was new (their
-# own unconfirmed account) or someone else's (a wrong password).
-BAD_CREDENTIALS = (
-    "Wrong email or password. New here? Confirm your address with the link we emailed you first."
-)
+BAD_CREDENTIALS = "Wrong email or password."
+UNVERIFIED = "Confirm your email address first: follow the link we emailed you, then log in."
+
+
+async def _matches_an_attempt(conn: asyncpg.Connection, email: str, password: str) -> bool:
+    """Did someone register this (taken) address with this password lately?"""
+    for attempt_hash in await register_attempts.live_hashes(conn, users.email_key(email)):
+        if await security.verify_password(attempt_hash, password):
+            return True
+    return False
 
 
 async def login(ctx: Context, ip: str, data: dict[str, object]) -> LoggedIn:
@@ -135,11 +144,21 @@ async def login(ctx: Context, ip: str, data: dict[str, object]) -> LoggedIn:
     )
     async with ctx.pool.acquire() as conn:
         user = await users.by_email(conn, email)
-    ok = await security.verify_password(user.password_hash if user else None, password)
-    if user is None or not ok or user.email_verified_at is None:
+        ok = await security.verify_password(user.password_hash if user else None, password)
+        # Register + login must not tell a stranger whether the address was taken (issue 9,
+        # point 4): whoever registered a taken address and logs in with the password they
+        # chose is answered exactly as a fresh unconfirmed registration is.
+        squatter = user is not None and not ok and await _matches_an_attempt(conn, email, password)
+    if squatter:
+        raise Forbidden(UNVERIFIED, code="email_unverified")
+    if user is None or not ok:
         await ctx.limiter.hit(by_ip, limits["login_ip"])
         await ctx.limiter.failed(by_account)
         raise Unauthenticated(BAD_CREDENTIALS, code="invalid_credentials")
+    if user.email_verified_at is None:
+        # The same work as the answer above (a second hash), so time does not tell them apart.
+        await security.verify_password(None, password)
+        raise Forbidden(UNVERIFIED, code="email_unverified")
     if user.disabled_at is not None:
         raise Forbidden("This account has been disabled.", code="account_disabled")
     await ctx.limiter.forget(by_account)
