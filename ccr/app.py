@@ -26,7 +26,7 @@ from ccr.realtime.presence import MemoryPresence, Presence, RedisPresence
 from ccr.services.context import Context
 from ccr.store.blobs import PostgresBlobStore
 from ccr.store.db import create_pool, migrate
-from ccr.web import access_log, api, inbox, pages, ws
+from ccr.web import access_log, account_pages, api, inbox, pages, ws
 from ccr.web import attachments as attachment_api
 from ccr.web.errors import domain_error, http_error, server_error
 from ccr.web.middleware import BodyLimit, LoopbackAlias, SameOrigin, SecurityHeaders, SessionCookieName
@@ -111,6 +111,7 @@ def create_app(settings: Settings) -> Starlette:
             Mount("/static", app=StaticFiles(directory=ROOT / "static"), name="static"),
             *ws.routes,
             *pages.routes,
+            *account_pages.routes,
             *inbox.routes,
         ],
         middleware=[

@@ -25,6 +25,10 @@ def header_safe(text: str, limit: int = 180) -> str:
     return flatten(text, limit)
 
 
+# The domain of the placeholder address a deleted account keeps (RFC 2606: never delivered).
+DELETED_DOMAIN = "@deleted.invalid"
+
+
 async def queue(
     conn: asyncpg.Connection,
     template: str,
@@ -35,6 +39,8 @@ async def queue(
     **context: object,
 ) -> bool:
     """Render `template`.txt (and .html) and add it to the outbox in the caller's transaction."""
+    if to.endswith(DELETED_DOMAIN):
+        return False  # a deleted account's placeholder address (store.users.erase): nobody reads it
     context = {"subject": subject, "base_url": base_url, **context}
     text = _text_env.get_template(f"{template}.txt").render(context)
     html = _html_env.get_template("layout.html").render(body_template=f"{template}.html", **context)

@@ -13,7 +13,7 @@ import asyncpg
 
 from ccr import security
 from ccr.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthenticated
-from ccr.services import validate
+from ccr.services import login_alerts, two_factor, validate
 from ccr.services.context import Context
 from ccr.services.events import SessionEnded
 from ccr.store import register_attempts, sessions, tokens, users
@@ -30,6 +30,8 @@ INVITE_TTL = timedelta(days=7)
 class LoggedIn:
     user: User
     session_token: str
+    device: str = ""
+    """The browser's long-lived device cookie (set it again: it may be new)."""
 
 
 def _check_new_password(password: str, email: str) -> None:
@@ -128,7 +130,9 @@ async def _matches_an_attempt(conn: asyncpg.Connection, email: str, password: st
     return False
 
 
-async def login(ctx: Context, ip: str, data: dict[str, object]) -> LoggedIn:
+async def login(
+    ctx: Context, ip: str, data: dict[str, object], *, device: str | None = None, user_agent: str = ""
+) -> LoggedIn:
     form = validate.Form()
     email = form.check(validate.email, data.get("email"))
     password = form.check(validate.password, data.get("password"))
@@ -161,11 +165,33 @@ async def login(ctx: Context, ip: str, data: dict[str, object]) -> LoggedIn:
         raise Forbidden(UNVERIFIED, code="email_unverified")
     if user.disabled_at is not None:
         raise Forbidden("This account has been disabled.", code="account_disabled")
-    await ctx.limiter.forget(by_account)
+    device = login_alerts.device_token(device)
     token = security.new_token()
-    async with ctx.pool.acquire() as conn:
+    async with ctx.write() as (conn, changes):
+        if user.two_factor:
+            otp = data.get("otp")
+            if not otp:
+                raise Unauthenticated(
+                    "Enter the code from your authenticator app (or a recovery code).",
+                    code="otp_required",
+                    field="otp",
+                )
+            if not isinstance(otp, str) or not await two_factor.check(ctx, conn, user.id, otp):
+                await ctx.limiter.failed(by_account)  # six digits are guessable without a limit
+                raise Unauthenticated(
+                    "That code is wrong or was used already; enter the current one.",
+                    code="otp_required",
+                    field="otp",
+                )
         await sessions.create(conn, security.token_hash(ctx.settings.secret_key, token), user.id)
-    return LoggedIn(user, token)
+
+        async def reset_link() -> str:  # only when an alert goes out
+            reset = await _issue_token(ctx, conn, user.id, "reset", RESET_TTL)
+            return ctx.link(f"/reset-password?token={reset}")
+
+        await login_alerts.note_login(ctx, conn, changes, user, device, ip, user_agent, reset_link)
+    await ctx.limiter.forget(by_account)
+    return LoggedIn(user, token, device)
 
 
 async def authenticate(ctx: Context, session_token: str | None) -> User | None:
