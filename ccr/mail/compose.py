@@ -10,6 +10,7 @@ import asyncpg
 import jinja2
 
 from ccr.store import outbox
+from ccr.store.users import DELETED_DOMAIN
 from ccr.text import flatten
 
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -23,10 +24,6 @@ def header_safe(text: str, limit: int = 180) -> str:
     """Collapse what a header may not hold (every kind of line break above all) so user
     text can neither add headers nor make the email impossible to build."""
     return flatten(text, limit)
-
-
-# The domain of the placeholder address a deleted account keeps (RFC 2606: never delivered).
-DELETED_DOMAIN = "@deleted.invalid"
 
 
 async def queue(

@@ -187,17 +187,20 @@ async def set_email(conn: asyncpg.Connection, user_id: int, email: str) -> bool:
 # What a deleted account is called everywhere its name appears (tickets, messages, search):
 # the name columns themselves hold it, so every query that shows a name shows this one.
 DELETED_FIRST_NAME, DELETED_LAST_NAME = "Deleted", "customer"
+# The placeholder address a deleted account keeps (RFC 2606 `.invalid`: never delivered).
+DELETED_DOMAIN = "@deleted.invalid"
 
 
 async def erase(conn: asyncpg.Connection, user_id: int) -> None:
     """Forget the person behind an account but keep the row their tickets point to. The
     address becomes a reserved placeholder, so the real one can register again."""
     await conn.execute(
-        """UPDATE users SET email = 'deleted-' || id || '@deleted.invalid', first_name = $2,
+        """UPDATE users SET email = 'deleted-' || id || $4, first_name = $2,
                last_name = $3, phone = NULL, password_hash = NULL, totp_secret = NULL,
                totp_pending_secret = NULL, deleted_at = now(), disabled_at = coalesce(disabled_at, now())
            WHERE id = $1""",
         user_id,
         DELETED_FIRST_NAME,
         DELETED_LAST_NAME,
+        DELETED_DOMAIN,
     )

@@ -17,8 +17,13 @@ DEVICE_COOKIE = "ccr_device"
 DEVICE_MAX_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie (RFC 6265bis)
 
 
+def device_cookie_name(ctx: Context) -> str:
+    # Like the session cookie: on https only a host-prefixed one (no sibling domain can plant it).
+    return "__Host-" + DEVICE_COOKIE if ctx.settings.secure_cookies else DEVICE_COOKIE
+
+
 def device_cookie(conn: HTTPConnection) -> str | None:
-    return conn.cookies.get(DEVICE_COOKIE)
+    return conn.cookies.get(device_cookie_name(context(conn)))
 
 
 def user_agent(conn: HTTPConnection) -> str:
@@ -27,7 +32,7 @@ def user_agent(conn: HTTPConnection) -> str:
 
 def set_device_cookie(response: Response, ctx: Context, device: str) -> None:
     response.set_cookie(
-        DEVICE_COOKIE,
+        device_cookie_name(ctx),
         device,
         max_age=DEVICE_MAX_AGE,
         httponly=True,

@@ -15,7 +15,6 @@ from starlette.routing import Route
 from ccr.errors import DomainError
 from ccr.services import profile, two_factor
 from ccr.store.users import User
-from ccr.web.account import DEVICE_COOKIE
 from ccr.web.auth import clear_session_cookie, context, require_user
 from ccr.web.errors import JSON
 from ccr.web.middleware import SESSION_COOKIE
@@ -134,7 +133,6 @@ async def delete_account(request: Request) -> Response:
         return await _page(request, user, section="delete", error=exc)
     response = redirect("/login?notice=account-deleted")
     clear_session_cookie(response, ctx)
-    response.delete_cookie(DEVICE_COOKIE, path="/")
     return response
 
 
