@@ -23,7 +23,9 @@ from ccr.web.pages import form, form_error, page, redirect, render
 
 def qr_svg(uri: str) -> Markup:
     """The otpauth URI as an inline SVG (paths only: no script, no text from the user)."""
-    image = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
+    image = qrcode.make(
+        uri, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=4
+    )  # a 4-module quiet zone, as scanners need
     return Markup(image.to_string(encoding="unicode"))
 
 
