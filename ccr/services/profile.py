@@ -25,7 +25,7 @@ def _end_sessions(changes: Changes, user_id: int, ended: list[bytes]) -> None:
         changes.publish(SessionEnded(user_id, token_hash.hex()[:16]))
 
 
-async def _check_password(ctx: Context, user: User, password: str, field: str) -> None:
+async def check_password(ctx: Context, user: User, password: str, field: str) -> None:
     """403 `wrong_password` unless this is the user's password. Failures count like failed
     logins, so a session left open on a shared computer cannot be used to guess it."""
     key = f"login:account:{users.email_key(user.email)}"
@@ -68,7 +68,7 @@ async def change_password(ctx: Context, user: User, session_token: str, data: di
         if problem:
             form.add(Invalid(problem, code="weak_password", field="new_password"))
     form.done()
-    await _check_password(ctx, user, current, "current_password")
+    await check_password(ctx, user, current, "current_password")
     new_hash = await security.hash_password(new)
     keep = security.token_hash(ctx.settings.secret_key, session_token)
     async with ctx.write() as (conn, changes):
@@ -93,7 +93,7 @@ async def request_email_change(ctx: Context, user: User, data: dict[str, object]
     if new_email is not None and users.email_key(new_email) == users.email_key(user.email):
         form.add(Invalid("This is already your address.", code="same_email", field="new_email"))
     form.done()
-    await _check_password(ctx, user, password, "password")
+    await check_password(ctx, user, password, "password")
     async with ctx.write() as (conn, changes):
         # A taken address gets no link, and the answer is the same: asking does not tell a
         # logged-in user who else has an account. Confirming would fail anyway.
@@ -180,12 +180,13 @@ async def delete_account(ctx: Context, user: User, data: dict[str, object]) -> N
     form = validate.Form()
     password = form.check(validate.password, data.get("password"))
     form.done()
-    await _check_password(ctx, user, password, "password")
+    await check_password(ctx, user, password, "password")
     async with ctx.write() as (conn, changes):
         await _erase(conn, changes, user)
 
 
 async def _erase(conn: asyncpg.Connection, changes: Changes, user: User) -> None:
+    await register_attempts.forget(conn, users.email_key(user.email))
     await users.erase(conn, user.id)
     await two_factor.disable(conn, user.id)
     await logins.forget(conn, user.id)

@@ -12,10 +12,10 @@ import asyncpg
 import pyotp
 
 from ccr import security
-from ccr.errors import Conflict, Forbidden, Invalid
-from ccr.services import validate
+from ccr.errors import Conflict, Invalid
+from ccr.services import profile, validate
 from ccr.services.context import Context
-from ccr.store import two_factor, users
+from ccr.store import two_factor
 from ccr.store.users import User
 
 ISSUER = "Customer Care Registry"
@@ -94,10 +94,7 @@ async def enable(ctx: Context, user: User, data: dict[str, object]) -> list[str]
 
 async def disable(ctx: Context, user: User, data: dict[str, object]) -> None:
     password = validate.password(data.get("password"))
-    async with ctx.pool.acquire() as conn:
-        current = await users.by_id(conn, user.id)
-    if current is None or not await security.verify_password(current.password_hash, password):
-        raise Forbidden("That password is not right.", code="wrong_password", field="password")
+    await profile.check_password(ctx, user, password, "password")
     async with ctx.pool.acquire() as conn:
         await two_factor.disable(conn, user.id)
 
