@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pyotp
 
-from tests.conftest import AppServer
+from ccr.config import RateLimit
+from tests.conftest import AppServer, MakeAppServer
 from tests.helpers import PASSWORD, Mailbox, link_in, login, register_customer, text_of, token_in
 from tests.ticket_helpers import Cast, expect_error, fetch, make_cast, open_ticket, post, wait_until_sent
 from tests.ws_helpers import Endpoint, Person, World, make_world
@@ -348,3 +349,35 @@ async def test_a_login_from_a_new_browser_is_mailed_and_a_known_one_is_not(
         "/auth/reset-password", json={"token": token_in(alert, "/reset-password"), "password": NEW_PASSWORD}
     )
     assert r.status_code == 204
+
+
+async def test_confirming_an_address_taken_meanwhile_is_refused(server: AppServer, smtp: Mailbox) -> None:
+    client = await _customer(server, smtp)
+    since = smtp.mark()
+    r = await client.post("/me/email", json={"password": PASSWORD, "new_email": "wanted@example.com"})
+    assert r.status_code == 202
+    token = token_in(await smtp.wait_for("wanted@example.com", "confirm", since=since), "/confirm-email")
+    await register_customer(server.client(), smtp, "WANTED@example.com")  # someone else, first
+    r = await server.client().post("/auth/confirm-email", json={"token": token})
+    expect_error(r, 409, "email_taken", "email")
+    assert (await client.get("/me")).json()["user"]["email"] == "cleo@example.com"
+
+
+async def test_address_changes_are_limited_per_user(make_app_server: MakeAppServer, smtp: Mailbox) -> None:
+    server = await make_app_server(rate_limits={"email_change_user": RateLimit(2, 3600)})
+    client = await _customer(server, smtp)
+    for i in range(2):
+        r = await client.post("/me/email", json={"password": PASSWORD, "new_email": f"n{i}@example.com"})
+        assert r.status_code == 202
+    r = await client.post("/me/email", json={"password": PASSWORD, "new_email": "n9@example.com"})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+
+
+async def test_a_deleted_account_cannot_be_enabled_again(
+    server: AppServer, smtp: Mailbox, database_url: str
+) -> None:
+    cast: Cast = await make_cast(server, smtp, database_url)
+    r = await cast.bob.client.request("DELETE", "/me", json={"password": PASSWORD})
+    assert r.status_code == 204
+    r = await cast.admin.client.post(f"/users/{cast.bob.id}/enable")
+    expect_error(r, 409, "account_deleted")

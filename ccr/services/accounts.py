@@ -385,6 +385,8 @@ async def set_disabled(ctx: Context, admin: User, user_id: object, *, disabled: 
             raise NotFound("No such user.")
         if user.role == "admin":
             raise Conflict("Admins cannot be disabled here.", code="cannot_disable_admin")
+        if user.deleted_at is not None:
+            raise Conflict("This account was deleted by its owner.", code="account_deleted")
         await users.set_disabled(conn, user.id, disabled)
         if disabled:
             await sessions.delete_for_user(conn, user.id)

@@ -94,6 +94,8 @@ async def request_email_change(ctx: Context, user: User, data: dict[str, object]
         form.add(Invalid("This is already your address.", code="same_email", field="new_email"))
     form.done()
     await check_password(ctx, user, password, "password")
+    # Counted whether or not a link goes out, so the limit tells nothing about the address.
+    await ctx.limiter.hit(f"email_change:user:{user.id}", ctx.settings.rate_limits["email_change_user"])
     async with ctx.write() as (conn, changes):
         # A taken address gets no link, and the answer is the same: asking does not tell a
         # logged-in user who else has an account. Confirming would fail anyway.
