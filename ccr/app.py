@@ -30,7 +30,7 @@ from ccr.services.context import Context
 from ccr.services.sla import SlaScheduler
 from ccr.store.blobs import PostgresBlobStore
 from ccr.store.db import create_pool, migrate
-from ccr.web import access_log, api, inbox, pages, queue, settings_page, ws
+from ccr.web import access_log, account_pages, api, inbox, pages, queue, settings_page, ws
 from ccr.web import articles as article_api
 from ccr.web import attachments as attachment_api
 from ccr.web import help as help_pages
@@ -141,6 +141,7 @@ def create_app(settings: Settings) -> Starlette:
             Mount("/static", app=StaticFiles(directory=ROOT / "static"), name="static"),
             *ws.routes,
             *pages.routes,
+            *account_pages.routes,
             *inbox.routes,
             *settings_page.routes,
             *queue.routes,

@@ -36,6 +36,8 @@ def _default_limits() -> dict[str, RateLimit]:
         "message_user": RateLimit(200, 10),
         # Uploads: a burst of screenshots is normal, a thousand files a minute is not.
         "upload_user": RateLimit(60, 60),
+        # Address changes: each mails a link to an address the user typed; a few an hour.
+        "email_change_user": RateLimit(5, 60 * 60),
     }
 
 
