@@ -20,13 +20,16 @@ from ccr.config import Settings
 from ccr.errors import DomainError
 from ccr.mail.sender import FileSender, Sender, SmtpSender
 from ccr.mail.worker import OutboxWorker
+from ccr.metrics import Metrics, RequestLatency
 from ccr.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from ccr.realtime.bus import create_bus
 from ccr.realtime.presence import MemoryPresence, Presence, RedisPresence
 from ccr.services.context import Context
+from ccr.services.operations import Probe
+from ccr.store import db
 from ccr.store.blobs import PostgresBlobStore
 from ccr.store.db import create_pool, migrate
-from ccr.web import access_log, api, inbox, pages, ws
+from ccr.web import access_log, api, inbox, operations, pages, ws
 from ccr.web import attachments as attachment_api
 from ccr.web.errors import domain_error, http_error, server_error
 from ccr.web.middleware import BodyLimit, LoopbackAlias, SameOrigin, SecurityHeaders, SessionCookieName
@@ -62,6 +65,7 @@ def create_app(settings: Settings) -> Starlette:
         raise SystemExit("DATABASE_URL is not set (ccr serve starts an embedded PostgreSQL for you)")
     database_url = settings.database_url
     access_log.install()
+    metrics = Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -90,8 +94,14 @@ def create_app(settings: Settings) -> Starlette:
             presence=presence,
             mail_queued=worker.poke,
             blobs=PostgresBlobStore(pool),
+            metrics=metrics,
         )
         app.state.rooms = ws.create_rooms(app.state.ctx)
+        metrics.count_sockets(app.state.rooms.socket_count)
+        metrics.count_bus_reconnects(lambda: bus.reconnects)
+        app.state.probes = [Probe("postgres", lambda: db.ping(pool))]
+        if redis is not None:
+            app.state.probes.append(Probe("redis", redis.ping))
         worker.start()
         try:
             yield
@@ -103,19 +113,23 @@ def create_app(settings: Settings) -> Starlette:
                 await redis.aclose()
             await pool.close()
 
+    routes = [
+        # No trailing-slash redirects: Starlette builds them from the Host header.
+        Mount("/api/v1", app=Router(api.routes, redirect_slashes=False)),
+        Mount("/static", app=StaticFiles(directory=ROOT / "static"), name="static"),
+        *ws.routes,
+        *operations.routes,
+        *pages.routes,
+        *inbox.routes,
+    ]
     app = App(
         security_headers=settings.origin,
-        routes=[
-            # No trailing-slash redirects: Starlette builds them from the Host header.
-            Mount("/api/v1", app=Router(api.routes, redirect_slashes=False)),
-            Mount("/static", app=StaticFiles(directory=ROOT / "static"), name="static"),
-            *ws.routes,
-            *pages.routes,
-            *inbox.routes,
-        ],
+        routes=routes,
         middleware=[
+            # Outermost: the latency a client sees, refusals by the layers below included.
+            Middleware(RequestLatency, metrics=metrics, routes=routes),
             Middleware(SessionCookieName, secure=settings.secure_cookies),
-            Middleware(LoopbackAlias, base_url=settings.base_url),
+            Middleware(LoopbackAlias, base_url=settings.base_url, exempt=operations.PATHS),
             Middleware(
                 BodyLimit,
                 upload_paths=attachment_api.UPLOAD_PATHS,
@@ -132,6 +146,7 @@ def create_app(settings: Settings) -> Starlette:
     )
     app.router.redirect_slashes = False
     app.state.settings = settings
+    app.state.metrics = metrics
     return app
 
 

@@ -57,6 +57,10 @@ class Settings:
     """CCR_MAX_UPLOAD: the largest attachment, in bytes (10 MB: a phone photo or a long log)."""
     trusted_proxies: tuple[Network, ...] = ()
     """Peers whose X-Forwarded-For is believed (CCR_TRUSTED_PROXIES); none by default."""
+    metrics_token: str | None = None
+    """CCR_METRICS_TOKEN: a bearer token for /metrics from other hosts; loopback only without."""
+    webhook_allow_private: bool = False
+    """CCR_WEBHOOK_ALLOW_PRIVATE=1: webhooks may target loopback/private addresses (tests)."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -81,6 +85,8 @@ class Settings:
             rate_limits={**_default_limits(), **_parse_limits(env.get("CCR_RATE_LIMITS", ""))},
             max_upload=_parse_size(env.get("CCR_MAX_UPLOAD", "")),
             trusted_proxies=parse_networks(env.get("CCR_TRUSTED_PROXIES", "")),
+            metrics_token=env.get("CCR_METRICS_TOKEN") or None,
+            webhook_allow_private=env.get("CCR_WEBHOOK_ALLOW_PRIVATE", "") == "1",
         )
 
     def with_(self, **changes: object) -> Settings:

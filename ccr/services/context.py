@@ -10,6 +10,7 @@ import asyncpg
 
 from ccr.config import Settings
 from ccr.mail import compose
+from ccr.metrics import Metrics
 from ccr.ratelimit import Limiter
 from ccr.realtime.bus import Bus
 from ccr.realtime.presence import Presence
@@ -55,6 +56,8 @@ class Context:
     """Tell the outbox worker an email was committed, so it goes out now, not at the next poll."""
     blobs: BlobStore
     """Where attachments' bytes live (PostgreSQL; an object store could stand in)."""
+    metrics: Metrics = field(default_factory=Metrics)
+    """This app's Prometheus registry (one per app: tests run several in one process)."""
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[tuple[asyncpg.Connection, Changes]]:

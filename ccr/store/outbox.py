@@ -110,3 +110,8 @@ async def failed(conn: asyncpg.Connection, limit: int) -> list[FailedEmail]:
         limit,
     )
     return [FailedEmail(**dict(r)) for r in rows]
+
+
+async def backlog(conn: asyncpg.Connection) -> int:
+    """Emails still to go: due now or waiting for a retry (not those given up on)."""
+    return await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL")

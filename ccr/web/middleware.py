@@ -163,8 +163,10 @@ class LoopbackAlias:
     rewritten: a proxy that sends some other Host is never redirected in a loop.
     """
 
-    def __init__(self, app: ASGIApp, base_url: str) -> None:
+    def __init__(self, app: ASGIApp, base_url: str, exempt: frozenset[str] = frozenset()) -> None:
         self.app = app
+        # Probes (`curl localhost:8000/healthz`) want their answer, not a redirect.
+        self.exempt = exempt
         self.base_url = base_url.rstrip("/")
         parts = urlsplit(base_url)
         self.host = (parts.hostname or "").lower()
@@ -176,7 +178,8 @@ class LoopbackAlias:
             if not host:
                 host, port = port, ""
             same_port = not port or not self.port or port == str(self.port)
-            if host in LOOPBACK and host != self.host and same_port and not scope["path"].startswith("/api/"):
+            api = scope["path"].startswith("/api/") or scope["path"] in self.exempt
+            if host in LOOPBACK and host != self.host and same_port and not api:
                 location = self.base_url + safe_target(scope)
                 await send(
                     {
