@@ -29,10 +29,11 @@ from ccr.services.operations import Probe
 from ccr.store import db
 from ccr.store.blobs import PostgresBlobStore
 from ccr.store.db import create_pool, migrate
-from ccr.web import access_log, api, inbox, operations, pages, ws
+from ccr.web import access_log, api, inbox, integrations, operations, pages, ws
 from ccr.web import attachments as attachment_api
 from ccr.web.errors import domain_error, http_error, server_error
 from ccr.web.middleware import BodyLimit, LoopbackAlias, SameOrigin, SecurityHeaders, SessionCookieName
+from ccr.webhooks.worker import WebhookWorker
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,6 +87,12 @@ def create_app(settings: Settings) -> Starlette:
         await presence.start()
         bus.on_reconnect(presence.refresh)  # Redis may have come back empty
         worker = OutboxWorker(pool, create_sender(settings), settings.outbox_poll_seconds)
+        hooks = WebhookWorker(
+            pool,
+            allow_private=settings.webhook_allow_private,
+            poll_seconds=settings.outbox_poll_seconds,
+            retry_base=settings.webhook_retry_base,
+        )
         app.state.ctx = Context(
             settings=settings,
             pool=pool,
@@ -95,6 +102,7 @@ def create_app(settings: Settings) -> Starlette:
             mail_queued=worker.poke,
             blobs=PostgresBlobStore(pool),
             metrics=metrics,
+            webhooks_queued=hooks.poke,
         )
         app.state.rooms = ws.create_rooms(app.state.ctx)
         metrics.count_sockets(app.state.rooms.socket_count)
@@ -103,9 +111,11 @@ def create_app(settings: Settings) -> Starlette:
         if redis is not None:
             app.state.probes.append(Probe("redis", redis.ping))
         worker.start()
+        hooks.start()
         try:
             yield
         finally:
+            await hooks.stop()
             await worker.stop()
             await presence.stop()
             await bus.stop()
@@ -115,7 +125,7 @@ def create_app(settings: Settings) -> Starlette:
 
     routes = [
         # No trailing-slash redirects: Starlette builds them from the Host header.
-        Mount("/api/v1", app=Router(api.routes, redirect_slashes=False)),
+        Mount("/api/v1", app=Router([*api.routes, *integrations.routes], redirect_slashes=False)),
         Mount("/static", app=StaticFiles(directory=ROOT / "static"), name="static"),
         *ws.routes,
         *operations.routes,

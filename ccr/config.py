@@ -61,6 +61,8 @@ class Settings:
     """CCR_METRICS_TOKEN: a bearer token for /metrics from other hosts; loopback only without."""
     webhook_allow_private: bool = False
     """CCR_WEBHOOK_ALLOW_PRIVATE=1: webhooks may target loopback/private addresses (tests)."""
+    webhook_retry_base: float = 1.0
+    """Seconds before a failed delivery's first retry (doubling after); tests shorten it."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ccr.services.context import Context
 from ccr.store import outbox
+from ccr.store.webhooks import DELIVERIES
 
 log = logging.getLogger(__name__)
 
@@ -47,5 +48,5 @@ async def outbox_backlog(ctx: Context) -> dict[str, int]:
     must not fail because of what readiness already reports)."""
     with contextlib.suppress(Exception):
         async with asyncio.timeout(READY_TIMEOUT), ctx.pool.acquire() as conn:
-            return {"email": await outbox.backlog(conn)}
+            return {"email": await outbox.backlog(conn), "webhook": await DELIVERIES.backlog(conn)}
     return {}
