@@ -29,7 +29,7 @@ from ccr.services.operations import Probe
 from ccr.store import db
 from ccr.store.blobs import PostgresBlobStore
 from ccr.store.db import create_pool, migrate
-from ccr.web import access_log, api, inbox, integrations, operations, pages, ws
+from ccr.web import access_log, api, inbox, integration_pages, integrations, operations, pages, ws
 from ccr.web import attachments as attachment_api
 from ccr.web.errors import domain_error, http_error, server_error
 from ccr.web.middleware import BodyLimit, LoopbackAlias, SameOrigin, SecurityHeaders, SessionCookieName
@@ -131,6 +131,7 @@ def create_app(settings: Settings) -> Starlette:
         *operations.routes,
         *pages.routes,
         *inbox.routes,
+        *integration_pages.routes,
     ]
     app = App(
         security_headers=settings.origin,
