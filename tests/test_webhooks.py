@@ -58,6 +58,8 @@ class Receiver:
                     receiver.received.append(Received(self.path, headers, body))
                     receiver.changed.notify_all()
                 self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("location", "/elsewhere")
                 self.send_header("content-length", "0")
                 self.end_headers()
 
@@ -157,6 +159,18 @@ async def test_a_delivery_is_signed_and_keeps_its_id_across_retries(
     assert done["attempts"] == 3 and done["last_status"] == 200 and done["id"] == payload["id"]
     backlog = await fetch(database_url, "SELECT count(*) FROM webhook_deliveries WHERE sent_at IS NULL")
     assert backlog[0][0] == 0
+
+
+async def test_a_redirect_is_not_followed_but_retried_at_the_webhooks_own_url(
+    private_server: AppServer, smtp: Mailbox, database_url: str, receiver: Receiver
+) -> None:
+    cast = await make_cast(private_server, smtp, database_url)
+    receiver.statuses = [302]
+    await add_webhook(cast, receiver.url(), ["ticket.created"])
+    await open_ticket(cast.alice)
+    tries = await receiver.wait_for(2)
+    assert [t.path for t in tries] == ["/hook", "/hook"]
+    assert (await wait_for_state(cast, "delivered"))["attempts"] == 2
 
 
 async def test_each_event_is_delivered_to_the_webhooks_that_want_it(

@@ -63,9 +63,20 @@ class WebhookWorker(LeaseWorker):
         return len(batch)
 
     async def post(self, hook: Webhook, delivery: Delivery) -> int:
-        """POST one delivery to an address checked now (not when the webhook was made)."""
+        """POST one delivery to an address checked now (not when the webhook was made),
+        trying the name's addresses in turn until one accepts the connection."""
         target = targets.parse(hook.url)
-        address = (await targets.resolve(target, allow_private=self.allow_private))[0]
+        addresses = await targets.resolve(target, allow_private=self.allow_private)
+        for address in addresses[:-1]:
+            try:
+                return await self._post_to(address, target, hook, delivery)
+            except httpx.ConnectError:
+                continue
+        return await self._post_to(addresses[-1], target, hook, delivery)
+
+    async def _post_to(
+        self, address: targets.IPAddress, target: targets.Target, hook: Webhook, delivery: Delivery
+    ) -> int:
         host = f"[{address}]" if address.version == 6 else str(address)
         default_port = 443 if target.scheme == "https" else 80
         name = f"[{target.host}]" if ":" in target.host else target.host
