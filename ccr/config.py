@@ -68,6 +68,12 @@ class Settings:
     """The reader's reconnect delay after losing the IMAP server: first, and at most."""
     trusted_proxies: tuple[Network, ...] = ()
     """Peers whose X-Forwarded-For is believed (CCR_TRUSTED_PROXIES); none by default."""
+    metrics_token: str | None = None
+    """CCR_METRICS_TOKEN: a bearer token for /metrics from other hosts; loopback only without."""
+    webhook_allow_private: bool = False
+    """CCR_WEBHOOK_ALLOW_PRIVATE=1: webhooks may target loopback/private addresses (tests)."""
+    webhook_retry_base: float = 1.0
+    """Seconds before a failed delivery's first retry (doubling after); tests shorten it."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -94,6 +100,8 @@ class Settings:
             rate_limits={**_default_limits(), **_parse_limits(env.get("CCR_RATE_LIMITS", ""))},
             max_upload=_parse_size(env.get("CCR_MAX_UPLOAD", "")),
             trusted_proxies=parse_networks(env.get("CCR_TRUSTED_PROXIES", "")),
+            metrics_token=env.get("CCR_METRICS_TOKEN") or None,
+            webhook_allow_private=env.get("CCR_WEBHOOK_ALLOW_PRIVATE", "") == "1",
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -638,6 +638,78 @@ RESPONSES.update(
 )
 
 
+# --- integrations: API tokens and webhooks (contract v2) ----------------------------------------
+_WEBHOOK_EVENT = {
+    "enum": ["ticket.created", "ticket.assigned", "ticket.closed", "ticket.reopened", "message.created"]
+}
+_WEBHOOK = {
+    "type": "object",
+    "required": ["id", "url", "events"],
+    "properties": {
+        "id": _ID,
+        "url": {"type": "string", "format": "uri"},
+        "events": {"type": "array", "items": _WEBHOOK_EVENT},
+        "secret": {"type": "string", "description": "only in the answer to POST /webhooks"},
+        "created_at": _TIME,
+    },
+}
+_API_TOKEN = {
+    "type": "object",
+    "required": ["id", "name"],
+    "properties": {
+        "id": _ID,
+        "name": _STR,
+        "created_at": _TIME,
+        "last_used_at": {"type": ["string", "null"], "format": "date-time"},
+    },
+}
+ROUTES += [
+    (
+        "post",
+        "/me/tokens",
+        "agent, admin",
+        "Create an API token (shown once); use it as `Authorization: Bearer <token>`",
+        {"name": {"type": "string", "minLength": 1, "maxLength": 100}},
+        201,
+    ),
+    ("get", "/me/tokens", "agent, admin", "The caller's API tokens (never their values)", {}, 200),
+    ("delete", "/me/tokens/{id}", "agent, admin", "Revoke one of the caller's tokens", {}, 204),
+    (
+        "post",
+        "/webhooks",
+        "admin",
+        "Send events to a URL (public addresses only); the answer holds the signing secret",
+        {
+            "url": {"type": "string", "minLength": 1, "maxLength": 2000},
+            "events": {"type": "array", "minItems": 1, "items": _WEBHOOK_EVENT},
+        },
+        201,
+    ),
+    ("get", "/webhooks", "admin", "Webhooks and their most recent deliveries", {}, 200),
+    ("delete", "/webhooks/{id}", "admin", "Delete a webhook and its pending deliveries", {}, 204),
+]
+REQUIRED.update({("post", "/me/tokens"): ["name"], ("post", "/webhooks"): ["url", "events"]})
+RESPONSES.update(
+    {
+        ("post", "/me/tokens"): {
+            "type": "object",
+            "required": ["token", "id"],
+            "properties": {"token": {"type": "string"}, "id": _ID},
+        },
+        ("get", "/me/tokens"): _many("tokens", _API_TOKEN),
+        ("post", "/webhooks"): _one("webhook", _WEBHOOK),
+        ("get", "/webhooks"): {
+            "type": "object",
+            "required": ["webhooks", "deliveries"],
+            "properties": {
+                "webhooks": {"type": "array", "items": _WEBHOOK},
+                "deliveries": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+    }
+)
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
