@@ -51,6 +51,7 @@ from ccr.web import attachments as attachment_api
 from ccr.web import help as help_pages
 from ccr.web.errors import domain_error, http_error, server_error
 from ccr.web.middleware import BodyLimit, LoopbackAlias, SameOrigin, SecurityHeaders, SessionCookieName
+from ccr.web.sockets import Sockets
 from ccr.webhooks.worker import WebhookWorker
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,8 @@ def create_app(settings: Settings) -> Starlette:
             webhooks_queued=hooks.poke,
         )
         app.state.rooms = ws.create_rooms(app.state.ctx)
+        app.state.sockets = sockets = Sockets(app.state.ctx)
+        sockets.start()
         metrics.count_sockets(app.state.rooms.socket_count)
         metrics.count_bus_reconnects(lambda: bus.reconnects)
         app.state.probes = [Probe("postgres", lambda: db.ping(pool))]
@@ -154,6 +157,7 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield
         finally:
+            await sockets.stop()
             await hooks.stop()
             if reader is not None:
                 await reader.stop()

@@ -38,6 +38,12 @@ def _default_limits() -> dict[str, RateLimit]:
         "upload_user": RateLimit(60, 60),
         # Address changes: each mails a link to an address the user typed; a few an hour.
         "email_change_user": RateLimit(5, 60 * 60),
+        # Good logins per account: people log in a few times a day; each costs a hash and a row.
+        "login_user": RateLimit(30, 15 * 60),
+        # Tickets per customer: a burst of 30 is a busy day, a thousand is a script.
+        "ticket_open_user": RateLimit(30, 60 * 60),
+        # Closes + reopens per user (each mails someone): a triage session, not a loop.
+        "ticket_status_user": RateLimit(120, 10 * 60),
     }
 
 
@@ -72,6 +78,14 @@ class Settings:
     """CCR_METRICS_TOKEN: a bearer token for /metrics from other hosts; loopback only without."""
     webhook_allow_private: bool = False
     """CCR_WEBHOOK_ALLOW_PRIVATE=1: webhooks may target loopback/private addresses (tests)."""
+    session_idle_staff: float = 2 * 3600
+    """CCR_SESSION_IDLE_STAFF: an agent's or admin's session ends after this long unused (2 h)."""
+    session_idle_customer: float = 24 * 3600
+    """CCR_SESSION_IDLE_CUSTOMER: a customer's session ends after this long unused (24 h)."""
+    session_absolute: float = 7 * 24 * 3600
+    """CCR_SESSION_ABSOLUTE: every session ends this long after login, used or not (7 days)."""
+    max_sockets_per_user: int = 20
+    """CCR_MAX_SOCKETS_PER_USER: open WebSockets one user may hold on one process."""
     webhook_retry_base: float = 1.0
     """Seconds before a failed delivery's first retry (doubling after); tests shorten it."""
 
@@ -102,6 +116,10 @@ class Settings:
             trusted_proxies=parse_networks(env.get("CCR_TRUSTED_PROXIES", "")),
             metrics_token=env.get("CCR_METRICS_TOKEN") or None,
             webhook_allow_private=env.get("CCR_WEBHOOK_ALLOW_PRIVATE", "") == "1",
+            session_idle_staff=_duration(env, "CCR_SESSION_IDLE_STAFF", cls.session_idle_staff),
+            session_idle_customer=_duration(env, "CCR_SESSION_IDLE_CUSTOMER", cls.session_idle_customer),
+            session_absolute=_duration(env, "CCR_SESSION_ABSOLUTE", cls.session_absolute),
+            max_sockets_per_user=_count(env, "CCR_MAX_SOCKETS_PER_USER", cls.max_sockets_per_user),
         )
 
     def with_(self, **changes: object) -> Settings:
@@ -180,6 +198,30 @@ def _support_address(text: str) -> str | None:
             f"CCR_SUPPORT_ADDRESS must be a plain address like support@example.com, got {text!r}"
         )
     return text
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(env: dict[str, str], name: str, default: float) -> float:
+    """A duration: whole seconds (`7200`) or a number with s, m, h or d (`2h`, `7d`)."""
+    text = env.get(name, "").strip().lower()
+    if not text:
+        return default
+    unit = _UNITS.get(text[-1])
+    number = text[:-1] if unit else text
+    if not number.isascii() or not number.isdigit() or int(number) < 1:
+        raise SystemExit(f"{name} must be a duration like 7200, 90m, 2h or 7d; got {text!r}")
+    return float(int(number) * (unit or 1))
+
+
+def _count(env: dict[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise SystemExit(f"{name} must be a whole number above 0; got {text!r}")
+    return int(text)
 
 
 def _parse_size(text: str) -> int:

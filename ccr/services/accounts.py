@@ -146,6 +146,10 @@ async def login(
         limits["login_account"],
         "Too many failed logins for this address (a password reset gets you in at once)",
     )
+    # Good logins too, per account, checked before the (costly) hash: each one is an argon2
+    # hash and a session row, so a script with the right password must not loop on it.
+    by_success = f"login:ok:{users.email_key(email)}"
+    await ctx.limiter.check(by_success, limits["login_user"])
     async with ctx.pool.acquire() as conn:
         user = await users.by_email(conn, email)
         ok = await security.verify_password(user.password_hash if user else None, password)
@@ -183,7 +187,9 @@ async def login(
                     code="otp_required",
                     field="otp",
                 )
-        await sessions.create(conn, security.token_hash(ctx.settings.secret_key, token), user.id)
+        await sessions.create(
+            conn, security.token_hash(ctx.settings.secret_key, token), user.id, session_timeouts(ctx)
+        )
 
         async def reset_link() -> str:  # only when an alert goes out
             reset = await _issue_token(ctx, conn, user.id, "reset", RESET_TTL)
@@ -191,6 +197,7 @@ async def login(
 
         await login_alerts.note_login(ctx, conn, changes, user, device, ip, user_agent, reset_link)
     await ctx.limiter.forget(by_account)
+    await ctx.limiter.hit(by_success, limits["login_user"])
     return LoggedIn(user, token, device)
 
 
@@ -198,7 +205,33 @@ async def authenticate(ctx: Context, session_token: str | None) -> User | None:
     if not session_token or len(session_token) > 200:
         return None
     async with ctx.pool.acquire() as conn:
-        return await sessions.user_for(conn, security.token_hash(ctx.settings.secret_key, session_token))
+        return await sessions.user_for(
+            conn, security.token_hash(ctx.settings.secret_key, session_token), session_timeouts(ctx)
+        )
+
+
+def session_timeouts(ctx: Context) -> sessions.Timeouts:
+    settings = ctx.settings
+    return sessions.Timeouts(
+        idle_staff=timedelta(seconds=settings.session_idle_staff),
+        idle_customer=timedelta(seconds=settings.session_idle_customer),
+        absolute=timedelta(seconds=settings.session_absolute),
+    )
+
+
+async def live_sessions(ctx: Context, session_tokens: list[str]) -> set[str]:
+    """Which of these session cookies still open a session (for the socket sweep)."""
+    by_hash = {security.token_hash(ctx.settings.secret_key, t): t for t in session_tokens if t}
+    if not by_hash:
+        return set()
+    async with ctx.pool.acquire() as conn:
+        alive = await sessions.alive(conn, list(by_hash), session_timeouts(ctx))
+    return {by_hash[h] for h in alive}
+
+
+async def delete_expired_sessions(ctx: Context) -> int:
+    async with ctx.pool.acquire() as conn:
+        return await sessions.delete_expired(conn, session_timeouts(ctx))
 
 
 def session_name(ctx: Context, session_token: str) -> str:

@@ -46,10 +46,23 @@ async def get(ctx: Context, user: User, ticket_id: object) -> Ticket:
         return await visible(conn, user, ticket_id)
 
 
-async def timeline(ctx: Context, user: User, ticket_id: object) -> list[Event]:
+TIMELINE_DEFAULT = 100
+TIMELINE_MAX = 500
+
+
+async def timeline(ctx: Context, user: User, ticket_id: object, params: Mapping[str, object]) -> list[Event]:
+    """A page of the ticket's timeline, oldest first: events after `after` (an event id)."""
+    form = validate.Form()
+    after = 0
+    if params.get("after") not in (None, ""):
+        after = form.check(validate.integer, params["after"], "after", low=0, high=2**63 - 1)
+    limit = TIMELINE_DEFAULT
+    if params.get("limit") not in (None, ""):
+        limit = form.check(validate.integer, params["limit"], "limit", low=1, high=TIMELINE_MAX)
+    form.done()
     async with ctx.pool.acquire() as conn:
         ticket = await visible(conn, user, ticket_id)
-        return await tickets.events(conn, ticket.id)
+        return await tickets.events(conn, ticket.id, after=after, limit=limit)
 
 
 async def open_ticket(ctx: Context, customer: User, data: Mapping[str, object]) -> Ticket:
@@ -61,6 +74,7 @@ async def open_ticket(ctx: Context, customer: User, data: Mapping[str, object]) 
         validate.text, data.get("description"), "description", max_len=DESCRIPTION_MAX, multiline=True
     )
     form.done()
+    await ctx.limiter.hit(f"ticket_open:user:{customer.id}", ctx.settings.rate_limits["ticket_open_user"])
     async with ctx.write() as (conn, changes):
         ticket = await create(ctx, conn, changes, customer, subject, description)
     return seen_by(customer, ticket)
@@ -300,11 +314,18 @@ async def _change_status(ctx: Context, user: User, ticket_id: object, *, close: 
 
 
 async def close(ctx: Context, user: User, ticket_id: object) -> Ticket:
+    await _count_status_change(ctx, user)
     return await _change_status(ctx, user, ticket_id, close=True)
 
 
 async def reopen(ctx: Context, user: User, ticket_id: object) -> Ticket:
+    await _count_status_change(ctx, user)
     return await _change_status(ctx, user, ticket_id, close=False)
+
+
+async def _count_status_change(ctx: Context, user: User) -> None:
+    # Each close or reopen mails someone: a loop of them must not fill the outbox.
+    await ctx.limiter.hit(f"ticket_status:user:{user.id}", ctx.settings.rate_limits["ticket_status_user"])
 
 
 async def rate(ctx: Context, user: User, ticket_id: object, data: Mapping[str, object]) -> Rating:

@@ -2,40 +2,52 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 import asyncpg
 
 from ccr.store.users import COLUMNS, User
 
-# A helpdesk is used all day from one browser: a day of inactivity or two weeks in all
-# logs the user out, so a forgotten shared computer does not stay signed in for long.
-IDLE_TIMEOUT = timedelta(hours=24)
-ABSOLUTE_TIMEOUT = timedelta(days=14)
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long a session lives: idle (per side) and in all. Settings own the values
+    (CCR_SESSION_IDLE_STAFF, CCR_SESSION_IDLE_CUSTOMER, CCR_SESSION_ABSOLUTE)."""
+
+    idle_staff: timedelta
+    idle_customer: timedelta
+    absolute: timedelta
+
+
+# A session is alive while both clocks run; one SQL expression so lookups, the socket sweep
+# and the clean-up agree exactly.
+ALIVE = """s.expires_at > now() AND s.last_seen_at > now() -
+           CASE WHEN u.role = 'customer' THEN $2::interval ELSE $3::interval END"""
 # Touch last_seen_at at most this often, so reads do not turn into a write per request.
 TOUCH_EVERY = timedelta(minutes=1)
 
 
-async def create(conn: asyncpg.Connection, token_hash: bytes, user_id: int) -> None:
+async def create(conn: asyncpg.Connection, token_hash: bytes, user_id: int, timeouts: Timeouts) -> None:
     await conn.execute(
         "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, now() + $3)",
         token_hash,
         user_id,
-        ABSOLUTE_TIMEOUT,
+        timeouts.absolute,
     )
 
 
-async def user_for(conn: asyncpg.Connection, token_hash: bytes) -> User | None:
+async def user_for(conn: asyncpg.Connection, token_hash: bytes, timeouts: Timeouts) -> User | None:
     """The live, enabled user behind a session, refreshing its idle clock."""
     cols = ", ".join(f"u.{c.strip()}" for c in COLUMNS.split(","))
     row = await conn.fetchrow(
-        f"""SELECT {cols}, s.last_seen_at < now() - $2::interval AS stale
+        f"""SELECT {cols}, s.last_seen_at < now() - $4::interval AS stale
             FROM sessions s JOIN users u ON u.id = s.user_id
-            WHERE s.token_hash = $1 AND s.expires_at > now()
-              AND s.last_seen_at > now() - $3::interval AND u.disabled_at IS NULL""",
+            WHERE s.token_hash = $1 AND {ALIVE} AND u.disabled_at IS NULL""",
         token_hash,
+        timeouts.idle_customer,
+        timeouts.idle_staff,
         TOUCH_EVERY,
-        IDLE_TIMEOUT,
     )
     if row is None:
         return None
@@ -75,3 +87,27 @@ async def for_user(conn: asyncpg.Connection, user_id: int) -> list[dict[str, obj
         user_id,
     )
     return [dict(r) for r in rows]
+
+
+async def alive(conn: asyncpg.Connection, token_hashes: list[bytes], timeouts: Timeouts) -> set[bytes]:
+    """Which of these sessions are still alive (one query for all of a process's sockets)."""
+    rows = await conn.fetch(
+        f"""SELECT s.token_hash FROM sessions s JOIN users u ON u.id = s.user_id
+            WHERE s.token_hash = ANY($1::bytea[]) AND {ALIVE} AND u.disabled_at IS NULL""",
+        token_hashes,
+        timeouts.idle_customer,
+        timeouts.idle_staff,
+    )
+    return {bytes(r["token_hash"]) for r in rows}
+
+
+async def delete_expired(conn: asyncpg.Connection, timeouts: Timeouts) -> int:
+    """Delete the rows of sessions past either timeout; how many went."""
+    rows = await conn.fetch(
+        f"""DELETE FROM sessions s USING users u
+            WHERE u.id = s.user_id AND NOT ({ALIVE.replace("$2", "$1").replace("$3", "$2")})
+            RETURNING 1""",
+        timeouts.idle_customer,
+        timeouts.idle_staff,
+    )
+    return len(rows)

@@ -164,13 +164,15 @@ async def add_event(
     )
 
 
-async def events(conn: asyncpg.Connection, ticket_id: int) -> list[Event]:
+async def events(conn: asyncpg.Connection, ticket_id: int, *, after: int, limit: int) -> list[Event]:
     rows = await conn.fetch(
         """SELECT e.id, e.kind, trim(u.first_name || ' ' || u.last_name) AS actor_name,
                   e.data::text AS data, e.created_at
            FROM ticket_events e LEFT JOIN users u ON u.id = e.actor_id
-           WHERE e.ticket_id = $1 ORDER BY e.id""",
+           WHERE e.ticket_id = $1 AND e.id > $2 ORDER BY e.id LIMIT $3""",
         ticket_id,
+        after,
+        limit,
     )
     return [Event(**{**dict(r), "data": orjson.loads(r["data"])}) for r in rows]
 

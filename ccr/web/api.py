@@ -152,7 +152,7 @@ async def update_ticket(request: Request) -> Response:
 
 async def ticket_events(request: Request) -> Response:
     user = await require_user(request)
-    timeline = await tickets.timeline(context(request), user, request.path_params["id"])
+    timeline = await tickets.timeline(context(request), user, request.path_params["id"], request.query_params)
     return JSON(
         {
             "events": [

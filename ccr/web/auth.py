@@ -9,7 +9,6 @@ from ccr.errors import Forbidden, Unauthenticated
 from ccr.proxies import client_address
 from ccr.services import accounts, api_tokens
 from ccr.services.context import Context
-from ccr.store.sessions import ABSOLUTE_TIMEOUT
 from ccr.store.users import User
 from ccr.web.middleware import API_PREFIX, SESSION_COOKIE, session_cookie_name
 
@@ -59,7 +58,7 @@ def set_session_cookie(response: Response, ctx: Context, token: str) -> None:
     response.set_cookie(
         session_cookie_name(ctx.settings.secure_cookies),
         token,
-        max_age=int(ABSOLUTE_TIMEOUT.total_seconds()),
+        max_age=int(ctx.settings.session_absolute),
         httponly=True,
         samesite="lax",
         secure=ctx.settings.secure_cookies,

@@ -270,7 +270,14 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
         },
         201,
     ),
-    ("get", "/tickets/{id}/events", "its customer, its agent, admin", "The ticket's timeline", {}, 200),
+    (
+        "get",
+        "/tickets/{id}/events",
+        "its customer, its agent, admin",
+        "The ticket's timeline, oldest first, paged (?after=ID&limit=N)",
+        {},
+        200,
+    ),
     (
         "post",
         "/tickets/{id}/rating",
@@ -432,6 +439,10 @@ QUERY: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("get", "/canned-replies"): [
         _query("q", {"type": "string", "maxLength": 100}, "shortcut or title contains"),
         _query("ticket_id", _ID, "fill the placeholders for this ticket"),
+    ],
+    ("get", "/tickets/{id}/events"): [
+        _query("after", _ID, "events after this event id (the last id of the previous page)"),
+        _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "at most this many (100)"),
     ],
     ("get", "/tickets/{id}/messages"): [
         _query("after", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, "messages with seq > after"),

@@ -339,7 +339,7 @@ async def _ticket_view(
     # The newest messages (a long chat's older ones are one API call away for the JS client).
     newest = {"after": max(0, ticket.last_seq - chat.HISTORY_MAX), "limit": chat.HISTORY_MAX}
     history = await chat.history(ctx, user, ticket.id, newest)
-    timeline = await tickets.timeline(ctx, user, ticket.id)
+    timeline = await tickets.timeline(ctx, user, ticket.id, {"limit": tickets.TIMELINE_MAX})
     rating = await tickets.rating_of(ctx, user, ticket.id)
     team = await agents.list_agents(ctx, user) if user.role == "admin" else []
     others_read = await chat.others_read(ctx, user, ticket)

@@ -22,7 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ccr.errors import DomainError, NotFound
 from ccr.realtime.rooms import Member, Rooms
-from ccr.services import access, accounts, chat, events, presence, tickets
+from ccr.services import access, accounts, chat, events, presence, tickets, validate
 from ccr.services.context import Context
 from ccr.store.tickets import Ticket
 from ccr.store.users import User
@@ -40,6 +40,7 @@ TYPING_EVERY = 1.0  # seconds: one typing notice per socket per second is plenty
 # The browser sends `typing` every 2 s while keys are pressed: a few seconds without one means
 # the person stopped, and the other staff's "· typing…" goes.
 TYPING_CLEAR = 5.0
+READ_EVERY = 0.25  # seconds: one read receipt stored and relayed per socket at most this often
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,14 @@ def too_big(data: str | bytes | None) -> bool:
     if isinstance(data, str):
         return len(data) > MAX_FRAME or (4 * len(data) > MAX_FRAME and len(data.encode()) > MAX_FRAME)
     return len(data) > MAX_FRAME
+
+
+def parse_after(raw: str) -> int:
+    """`?after=`: ASCII digits only (str.isdigit accepts "²", which int() refuses); anything
+    else, or more than fits a seq, counts as 0 (the whole backlog)."""
+    if raw.isascii() and raw.isdigit() and len(raw) < 10:
+        return int(raw)
+    return 0
 
 
 class SessionEnded(Exception):
@@ -149,6 +158,10 @@ class Socket:
         except SessionEnded:
             pass
 
+    def expire(self) -> None:
+        """Called by the session sweep: the writer closes the socket like a logout would."""
+        self.member.deliver(Frame("", events.SessionEnded.type, {"session": self.session}))
+
     async def on_session_ended(self, frame: Frame) -> bool:
         session = frame.data.get("session")
         if session is None or session == self.session:
@@ -197,6 +210,10 @@ class TicketSocket(Socket):
         self.staff = access.is_staff(user)
         self.typing = False  # shown to the other staff in `viewing` until TYPING_CLEAR passes
         self._typing_clear: asyncio.Task[None] | None = None
+        self.read_stored = 0  # the last read marker this socket stored
+        self.read_pending = 0  # a later one waiting for READ_EVERY to pass (0: none)
+        self.read_at = 0.0
+        self._read_later: asyncio.Task[None] | None = None
 
     async def serve(self, after: int) -> None:
         try:
@@ -240,6 +257,10 @@ class TicketSocket(Socket):
                 await self.leave_site()
             if self._typing_clear is not None:
                 self._typing_clear.cancel()
+            if self._read_later is not None:  # the last receipt is still stored
+                self._read_later.cancel()
+                with contextlib.suppress(Exception):
+                    await self._store_read()
             if in_room:
                 with contextlib.suppress(Exception):
                     await presence.leave_room(ctx, user, ticket_id, was_typing=self.typing)
@@ -433,7 +454,37 @@ class TicketSocket(Socket):
             await presence.set_typing(self.ctx, self.user, self.ticket.id, typing=False)
 
     async def on_client_read(self, data: dict[str, Any]) -> None:
-        await asyncio.shield(chat.mark_read(self.ctx, self.user, self.ticket.id, data.get("seq")))
+        """Coalesced: at most one stored (and relayed) receipt per READ_EVERY, only forward
+        moves, the latest wins; a client sending thousands costs a few writes."""
+        seq = validate.integer(data.get("seq"), "seq", low=0, high=2**31 - 1)
+        if seq <= max(self.read_stored, self.read_pending):
+            return
+        self.read_pending = seq
+        if self._read_later is not None:
+            return  # already due: it will take the latest
+        wait = self.read_at + READ_EVERY - time.monotonic()
+        if wait <= 0:
+            await self._store_read()
+        else:
+            self._read_later = asyncio.ensure_future(self._store_read_later(wait))
+
+    async def _store_read(self) -> None:
+        seq, self.read_pending = self.read_pending, 0
+        if seq <= self.read_stored:
+            return
+        self.read_stored, self.read_at = seq, time.monotonic()
+        # Clamped to the last message: a later real read of a new message still moves it.
+        self.read_stored = await asyncio.shield(chat.mark_read(self.ctx, self.user, self.ticket.id, seq))
+
+    async def _store_read_later(self, wait: float) -> None:
+        await asyncio.sleep(wait)
+        self._read_later = None
+        try:
+            await self._store_read()
+        except NotFound:
+            self.reply_error("not_found", "You no longer have access to this ticket.")
+        except Exception as exc:  # the socket lives on; the next read stores the marker
+            log.warning("storing a read marker failed: %r", exc)
 
     async def on_client_ping(self, data: dict[str, Any]) -> None:
         self.reply({"type": "pong"})
@@ -457,10 +508,10 @@ async def ticket_room(websocket: WebSocket) -> None:
     except NotFound:
         await websocket.close(POLICY_VIOLATION)
         return
-    raw_after = websocket.query_params.get("after", "0")
-    after = int(raw_after) if raw_after.isdigit() and len(raw_after) < 10 else 0
+    after = parse_after(websocket.query_params.get("after", "0"))
+    socket = TicketSocket(websocket, ctx, user, websocket.app.state.rooms, ticket)
     await websocket.accept()
-    await TicketSocket(websocket, ctx, user, websocket.app.state.rooms, ticket).serve(after)
+    await _serve_admitted(socket, lambda: socket.serve(after))
 
 
 class BoardSocket(Socket):
@@ -519,8 +570,22 @@ async def board(websocket: WebSocket) -> None:
     if user is None:
         await websocket.close(POLICY_VIOLATION)
         return
+    socket = BoardSocket(websocket, ctx, user)
     await websocket.accept()
-    await BoardSocket(websocket, ctx, user).serve(websocket.app.state.rooms)
+    await _serve_admitted(socket, lambda: socket.serve(websocket.app.state.rooms))
+
+
+async def _serve_admitted(socket: Socket, serve: Callable[[], Awaitable[None]]) -> None:
+    """Serve the socket unless its user already holds the most this process allows: a
+    script opening sockets in a loop gets a refusal each, not a server full of them."""
+    sockets = socket.ws.app.state.sockets
+    if not sockets.admit(socket):
+        await socket.close(TRY_AGAIN_LATER, f"too many open sockets (at most {sockets.cap}); close some tabs")
+        return
+    try:
+        await serve()
+    finally:
+        sockets.release(socket)
 
 
 routes = [
