@@ -1,0 +1,185 @@
+"""Issue 9, point 16: faults with real `ccr serve` processes on loopback, beside those in
+test_ws_cluster.py (kill -9 mid-burst, Redis restarted, a client that never reads).
+
+Each asserts that every acknowledged message is stored once and reaches both parties exactly
+once, in order, after the fault, and that no request gets a 500. Outages are as short as
+proves the point. Redis and PostgreSQL here are throw-away servers the test starts itself,
+never the shared ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.helpers import CcrProcess, Mailbox
+from tests.ws_helpers import RedisServer, Ws, make_world, start_cluster, stored_messages
+
+
+def _seqs(sock: Ws) -> list[int]:
+    return [f["message"]["seq"] for f in sock.frames if f["type"] == "message"]
+
+
+async def test_redis_frozen_mid_chat_loses_and_repeats_nothing(
+    ccr_processes: list[CcrProcess], smtp: Mailbox, database_url: str, tmp_path: Path
+) -> None:
+    redis = await RedisServer(tmp_path / "redis").start()
+    assert redis.proc is not None
+    try:
+        cluster = await start_cluster(
+            2,
+            ccr_processes,
+            database_url=database_url,
+            redis_url=redis.url,
+            prefix="ccr:",
+            smtp_url=smtp.url,
+            tmp_path=tmp_path,
+        )
+        a, b = cluster.sites
+        world = await make_world(a, smtp, database_url)
+        customer = await a.room(world.customer, world.ticket_id, label="customer on A")
+        agent = await b.room(world.agent, world.ticket_id, label="agent on B")
+        await customer.recv_until("presence", where=lambda f: world.agent.id in f["online"])
+        await customer.send({"type": "message", "client_id": "c-0", "body": "before"})
+        for sock in (customer, agent):
+            await sock.messages(1)
+
+        os.kill(redis.proc.pid, signal.SIGSTOP)  # frozen: connections open, nothing answers
+        frozen_at = time.monotonic()
+        acked: set[str] = set()
+
+        async def post(i: int) -> tuple[int, float]:
+            started = time.monotonic()
+            r = await b.as_(world.agent).post(
+                f"/tickets/{world.ticket_id}/messages", json={"body": f"frozen {i}", "client_id": f"f-{i}"}
+            )
+            if r.status_code == 201:
+                acked.add(f"f-{i}")
+            return r.status_code, time.monotonic() - started
+
+        try:
+            # Sends during the freeze: over HTTP (must not 500) and over the socket.
+            posts = [asyncio.create_task(post(i)) for i in range(2)]
+            await customer.send({"type": "message", "client_id": "c-1", "body": "during"})
+            await asyncio.sleep(5)  # the freeze; what is sent meanwhile waits on Redis
+        finally:
+            os.kill(redis.proc.pid, signal.SIGCONT)
+        answers = await asyncio.gather(*posts)
+        print(
+            f"Redis frozen for {time.monotonic() - frozen_at:.1f}s; HTTP answers (status, seconds) {answers}"
+        )
+        assert all(status < 500 for status, _ in answers), answers
+
+        # The client resends what was not acked (as static/app.js does), with the same client_id.
+        ack = await customer.recv_until("ack", where=lambda f: f.get("client_id") == "c-1", timeout=30)
+        acked.add(ack["client_id"])
+        for client_id in {"f-0", "f-1"} - acked:
+            r = await b.as_(world.agent).post(
+                f"/tickets/{world.ticket_id}/messages", json={"body": "again", "client_id": client_id}
+            )
+            assert r.status_code in (200, 201), r.text
+        await customer.send({"type": "message", "client_id": "c-2", "body": "after"})
+
+        stored = await stored_messages(database_url, world.ticket_id)
+        by_client = [r["client_id"] for r in stored]
+        await customer.recv_until("ack", where=lambda f: f.get("client_id") == "c-2")
+        stored = await stored_messages(database_url, world.ticket_id)
+        by_client = [r["client_id"] for r in stored]
+        assert sorted(by_client) == sorted(["c-0", "f-0", "f-1", "c-1", "c-2"]), by_client
+        for sock in (customer, agent):
+            await sock.messages(len(stored) - 1, timeout=30)
+            assert _seqs(sock) == list(range(1, len(stored) + 1)), f"{sock.label} saw {_seqs(sock)}"
+        assert len(set(by_client)) == len(by_client), "each message stored once"
+    finally:
+        if redis.proc is not None and redis.proc.returncode is None:
+            os.kill(redis.proc.pid, signal.SIGCONT)
+        await redis.kill()
+
+
+async def test_a_flood_of_10000_frames_leaves_another_rooms_latency_low(
+    ccr_processes: list[CcrProcess], smtp: Mailbox, database_url: str, redis_url: str, redis_prefix: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    cluster = await start_cluster(
+        1,
+        ccr_processes,
+        database_url=database_url,
+        redis_url=redis_url,
+        prefix=redis_prefix,
+        smtp_url=smtp.url,
+        tmp_path=tmp_path,
+    )
+    (site,) = cluster.sites
+    world = await make_world(site, smtp, database_url)
+    r = await world.customer.client.post("/tickets", json={"subject": "Quiet room", "description": "x"})
+    quiet_id = r.json()["ticket"]["id"]
+    try:
+        sender = await site.room(world.customer, quiet_id, label="customer in the quiet room")
+        watcher = await site.room(world.admin, quiet_id, label="admin in the quiet room")
+
+        url = site.url.replace("http", "ws", 1) + f"/ws/tickets/{world.ticket_id}"
+        headers = {"Origin": site.origin, "Cookie": world.agent.cookie}
+        junk: list[Any] = [
+            {"type": "typing"},
+            {"type": "read", "seq": 0},
+            {"type": "ping"},
+            "not json",
+            {"type": "nope"},
+        ]
+        frames = [j if isinstance(j, str) else orjson.dumps(j).decode() for j in junk]
+        closes: list[int | None] = []
+
+        async def flood() -> None:
+            """10,000 frames as fast as the socket takes them, reading the replies; when the
+            server cuts the flooder off (1013: too far behind), it reconnects and goes on."""
+            sent = 0
+            while sent < 10_000:
+                async with connect(url, additional_headers=headers, compression=None, max_size=None) as ws:
+                    drain = asyncio.create_task(_drain(ws))
+                    try:
+                        while sent < 10_000:
+                            await ws.send(frames[sent % len(frames)])
+                            sent += 1
+                    except ConnectionClosed as exc:
+                        closes.append(exc.rcvd.code if exc.rcvd else None)
+                    finally:
+                        drain.cancel()
+                        await asyncio.gather(drain, return_exceptions=True)
+
+        flooding = asyncio.create_task(flood())
+        latencies: list[float] = []
+        i = 0
+        while not flooding.done() or i < 20:
+            started = time.monotonic()
+            await sender.send({"type": "message", "client_id": f"q-{i}", "body": f"quiet {i}"})
+            await watcher.recv_until("message", where=lambda f, i=i: f["message"]["client_id"] == f"q-{i}")
+            latencies.append(time.monotonic() - started)
+            i += 1
+            await asyncio.sleep(0.02)  # a chat's pace, not a second flood
+        await flooding
+        assert set(closes) <= {1013}, closes
+        latencies.sort()
+        p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
+        print(
+            f"quiet room during a 10,000-frame flood: {len(latencies)} messages, "
+            f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms; flooder cut off {len(closes)} times (1013)"
+        )
+        assert p99 < 0.5, f"p99 {p99:.3f}s"
+        assert "Traceback" not in ccr_processes[-1].log_path.read_text()
+    finally:
+        await cluster.aclose()
+
+
+async def _drain(ws: Any) -> None:
+    with contextlib.suppress(ConnectionClosed):
+        async for _ in ws:
+            pass
