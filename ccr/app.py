@@ -49,7 +49,7 @@ from ccr.web import (
 from ccr.web import articles as article_api
 from ccr.web import attachments as attachment_api
 from ccr.web import help as help_pages
-from ccr.web.errors import domain_error, http_error, server_error
+from ccr.web.errors import UNAVAILABLE_HANDLERS, domain_error, http_error, server_error
 from ccr.web.middleware import BodyLimit, LoopbackAlias, SameOrigin, SecurityHeaders, SessionCookieName
 from ccr.web.sockets import Sockets
 from ccr.webhooks.worker import WebhookWorker
@@ -204,6 +204,7 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers={
             DomainError: domain_error,
             HTTPException: http_error,
+            **UNAVAILABLE_HANDLERS,
             Exception: server_error,
         },
         lifespan=lifespan,

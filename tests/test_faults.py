@@ -12,16 +12,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
+import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.helpers import CcrProcess, Mailbox
+from tests.helpers import CcrProcess, Mailbox, free_port, http_client
 from tests.ws_helpers import RedisServer, Ws, make_world, start_cluster, stored_messages
 
 
@@ -183,3 +187,136 @@ async def _drain(ws: Any) -> None:
     with contextlib.suppress(ConnectionClosed):
         async for _ in ws:
             pass
+
+
+class ThrowawayPostgres:
+    """A PostgreSQL cluster of the test's own (initdb + pg_ctl, as scripts/test.sh does), so
+    it can be stopped and started without touching the shared one."""
+
+    def __init__(self) -> None:
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        if not found:
+            pytest.skip("PostgreSQL server binaries (initdb) are not installed")
+        self.bin = found[-1].parent
+        self.dir = Path(tempfile.mkdtemp(prefix="ccr-fault-pg-"))
+        self.port = free_port()
+        self.as_pg: list[str] = []
+        if os.geteuid() == 0:  # initdb refuses to run as root
+            shutil.chown(self.dir, "postgres")
+            self.as_pg = ["runuser", "-u", "postgres", "--"]
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    async def _run(self, *args: str) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            *self.as_pg, *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        )
+        _, err = await proc.communicate()
+        assert proc.returncode == 0, err.decode()
+
+    async def init(self) -> None:
+        await self._run(
+            str(self.bin / "initdb"), "-D", f"{self.dir}/data", "-U", "postgres", "-A", "trust", "--no-sync"
+        )
+
+    async def start(self) -> None:
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -F"
+        await self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            f"{self.dir}/data",
+            "-l",
+            f"{self.dir}/log",
+            "-w",
+            "-o",
+            options,
+            "start",
+        )
+
+    async def stop(self) -> None:
+        await self._run(str(self.bin / "pg_ctl"), "-D", f"{self.dir}/data", "-m", "fast", "-w", "stop")
+
+    async def destroy(self) -> None:
+        with contextlib.suppress(AssertionError):
+            await self._run(str(self.bin / "pg_ctl"), "-D", f"{self.dir}/data", "-m", "immediate", "stop")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+async def _ready(url: str) -> httpx.Response:
+    async with http_client() as client:
+        return await client.get(url + "/readyz")
+
+
+async def _wait_ready(url: str, status: int, timeout: float = 20) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        r = await _ready(url)
+        if r.status_code == status:
+            return r
+        assert time.monotonic() < deadline, f"/readyz stayed {r.status_code}: {r.text}"
+        await asyncio.sleep(0.1)
+
+
+async def test_postgres_restarted_mid_chat_nothing_acked_is_lost_and_retries_land_once(
+    ccr_processes: list[CcrProcess], smtp: Mailbox, redis_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    pg = ThrowawayPostgres()
+    try:
+        await pg.init()
+        await pg.start()
+        cluster = await start_cluster(
+            2,
+            ccr_processes,
+            database_url=pg.url,
+            redis_url=redis_url,
+            prefix=redis_prefix,
+            smtp_url=smtp.url,
+            tmp_path=tmp_path,
+        )
+        a, b = cluster.sites
+        world = await make_world(a, smtp, pg.url)
+        customer = await a.room(world.customer, world.ticket_id, label="customer on A")
+        agent = await b.room(world.agent, world.ticket_id, label="agent on B")
+        await customer.send({"type": "message", "client_id": "c-0", "body": "before"})
+        for sock in (customer, agent):
+            await sock.messages(1)
+
+        await pg.stop()
+        r = await _wait_ready(a.url, 503)
+        assert "postgres" in r.json()["failing"]
+        # In-flight sends during the outage: refused cleanly, never acked, never a 500.
+        await customer.send({"type": "message", "client_id": "c-1", "body": "during"})
+        error = await customer.recv_until("error", where=lambda f: f.get("client_id") == "c-1")
+        assert error["code"] == "unavailable"
+        r = await b.as_(world.agent).post(
+            f"/tickets/{world.ticket_id}/messages", json={"body": "during", "client_id": "a-1"}
+        )
+        assert r.status_code == 503, r.text
+        assert "Retry-After" in r.headers
+
+        await pg.start()
+        for site in (a, b):  # recovered without restarting the app
+            assert (await _wait_ready(site.url, 200)).json() == {"status": "ok"}
+        # The clients retry with the same client_ids (twice each: retries land once).
+        for _ in range(2):
+            await customer.send({"type": "message", "client_id": "c-1", "body": "during"})
+            r = await b.as_(world.agent).post(
+                f"/tickets/{world.ticket_id}/messages", json={"body": "during", "client_id": "a-1"}
+            )
+            assert r.status_code in (200, 201), r.text
+        for _ in range(2):
+            await customer.recv_until("ack", where=lambda f: f.get("client_id") == "c-1")
+        stored = await stored_messages(pg.url, world.ticket_id)
+        assert sorted(r["client_id"] for r in stored) == ["a-1", "c-0", "c-1"]
+        for sock in (customer, agent):
+            await sock.messages(2, timeout=20)
+            await sock.nothing(ignore={"presence", "viewing", "ack", "read", "typing", "ticket"})
+            assert _seqs(sock) == [1, 2, 3], f"{sock.label} saw {_seqs(sock)}"
+        for process in cluster.processes:
+            log = process.log_path.read_text()  # asyncpg's own pool warnings carry tracebacks
+            assert "Exception in ASGI application" not in log and "unhandled error" not in log, log[-3000:]
+        await cluster.aclose()
+    finally:
+        await pg.destroy()

@@ -10,6 +10,17 @@ import asyncpg
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The database is away (down, restarting, refusing, a dropped connection), as opposed to a
+# query that is wrong: callers answer "try again" (503), never a 500.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,  # includes a connection closed under us
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08
+    asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
+    asyncpg.AdminShutdownError,  # 57P01
+    asyncpg.CrashShutdownError,
+)
 # Any constant works; it only has to be the same in every process that migrates.
 MIGRATION_LOCK = 0x0CC12001
 

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from ccr.errors import DomainError, RateLimited
+from ccr.store.db import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,21 @@ def error_page(request: Request, status: int, message: str) -> Response:
         request=request, user=None, error=error, path=request.url.path
     )
     return HTMLResponse(html, status_code=status)
+
+
+def unavailable(request: Request, exc: Exception) -> Response:
+    """The database is away for a moment (restart, failover): nothing was done, so say that
+    and when to retry; /readyz names it. A traceback per request would only be noise."""
+    log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
+    response = error_json(
+        503, "unavailable", "The service is briefly unavailable; try again in a few seconds."
+    )
+    response.headers["retry-after"] = "5"
+    return response
+
+
+# Registered per class (not under Exception, whose handler Starlette re-raises to the server).
+UNAVAILABLE_HANDLERS = dict.fromkeys(UNAVAILABLE, unavailable)
 
 
 def server_error(request: Request, exc: Exception) -> Response:

@@ -24,6 +24,7 @@ from ccr.errors import DomainError, NotFound
 from ccr.realtime.rooms import Member, Rooms
 from ccr.services import access, accounts, chat, events, presence, tickets, validate
 from ccr.services.context import Context
+from ccr.store.db import UNAVAILABLE
 from ccr.store.tickets import Ticket
 from ccr.store.users import User
 from ccr.web.auth import context, current_user
@@ -400,6 +401,9 @@ class TicketSocket(Socket):
             pass
         except DomainError as exc:
             self.reply_error(exc.code, exc.message, client_id, exc.field)
+        except UNAVAILABLE as exc:  # not stored, not acked: the client resends with the same client_id
+            log.warning("database unavailable for a %s frame: %r", kind, exc)
+            self.reply_error("unavailable", "The service is briefly unavailable; try again.", client_id)
 
     async def on_client_message(self, data: dict[str, Any]) -> None:
         await self._check_session()
