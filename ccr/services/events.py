@@ -182,12 +182,17 @@ class MessageCreated(Event):
         return frame
 
     def activity(self) -> dict[str, Any]:
-        return {
+        frame = {
             "type": ACTIVITY,
             "ticket_id": str(self.ticket.id),
             "last_seq": self.message.seq,
             "sender": self.message.public()["sender"],
         }
+        # Staff boards only (a note's audience): a note is no answer, so the inbox keeps the
+        # customer's waiting time running. Public messages carry no flag at all.
+        if self.message.internal:
+            frame["internal"] = True
+        return frame
 
     def deliveries(self) -> list[Delivery]:
         rooms = [(c, encode(self.frame(for_customer=cu))) for c, cu in _rooms(self.ticket.id, self.audience)]
