@@ -14,6 +14,7 @@ from ccr.services import routing, search, sla, validate
 
 # The gate lives in services.access; re-exported because "tickets.visible" is how callers know it.
 from ccr.services.access import can_see as can_see
+from ccr.services.access import is_staff, seen_by
 from ccr.services.access import queue_mode as queue_mode
 from ccr.services.access import visible as visible
 from ccr.services.assignment import hand_to
@@ -76,7 +77,7 @@ async def open_ticket(ctx: Context, customer: User, data: Mapping[str, object]) 
             )
         changes.publish(TicketChanged(ticket, "created", queue=await queue_mode(conn)))
         ticket = await routing.route(ctx, conn, changes, ticket)
-    return ticket
+    return seen_by(customer, ticket)
 
 
 SORTS = ("activity", "priority", "created", "waiting")
@@ -209,13 +210,14 @@ async def list_tickets(ctx: Context, user: User, params: Mapping[str, object]) -
             after=None if sort in ("waiting", "oldest") else after,
             offset=offset,
             limit=limit + 1,
+            public_only=not is_staff(user),
         )
         found = None
         if params.get("q") not in (None, ""):
             found = await search.matching_ticket_ids(conn, user, params["q"])
         page = await tickets.list_page(conn, replace(query, only_ids=found))
     more = len(page) > limit
-    page = page[:limit]
+    page = [replace(listed, ticket=seen_by(user, listed.ticket)) for listed in page[:limit]]
     cursor = _encode_cursor(page[-1].ticket, sort, offset + limit) if more else None
     return TicketPage(page, cursor)
 
@@ -275,7 +277,7 @@ async def _change_status(ctx: Context, user: User, ticket_id: object, *, close: 
             ticket = await routing.route(ctx, conn, changes, ticket, reopened=True)
     if close and ticket.agent_id is not None:  # its agent has a free slot now
         await routing.drain(ctx)
-    return ticket
+    return seen_by(user, ticket)
 
 
 async def close(ctx: Context, user: User, ticket_id: object) -> Ticket:
