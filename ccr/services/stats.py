@@ -26,6 +26,7 @@ async def overview(ctx: Context, admin: User) -> dict[str, Any]:
         totals = await stats.totals(conn)
         rating, ratings = await feedback.average_rating(conn)
         attainment = await sla_attainment(conn)
+        auto_replied, deflected = await stats.deflection(conn)
     team = await list_agents(ctx, admin)
     return {
         "days": [
@@ -46,6 +47,11 @@ async def overview(ctx: Context, admin: User) -> dict[str, Any]:
         "ratings": ratings,
         "totals": totals,
         "sla_attainment": attainment,
+        # Help centre: of the tickets that got an automatic reply, how many their customer
+        # closed without any agent's answer ("resolved by an article").
+        "auto_replied": auto_replied,
+        "resolved_by_article": deflected,
+        "deflection_rate": round(deflected / auto_replied, 4) if auto_replied else None,
     }
 
 

@@ -10,6 +10,8 @@ from typing import Any
 import asyncpg
 import orjson
 
+from ccr.store import system_user
+
 
 @dataclass(frozen=True)
 class Ticket:
@@ -178,16 +180,18 @@ async def events(conn: asyncpg.Connection, ticket_id: int) -> list[Event]:
 PRIORITIES_BY_RANK = ("urgent", "high", "normal", "low")
 PRIORITY_RANK = f"array_position('{{{','.join(PRIORITIES_BY_RANK)}}}'::text[], t.priority)"
 # How long the customer has been waiting: since their oldest message after staff last answered
-# (notes are not answers), or since the ticket was opened if nobody has answered yet. Closed
+# (notes and automatic replies are not answers), or since the ticket was opened if nobody has answered yet. Closed
 # tickets and answered ones wait for nothing (NULL, listed last).
-WAITING_SINCE = """
+WAITING_SINCE = f"""
     CASE WHEN t.status = 'closed' THEN NULL
          WHEN NOT EXISTS (SELECT 1 FROM messages s WHERE s.ticket_id = t.id
-                          AND s.sender_id <> t.customer_id AND NOT s.internal) THEN t.created_at
+                          AND s.sender_id <> t.customer_id AND NOT s.internal
+                          AND s.sender_id NOT IN {system_user.IDS}) THEN t.created_at
          ELSE (SELECT min(m.created_at) FROM messages m
                WHERE m.ticket_id = t.id AND m.sender_id = t.customer_id
                  AND m.seq > (SELECT max(s.seq) FROM messages s WHERE s.ticket_id = t.id
-                              AND s.sender_id <> t.customer_id AND NOT s.internal))
+                              AND s.sender_id <> t.customer_id AND NOT s.internal
+                              AND s.sender_id NOT IN {system_user.IDS}))
     END"""
 SORTS = {
     "activity": ("t.last_activity_at DESC, t.id DESC", "page.last_activity_at DESC, page.id DESC"),
