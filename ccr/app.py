@@ -24,9 +24,10 @@ from ccr.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from ccr.realtime.bus import create_bus
 from ccr.realtime.presence import MemoryPresence, Presence, RedisPresence
 from ccr.services.context import Context
+from ccr.services.sla import SlaScheduler
 from ccr.store.blobs import PostgresBlobStore
 from ccr.store.db import create_pool, migrate
-from ccr.web import access_log, api, inbox, pages, ws
+from ccr.web import access_log, api, inbox, pages, queue, settings_page, ws
 from ccr.web import articles as article_api
 from ccr.web import attachments as attachment_api
 from ccr.web import help as help_pages
@@ -95,9 +96,12 @@ def create_app(settings: Settings) -> Starlette:
         )
         app.state.rooms = ws.create_rooms(app.state.ctx)
         worker.start()
+        scheduler = SlaScheduler(app.state.ctx, settings.sla_poll_seconds)
+        scheduler.start()
         try:
             yield
         finally:
+            await scheduler.stop()
             await worker.stop()
             await presence.stop()
             await bus.stop()
@@ -115,6 +119,8 @@ def create_app(settings: Settings) -> Starlette:
             *pages.routes,
             *inbox.routes,
             *help_pages.routes,
+            *settings_page.routes,
+            *queue.routes,
         ],
         middleware=[
             Middleware(SessionCookieName, secure=settings.secure_cookies),

@@ -53,6 +53,7 @@ class Settings:
     mail_from: str = "Customer Care Registry <care@localhost>"
     rate_limits: dict[str, RateLimit] = field(default_factory=_default_limits)
     outbox_poll_seconds: float = 1.0
+    sla_poll_seconds: float = 5.0  # how often each process looks for SLA alerts that are due
     max_upload: int = 10 * 1024 * 1024
     """CCR_MAX_UPLOAD: the largest attachment, in bytes (10 MB: a phone photo or a long log)."""
     trusted_proxies: tuple[Network, ...] = ()

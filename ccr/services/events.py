@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal
 
 import orjson
 
-from ccr.services.access import can_see, is_staff
+from ccr.services.access import can_see, customer_side, is_staff
 from ccr.store.messages import Message
 from ccr.store.tickets import Ticket
 from ccr.store.users import User
@@ -62,6 +62,10 @@ def board_for(user: User) -> str:
     return "board:admin" if user.role == "admin" else f"board:{user.role}:{user.id}"
 
 
+QUEUE_BOARD = "board:queue"
+"""Every agent's board listens here: tickets entering or leaving the queue (queue mode only)."""
+
+
 def user_channel(user_id: int) -> str:
     return f"user:{user_id}"
 
@@ -91,7 +95,7 @@ def encode(payload: dict[str, Any]) -> bytes:
 
 def customer_view(ticket: Ticket) -> dict[str, Any]:
     """A ticket's wire shape as its customer sees it."""
-    return ticket.public()
+    return customer_side(ticket).public()
 
 
 # --- events ------------------------------------------------------------------------------------
@@ -116,6 +120,9 @@ class TicketChanged(Event):
     previous_agent_id: int | None = None
     """The agent who lost the ticket: their board sees it go (their room sockets close on
     seeing another agent in the ticket)."""
+    queue: bool = False
+    """Routing is in queue mode and the ticket enters or leaves the queue: every agent's board
+    hears of it (they may take it; once taken, the others drop it)."""
 
     def frame(self, *, for_customer: bool) -> dict[str, Any]:
         ticket = customer_view(self.ticket) if for_customer else self.ticket.public()
@@ -123,9 +130,27 @@ class TicketChanged(Event):
 
     def deliveries(self) -> list[Delivery]:
         channels = _boards(self.ticket, EVERYONE, self.previous_agent_id)
+        if self.queue:
+            channels.append((QUEUE_BOARD, False))
         if self.event != "created":  # nobody is in a new ticket's room yet
             channels = _rooms(self.ticket.id, EVERYONE) + channels
         return [(channel, encode(self.frame(for_customer=customer))) for channel, customer in channels]
+
+
+@dataclass(frozen=True)
+class SlaAlert(Event):
+    """sla_warning | sla_breached: a service-level target is due in 15 minutes, or passed.
+    Staff only (the admins' boards, the ticket's agent's board, the staff room): a customer is
+    not told how close the team is to missing its own targets."""
+
+    type: ClassVar[str] = "ticket"
+    ticket: Ticket
+    event: str
+
+    def deliveries(self) -> list[Delivery]:
+        payload = encode({"type": self.type, "event": self.event, "ticket": self.ticket.public()})
+        channels = _rooms(self.ticket.id, STAFF) + _boards(self.ticket, STAFF)
+        return [(channel, payload) for channel, _ in channels]
 
 
 ACTIVITY = "activity"
@@ -134,21 +159,27 @@ ACTIVITY = "activity"
 
 @dataclass(frozen=True)
 class MessageCreated(Event):
-    """A chat message: to the room (in seq order, see web/ws.py) and as activity to the boards."""
+    """A chat message or an internal note: to the room (each socket sends them in seq order,
+    see web/ws.py) and as activity to the boards. A note goes to staff only."""
 
     type: ClassVar[str] = "message"
     ticket: Ticket
     """As it was when the message committed: `agent_id` lets an agent's socket notice a
     reassignment whose own event has not reached it yet, and stop before showing this."""
     message: Message
+    prev_public_seq: int
+    """The customer's previous seq (notes skipped): their socket knows it has missed nothing."""
 
     @property
     def audience(self) -> Audience:
-        return EVERYONE
+        return STAFF if self.message.internal else EVERYONE
 
-    def frame(self) -> dict[str, Any]:
+    def frame(self, *, for_customer: bool) -> dict[str, Any]:
         agent_id = str(self.ticket.agent_id) if self.ticket.agent_id else None
-        return {"type": self.type, "message": self.message.public(), "agent_id": agent_id}
+        frame: dict[str, Any] = {"type": self.type, "message": self.message.public(), "agent_id": agent_id}
+        if for_customer:
+            frame["prev_seq"] = self.prev_public_seq
+        return frame
 
     def activity(self) -> dict[str, Any]:
         return {
@@ -159,41 +190,45 @@ class MessageCreated(Event):
         }
 
     def deliveries(self) -> list[Delivery]:
-        room_frame, activity = encode(self.frame()), encode(self.activity())
-        return [(c, room_frame) for c, _ in _rooms(self.ticket.id, self.audience)] + [
-            (c, activity) for c, _ in _boards(self.ticket, self.audience)
-        ]
+        rooms = [(c, encode(self.frame(for_customer=cu))) for c, cu in _rooms(self.ticket.id, self.audience)]
+        activity = encode(self.activity())
+        return rooms + [(c, activity) for c, _ in _boards(self.ticket, self.audience)]
 
 
 @dataclass(frozen=True)
 class ReadMoved(Event):
-    """A user's read marker moved; others in the room show a receipt."""
+    """A user's read marker moved; others in the room show a receipt. The customer's side
+    hears of it only when it points at a message they can see (not a note)."""
 
     type: ClassVar[str] = "read"
     ticket_id: int
     user_id: int
     seq: int
+    public: bool
 
     def frame(self) -> dict[str, Any]:
         return {"type": self.type, "user_id": str(self.user_id), "seq": self.seq}
 
     def deliveries(self) -> list[Delivery]:
         payload = encode(self.frame())
-        return [(c, payload) for c, _ in _rooms(self.ticket_id, EVERYONE)]
+        return [(c, payload) for c, _ in _rooms(self.ticket_id, EVERYONE if self.public else STAFF)]
 
 
 @dataclass(frozen=True)
 class Typing(Event):
+    """Someone is typing; while writing an internal note, only staff are told."""
+
     type: ClassVar[str] = "typing"
     ticket_id: int
     user: User
+    internal: bool = False
 
     def frame(self) -> dict[str, Any]:
         return {"type": self.type, "user": {"id": str(self.user.id), "name": self.user.name}}
 
     def deliveries(self) -> list[Delivery]:
         payload = encode(self.frame())
-        return [(c, payload) for c, _ in _rooms(self.ticket_id, EVERYONE)]
+        return [(c, payload) for c, _ in _rooms(self.ticket_id, STAFF if self.internal else EVERYONE)]
 
 
 @dataclass(frozen=True)
@@ -210,6 +245,28 @@ class PresenceChanged(Event):
     def deliveries(self) -> list[Delivery]:
         payload = encode(self.frame())
         return [(c, payload) for c, _ in _rooms(self.ticket_id, EVERYONE)]
+
+
+@dataclass(frozen=True)
+class Viewing(Event):
+    """Which staff have the ticket open, and who of them is typing: so two agents (or an
+    agent and an admin) see each other. Staff only."""
+
+    type: ClassVar[str] = "viewing"
+    ticket_id: int
+    viewers: tuple[User, ...]
+    typing: frozenset[int] = frozenset()
+
+    def frame(self) -> dict[str, Any]:
+        users = [
+            {"id": str(u.id), "name": u.name, "role": u.role, "typing": u.id in self.typing}
+            for u in self.viewers
+        ]
+        return {"type": self.type, "users": users}
+
+    def deliveries(self) -> list[Delivery]:
+        payload = encode(self.frame())
+        return [(c, payload) for c, _ in _rooms(self.ticket_id, STAFF)]
 
 
 @dataclass(frozen=True)

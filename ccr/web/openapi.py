@@ -73,7 +73,14 @@ _TICKET = {
         "tags": {"type": "array", "items": _STR},
         "channel": {"enum": ["web", "email"]},
         "first_response_at": {"type": ["string", "null"], "format": "date-time"},
-        "sla": {"type": ["object", "null"]},
+        "sla": {
+            "type": ["object", "null"],
+            "properties": {
+                "first_response_due": {"type": ["string", "null"], "format": "date-time"},
+                "resolution_due": {"type": ["string", "null"], "format": "date-time"},
+                "breached": {"type": "array", "items": {"enum": ["first_response", "resolution"]}},
+            },
+        },
     },
 }
 _CANNED = {
@@ -249,11 +256,12 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
     (
         "post",
         "/tickets/{id}/messages",
-        "its customer, its agent",
-        "Post a message (idempotent on client_id)",
+        "its customer, its agent; internal notes: its agent, admin",
+        "Post a message or, with internal, a staff-only note (idempotent on client_id)",
         {
             "body": {"type": "string", "minLength": 1, "maxLength": 4000},
             "client_id": {"type": "string", "minLength": 1, "maxLength": 64},
+            "internal": {"type": "boolean"},
         },
         201,
     ),
@@ -330,7 +338,47 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
         200,
     ),
     ("get", "/openapi.json", "anyone", "This document", {}, 200),
+    # Routing, service levels (contract v2).
+    (
+        "get",
+        "/settings",
+        "admin",
+        "The helpdesk settings (routing, capacity, hours, SLA, auto reply)",
+        {},
+        200,
+    ),
+    ("patch", "/settings", "admin", "Change some settings (every mistake reported at once)", {}, 200),
+    (
+        "post",
+        "/tickets/{id}/take",
+        "agent, when routing is queue",
+        "Take a waiting ticket from the queue",
+        {},
+        200,
+    ),
 ]
+_SETTINGS = {
+    "type": "object",
+    "properties": {
+        "routing": {"enum": ["manual", "round_robin", "queue"]},
+        "agent_capacity": {"type": "integer", "minimum": 1, "maximum": 1000},
+        "business_hours": {
+            "type": ["object", "null"],
+            "properties": {
+                "timezone": {"type": "string", "maxLength": 64, "description": "an IANA zone"},
+                "week": {
+                    "type": "object",
+                    "description": 'mon..sun: [["HH:MM", "HH:MM"], ...]; overnight as two ranges',
+                },
+            },
+        },
+        "sla": {
+            "type": ["object", "null"],
+            "description": "urgent|high|normal|low: {first_response_minutes, resolution_minutes}",
+        },
+        "auto_reply": {"type": "boolean"},
+    },
+}
 
 # Request fields that must be present (the rest are optional).
 REQUIRED: dict[tuple[str, str], list[str]] = {
@@ -364,6 +412,7 @@ QUERY: dict[tuple[str, str], list[dict[str, Any]]] = {
         _query("q", {"type": "string", "maxLength": 200}, "a search, as GET /search"),
         _query("sort", {"enum": ["activity", "priority", "created", "waiting"]}, "order (activity first)"),
         _query("agent_id", _ID, "admins: only tickets assigned to this agent"),
+        _query("queue", {"enum": ["0", "1"]}, "the queue (routing `queue`): open, unassigned, oldest first"),
         _query("cursor", {"type": "string", "maxLength": 200}, "next_cursor of the previous page"),
         _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size"),
     ],
@@ -434,7 +483,11 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/auth/forgot-password"): _EMPTY,
     ("post", "/agents"): _one("agent", _ref("User")),
     ("get", "/agents"): _many("agents", _AGENT),
-    ("post", "/users/{id}/disable"): _one("user", _ref("User")),
+    ("post", "/users/{id}/disable"): {
+        "type": "object",
+        "required": ["user", "moved_tickets"],
+        "properties": {"user": _ref("User"), "moved_tickets": {"type": "integer", "minimum": 0}},
+    },
     ("post", "/users/{id}/enable"): _one("user", _ref("User")),
     ("post", "/tickets"): _one("ticket", _ref("Ticket")),
     ("get", "/tickets"): {
@@ -474,6 +527,9 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/canned-replies"): _one("canned_reply", _ref("CannedReply")),
     ("get", "/canned-replies/{id}"): _one("canned_reply", _ref("CannedReply")),
     ("patch", "/canned-replies/{id}"): _one("canned_reply", _ref("CannedReply")),
+    ("get", "/settings"): _one("settings", _SETTINGS),
+    ("patch", "/settings"): _one("settings", _SETTINGS),
+    ("post", "/tickets/{id}/take"): _one("ticket", _ref("Ticket")),
     ("get", "/articles"): _many("articles", _ARTICLE),
     ("post", "/articles"): _one("article", _ARTICLE),
     ("get", "/articles/{id}"): _one("article", _ARTICLE),
