@@ -101,6 +101,10 @@ def customer_view(ticket: Ticket) -> dict[str, Any]:
 # --- events ------------------------------------------------------------------------------------
 
 
+WebhookPayload = tuple[str, dict[str, Any]]
+"""(event name, data) as webhooks receive it; see services/webhook_events.py."""
+
+
 class Event:
     """Something others must hear of; `deliveries()` says which bytes go to which channel."""
 
@@ -108,6 +112,13 @@ class Event:
 
     def deliveries(self) -> list[Delivery]:
         raise NotImplementedError
+
+    def webhook(self) -> WebhookPayload | None:
+        """What webhooks are told of this event, if anything (queued in its transaction)."""
+        return None
+
+
+TICKET_WEBHOOK_EVENTS = ("created", "assigned", "closed", "reopened")
 
 
 @dataclass(frozen=True)
@@ -127,6 +138,11 @@ class TicketChanged(Event):
     def frame(self, *, for_customer: bool) -> dict[str, Any]:
         ticket = customer_view(self.ticket) if for_customer else self.ticket.public()
         return {"type": self.type, "event": self.event, "ticket": ticket}
+
+    def webhook(self) -> WebhookPayload | None:
+        if self.event not in TICKET_WEBHOOK_EVENTS:
+            return None  # e.g. "updated" (priority, tags): not in the contract's list
+        return f"ticket.{self.event}", {"ticket": self.ticket.public()}
 
     def deliveries(self) -> list[Delivery]:
         channels = _boards(self.ticket, EVERYONE, self.previous_agent_id)
@@ -188,6 +204,13 @@ class MessageCreated(Event):
             "last_seq": self.message.seq,
             "sender": self.message.public()["sender"],
         }
+
+    def webhook(self) -> WebhookPayload | None:
+        # Internal notes never leave the building: a webhook receiver is outside the staff.
+        # (Read by name: notes are a field of Message on branches that have them.)
+        if getattr(self.message, "internal", False):
+            return None
+        return "message.created", {"ticket": self.ticket.public(), "message": self.message.public()}
 
     def deliveries(self) -> list[Delivery]:
         rooms = [(c, encode(self.frame(for_customer=cu))) for c, cu in _rooms(self.ticket.id, self.audience)]

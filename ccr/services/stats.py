@@ -25,8 +25,8 @@ async def overview(ctx: Context, admin: User) -> dict[str, Any]:
         first_response, resolution = await stats.medians(conn)
         totals = await stats.totals(conn)
         rating, ratings = await feedback.average_rating(conn)
-        auto_replied, deflected = await stats.deflection(conn)
         attainment = await sla_attainment(conn)
+        auto_replied, deflected = await stats.deflection(conn)
     team = await list_agents(ctx, admin)
     return {
         "days": [

@@ -9,6 +9,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
+
 from ccr.errors import Conflict, Forbidden, Invalid
 from ccr.services import auto_reply, routing, search, sla, validate
 
@@ -18,9 +20,9 @@ from ccr.services.access import is_staff, seen_by
 from ccr.services.access import queue_mode as queue_mode
 from ccr.services.access import visible as visible
 from ccr.services.assignment import hand_to
-from ccr.services.context import Context
+from ccr.services.context import Changes, Context
 from ccr.services.events import MessageCreated, TicketChanged
-from ccr.store import feedback, tickets, users
+from ccr.store import email_channel, feedback, tickets, users
 from ccr.store.feedback import Rating
 from ccr.store.tickets import Event, ListedTicket, ListQuery, Ticket
 from ccr.store.users import User
@@ -63,29 +65,48 @@ async def open_ticket(
     )
     form.done()
     async with ctx.write() as (conn, changes):
-        ticket_id = await tickets.insert(conn, customer.id, subject, description)
-        await tickets.add_event(conn, ticket_id, customer.id, "created")
-        await sla.set_due(conn, await tickets.reload(conn, ticket_id))
-        ticket = await tickets.reload(conn, ticket_id)
-        # Every admin hears of every new ticket at once: small teams triage from their inbox,
-        # and a digest would delay the first answer by up to its period.
-        for admin in await users.by_role(conn, "admin"):
-            await changes.email(
-                "ticket_new",
-                to=admin.email,
-                subject=f"New ticket #{ticket.id}: {ticket.subject}",
-                name=admin.first_name,
-                ticket=ticket,
-                link=ctx.link(f"/tickets/{ticket.id}"),
-            )
-        changes.publish(TicketChanged(ticket, "created", queue=await queue_mode(conn)))
-        ticket = await routing.route(ctx, conn, changes, ticket)
-        # Inside the opening's transaction: the ticket never exists without its automatic reply.
-        reply = await auto_reply.follow(conn, ticket, ctx.link, now or datetime.now(UTC))
-        if reply is not None:
-            changes.publish(MessageCreated(ticket, reply, prev_public_seq=ticket.last_public_seq))
-            ticket = await tickets.reload(conn, ticket.id)
+        ticket = await create(ctx, conn, changes, customer, subject, description, now=now)
     return seen_by(customer, ticket)
+
+
+async def create(
+    ctx: Context,
+    conn: asyncpg.Connection,
+    changes: Changes,
+    customer: User,
+    subject: str,
+    description: str,
+    *,
+    channel: str = "web",
+    now: datetime | None = None,
+) -> Ticket:
+    """A new ticket in the caller's unit of work, however it came (the site, an email): the
+    admins are told and the board hears of it the same way, and the automatic reply follows."""
+    ticket_id = await tickets.insert(conn, customer.id, subject, description)
+    if channel != "web":
+        await email_channel.set_ticket_channel(conn, ticket_id, channel)
+    await tickets.add_event(conn, ticket_id, customer.id, "created")
+    await sla.set_due(conn, await tickets.reload(conn, ticket_id))
+    ticket = await tickets.reload(conn, ticket_id)
+    # Every admin hears of every new ticket at once: small teams triage from their inbox,
+    # and a digest would delay the first answer by up to its period.
+    for admin in await users.by_role(conn, "admin"):
+        await changes.email(
+            "ticket_new",
+            to=admin.email,
+            subject=f"New ticket #{ticket.id}: {ticket.subject}",
+            name=admin.first_name,
+            ticket=ticket,
+            link=ctx.link(f"/tickets/{ticket.id}"),
+        )
+    changes.publish(TicketChanged(ticket, "created", queue=await queue_mode(conn)))
+    ticket = await routing.route(ctx, conn, changes, ticket)
+    # In the opening's own transaction: the ticket never exists without its automatic reply.
+    reply = await auto_reply.follow(conn, ticket, ctx.link, now or datetime.now(UTC))
+    if reply is None:
+        return ticket
+    changes.publish(MessageCreated(ticket, reply, prev_public_seq=ticket.last_public_seq))
+    return await tickets.reload(conn, ticket.id)
 
 
 SORTS = ("activity", "priority", "created", "waiting")

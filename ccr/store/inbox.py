@@ -53,7 +53,7 @@ class Counts:
 class Customer:
     id: int
     name: str
-    email: str
+    email: str | None  # None once the customer deleted their account
     phone: str | None
     tickets: int
 
@@ -193,7 +193,8 @@ async def counts(conn: asyncpg.Connection, *, viewer_id: int, scope_agent: int |
 
 async def customer(conn: asyncpg.Connection, customer_id: int) -> Customer | None:
     row = await conn.fetchrow(
-        """SELECT u.id, trim(u.first_name || ' ' || u.last_name) AS name, u.email, u.phone,
+        """SELECT u.id, trim(u.first_name || ' ' || u.last_name) AS name,
+                  CASE WHEN u.deleted_at IS NULL THEN u.email END AS email, u.phone,
                   (SELECT count(*) FROM tickets WHERE customer_id = u.id) AS tickets
            FROM users u WHERE u.id = $1""",
         customer_id,

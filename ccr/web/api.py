@@ -13,6 +13,7 @@ from ccr.errors import Malformed
 from ccr.services import accounts, agents, canned, chat, queue, search, stats, tickets, triage
 from ccr.services import feedback as feedback_service
 from ccr.services import settings as helpdesk_settings
+from ccr.web import account as account_api
 from ccr.web import attachments as attachment_api
 from ccr.web.auth import clear_session_cookie, client_ip, context, require_user, set_session_cookie
 from ccr.web.errors import JSON
@@ -50,9 +51,16 @@ async def verify_email(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     ctx = context(request)
-    done = await accounts.login(ctx, client_ip(request), await body(request))
+    done = await accounts.login(
+        ctx,
+        client_ip(request),
+        await body(request),
+        device=account_api.device_cookie(request),
+        user_agent=account_api.user_agent(request),
+    )
     response = JSON({"user": done.user.public()})
     set_session_cookie(response, ctx, done.session_token)
+    account_api.set_device_cookie(response, ctx, done.device)
     return response
 
 
@@ -311,4 +319,5 @@ routes = [
     Route("/settings", update_settings, methods=["PATCH"]),
     Route("/openapi.json", openapi, methods=["GET"]),
     *attachment_api.routes,
+    *account_api.routes,
 ]

@@ -180,7 +180,12 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
         "/auth/login",
         "anyone",
         "Log in; sets the session cookie",
-        {"email": _EMAIL, "password": {"type": "string", "minLength": 1, "maxLength": 128}},
+        {
+            "email": _EMAIL,
+            "password": {"type": "string", "minLength": 1, "maxLength": 128},
+            # With two-factor on: a current TOTP code or an unused recovery code.
+            "otp": {"type": "string", "minLength": 1, "maxLength": 40},
+        },
         200,
     ),
     ("post", "/auth/logout", "logged in", "End this session", {}, 204),
@@ -536,6 +541,173 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
     ("patch", "/articles/{id}"): _one("article", _ARTICLE),
     ("post", "/articles/preview"): _one("html", _STR),
 }
+
+
+# --- accounts (self-service, contract v2) ------------------------------------------------------
+_PHONE = {"type": ["string", "null"], "maxLength": 40, "description": "international, e.g. +44 20 7946 0958"}
+ROUTES += [
+    (
+        "patch",
+        "/me",
+        "logged in",
+        "Change any of first name, last name and phone",
+        {"first_name": _NAME, "last_name": _NAME, "phone": _PHONE},
+        200,
+    ),
+    (
+        "post",
+        "/me/password",
+        "logged in",
+        "Change the password; every other session ends; a notice is mailed",
+        {"current_password": _PASSWORD, "new_password": _PASSWORD},
+        204,
+    ),
+    (
+        "post",
+        "/me/email",
+        "logged in",
+        "Ask to change the address; the new one gets a confirmation link (48 h), the old one a notice",
+        {"password": _PASSWORD, "new_email": _EMAIL},
+        202,
+    ),
+    (
+        "post",
+        "/auth/confirm-email",
+        "anyone",
+        "Switch to the new address; every session ends",
+        {"token": _TOKEN},
+        204,
+    ),
+    ("get", "/me/export", "logged in", "Every personal datum held about the caller", {}, 200),
+    (
+        "delete",
+        "/me",
+        "customer",
+        "Delete the account (tickets stay, shown as a deleted customer)",
+        {"password": _PASSWORD},
+        204,
+    ),
+    ("post", "/me/two-factor", "logged in", "Start two-factor setup: a new TOTP secret", {}, 200),
+    (
+        "post",
+        "/me/two-factor/enable",
+        "logged in",
+        "Turn two-factor on with a current code; returns 10 single-use recovery codes",
+        {"code": {"type": "string", "minLength": 6, "maxLength": 20}},
+        200,
+    ),
+    ("delete", "/me/two-factor", "logged in", "Turn two-factor off", {"password": _PASSWORD}, 204),
+]
+REQUIRED.update(
+    {
+        ("post", "/me/password"): ["current_password", "new_password"],
+        ("post", "/me/email"): ["password", "new_email"],
+        ("post", "/auth/confirm-email"): ["token"],
+        ("delete", "/me"): ["password"],
+        ("post", "/me/two-factor/enable"): ["code"],
+        ("delete", "/me/two-factor"): ["password"],
+    }
+)
+RESPONSES.update(
+    {
+        ("patch", "/me"): _one("user", _ref("User")),
+        ("post", "/me/email"): _EMPTY,
+        ("get", "/me/export"): {
+            "type": "object",
+            "required": ["profile", "tickets", "messages", "ratings", "feedback", "sessions", "logins"],
+            "properties": {
+                "exported_at": _TIME,
+                "profile": _ref("User"),
+                "tickets": {"type": "array", "items": {"type": "object"}},
+                "messages": {"type": "array", "items": {"type": "object"}},
+                "ratings": {"type": "array", "items": {"type": "object"}},
+                "feedback": {"type": "array", "items": {"type": "object"}},
+                "sessions": {"type": "array", "items": {"type": "object"}},
+                "logins": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+        ("post", "/me/two-factor"): {
+            "type": "object",
+            "required": ["secret", "otpauth_uri"],
+            "properties": {"secret": _STR, "otpauth_uri": _STR},
+        },
+        ("post", "/me/two-factor/enable"): _one(
+            "recovery_codes", {"type": "array", "items": _STR, "minItems": 10, "maxItems": 10}
+        ),
+    }
+)
+
+
+# --- integrations: API tokens and webhooks (contract v2) ----------------------------------------
+_WEBHOOK_EVENT = {
+    "enum": ["ticket.created", "ticket.assigned", "ticket.closed", "ticket.reopened", "message.created"]
+}
+_WEBHOOK = {
+    "type": "object",
+    "required": ["id", "url", "events"],
+    "properties": {
+        "id": _ID,
+        "url": {"type": "string", "format": "uri"},
+        "events": {"type": "array", "items": _WEBHOOK_EVENT},
+        "secret": {"type": "string", "description": "only in the answer to POST /webhooks"},
+        "created_at": _TIME,
+    },
+}
+_API_TOKEN = {
+    "type": "object",
+    "required": ["id", "name"],
+    "properties": {
+        "id": _ID,
+        "name": _STR,
+        "created_at": _TIME,
+        "last_used_at": {"type": ["string", "null"], "format": "date-time"},
+    },
+}
+ROUTES += [
+    (
+        "post",
+        "/me/tokens",
+        "agent, admin",
+        "Create an API token (shown once); use it as `Authorization: Bearer <token>`",
+        {"name": {"type": "string", "minLength": 1, "maxLength": 100}},
+        201,
+    ),
+    ("get", "/me/tokens", "agent, admin", "The caller's API tokens (never their values)", {}, 200),
+    ("delete", "/me/tokens/{id}", "agent, admin", "Revoke one of the caller's tokens", {}, 204),
+    (
+        "post",
+        "/webhooks",
+        "admin",
+        "Send events to a URL (public addresses only); the answer holds the signing secret",
+        {
+            "url": {"type": "string", "minLength": 1, "maxLength": 2000},
+            "events": {"type": "array", "minItems": 1, "items": _WEBHOOK_EVENT},
+        },
+        201,
+    ),
+    ("get", "/webhooks", "admin", "Webhooks and their most recent deliveries", {}, 200),
+    ("delete", "/webhooks/{id}", "admin", "Delete a webhook and its pending deliveries", {}, 204),
+]
+REQUIRED.update({("post", "/me/tokens"): ["name"], ("post", "/webhooks"): ["url", "events"]})
+RESPONSES.update(
+    {
+        ("post", "/me/tokens"): {
+            "type": "object",
+            "required": ["token", "id"],
+            "properties": {"token": {"type": "string"}, "id": _ID},
+        },
+        ("get", "/me/tokens"): _many("tokens", _API_TOKEN),
+        ("post", "/webhooks"): _one("webhook", _WEBHOOK),
+        ("get", "/webhooks"): {
+            "type": "object",
+            "required": ["webhooks", "deliveries"],
+            "properties": {
+                "webhooks": {"type": "array", "items": _WEBHOOK},
+                "deliveries": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+    }
+)
 
 
 @cache

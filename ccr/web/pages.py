@@ -38,6 +38,7 @@ from ccr.services import (
 )
 from ccr.services import feedback as feedback_service
 from ccr.store.users import User
+from ccr.web import account as account_web
 from ccr.web import attachments as attachment_web
 from ccr.web import charts, formatting
 from ccr.web.auth import (
@@ -68,6 +69,13 @@ NOTICES = {
     "canned-created": "Canned reply created.",
     "canned-saved": "Canned reply saved.",
     "canned-deleted": "Canned reply deleted.",
+    # accounts (self-service)
+    "profile-saved": "Your profile is saved.",
+    "password-changed": "Your password is changed; every other session was signed out.",
+    "email-change-sent": "We sent a confirmation link to the new address (valid for 48 hours).",
+    "email-changed": "Your email address is changed. Log in with the new one.",
+    "two-factor-off": "Two-factor sign-in is off.",
+    "account-deleted": "Your account is deleted. Your tickets stay with the team, without your name.",
 }
 
 
@@ -184,11 +192,18 @@ async def login_page(request: Request) -> Response:
     values = await form(request)
     ctx = context(request)
     try:
-        done = await accounts.login(ctx, client_ip(request), values)
+        done = await accounts.login(
+            ctx,
+            client_ip(request),
+            values,
+            device=account_web.device_cookie(request),
+            user_agent=account_web.user_agent(request),
+        )
     except DomainError as exc:
         return await form_error(request, "login.html", exc, values, next=values.get("next", ""))
     response = redirect(_safe_next(values.get("next")))
     set_session_cookie(response, ctx, done.session_token)
+    account_web.set_device_cookie(response, ctx, done.device)
     return response
 
 
@@ -497,6 +512,13 @@ async def overview_page(request: Request) -> Response:
 
 
 @page
+async def inbound_emails_page(request: Request) -> Response:
+    admin = await require_user(request, "admin")
+    emails = await mail_admin.unimported_emails(context(request), admin)
+    return await render(request, "inbound_emails.html", emails=emails)
+
+
+@page
 async def failed_emails_page(request: Request) -> Response:
     admin = await require_user(request, "admin")
     emails = await mail_admin.failed_emails(context(request), admin)
@@ -610,5 +632,6 @@ routes = [
     Route("/agents/{id}/enable", agent_switch(False), methods=["POST"]),
     Route("/overview", overview_page),
     Route("/admin/emails", failed_emails_page),
+    Route("/admin/inbound", inbound_emails_page),
     Route("/feedback", feedback_page, methods=["GET", "POST"]),
 ]
