@@ -11,9 +11,11 @@ import pytest
 
 from ccr.services import auto_reply
 from ccr.services.business_hours import BusinessHours
-from tests.conftest import AppServer
+from tests.conftest import AppServer, MakeAppServer
 from tests.helpers import Mailbox
-from tests.ticket_helpers import fetch, wait_until_sent
+from tests.imap_helpers import Account
+from tests.test_inbound import email_app, email_ticket
+from tests.ticket_helpers import fetch, make_cast, wait_until_sent
 from tests.ws_helpers import Endpoint, Person, World, make_world
 from tests.ws_helpers import open_ticket as ws_open_ticket
 
@@ -201,3 +203,26 @@ async def test_closing_without_an_agent_counts_as_resolved_by_an_article(world: 
     stats = (await admin.client.get("/stats")).json()
     assert (stats["auto_replied"], stats["resolved_by_article"]) == (3, 1)
     assert stats["deflection_rate"] == pytest.approx(1 / 3, abs=1e-4)
+
+
+async def test_an_email_ticket_gets_the_automatic_reply_too(
+    make_app_server: MakeAppServer, support_inbox: Account, smtp: Mailbox, database_url: str
+) -> None:
+    """The reply hangs on tickets.create, the one place a ticket opens: the mailbox reader's too."""
+    site = await email_app(make_app_server, support_inbox)
+    cast = await make_cast(site, smtp, database_url)
+    r = await cast.admin.client.post(
+        "/articles",
+        json={"title": "Invoice charged twice", "body": "Refunds take 3 days.", "published": True},
+    )
+    article_id = r.json()["article"]["id"]
+    r = await cast.admin.client.patch("/settings", json={"auto_reply": True})
+    assert r.status_code == 200, r.text
+    ticket, _, _ = await email_ticket(support_inbox, smtp, database_url)
+    [reply] = await fetch(
+        database_url,
+        "SELECT m.seq, m.body, u.role FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.ticket_id = $1",
+        ticket["id"],
+    )
+    assert reply["seq"] == 1 and reply["role"] == "system"
+    assert f"{site.settings.base_url}/help/{article_id}" in reply["body"]
