@@ -12,7 +12,7 @@ import pytest
 from ccr.services import auto_reply
 from ccr.services.business_hours import BusinessHours
 from tests.conftest import AppServer, MakeAppServer
-from tests.helpers import Mailbox
+from tests.helpers import Mailbox, http_client
 from tests.imap_helpers import Account
 from tests.test_inbound import email_app, email_ticket
 from tests.ticket_helpers import fetch, make_cast, wait_until_sent
@@ -180,7 +180,9 @@ async def test_not_a_first_response_no_reply_email_and_still_waiting(
     assert system["password_hash"] is None and system["disabled_at"] is not None
 
 
-async def test_closing_without_an_agent_counts_as_resolved_by_an_article(world: World) -> None:
+async def test_closing_without_an_agent_counts_as_resolved_by_an_article(
+    world: World, site: Endpoint
+) -> None:
     admin, customer, agent = world.admin, world.customer, world.agent
     r = await admin.client.get("/stats")
     assert r.json()["deflection_rate"] is None and r.json()["auto_replied"] == 0
@@ -203,6 +205,11 @@ async def test_closing_without_an_agent_counts_as_resolved_by_an_article(world: 
     stats = (await admin.client.get("/stats")).json()
     assert (stats["auto_replied"], stats["resolved_by_article"]) == (3, 1)
     assert stats["deflection_rate"] == pytest.approx(1 / 3, abs=1e-4)
+    # The overview shows it.
+    async with http_client(base_url=site.url, headers={"Cookie": admin.cookie}) as page:
+        r = await page.get("/overview")
+    assert r.status_code == 200
+    assert "33%</strong><span>resolved by an article (1 of 3 automatic replies)" in r.text
 
 
 async def test_an_email_ticket_gets_the_automatic_reply_too(
