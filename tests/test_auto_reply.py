@@ -225,7 +225,7 @@ async def test_an_email_ticket_gets_the_automatic_reply_too(
     article_id = r.json()["article"]["id"]
     r = await cast.admin.client.patch("/settings", json={"auto_reply": True})
     assert r.status_code == 200, r.text
-    ticket, _, _ = await email_ticket(support_inbox, smtp, database_url)
+    ticket, ack, _ = await email_ticket(support_inbox, smtp, database_url)
     [reply] = await fetch(
         database_url,
         "SELECT m.seq, m.body, u.role FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.ticket_id = $1",
@@ -233,3 +233,6 @@ async def test_an_email_ticket_gets_the_automatic_reply_too(
     )
     assert reply["seq"] == 1 and reply["role"] == "system"
     assert f"{site.settings.base_url}/help/{article_id}" in reply["body"]
+    # The acknowledgement email quotes it: the customer wrote by email and reads by email.
+    text = ack.get_body(("plain",)).get_content()
+    assert f"{site.settings.base_url}/help/{article_id}" in text and "Invoice charged twice" in text

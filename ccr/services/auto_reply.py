@@ -18,7 +18,7 @@ import asyncpg
 from ccr.services import articles, business_hours
 from ccr.services import settings as helpdesk_settings
 from ccr.services.business_hours import BusinessHours
-from ccr.store import messages, system_user
+from ccr.store import messages, system_user, users
 from ccr.store.articles import Article
 from ccr.store.messages import Message
 from ccr.store.tickets import Ticket
@@ -96,3 +96,13 @@ async def follow(
     expected = expectation(now, settings.business_hours, target.first_response_minutes if target else None)
     sender = await system_user.get_or_create(conn)
     return await messages.append(conn, ticket.id, sender.id, compose(found, link, expected), CLIENT_ID)
+
+
+async def written(conn: asyncpg.Connection, ticket_id: int) -> str | None:
+    """The automatic reply's text on a ticket, if it got one: an email acknowledgement quotes
+    it, so a customer who wrote in by email reads it too."""
+    sender = await users.by_email(conn, system_user.EMAIL)
+    if sender is None:
+        return None
+    message = await messages.by_client_id(conn, ticket_id, sender.id, CLIENT_ID)
+    return message.body if message else None
