@@ -139,6 +139,13 @@ async def test_off_by_default_then_one_system_message_with_articles(
     assert body.count(f"{base}/help/") == 2
     assert body.endswith("We usually answer within 2 hours.")
 
+    # Its words are the same on every ticket: ticket search does not match them.
+    r = await customer.client.get("/search", params={"q": "getting in touch"})
+    assert r.status_code == 200 and r.json()["results"] == []
+    r = await customer.client.get("/search", params={"q": "print invoice"})
+    found = r.json()["results"]
+    assert len(found) == 2 and {hit["matched"] for hit in found} == {"subject"}  # never the reply
+
     # The room sends it to a socket opened afterwards, as any message.
     room = await site.room(customer, ticket["id"])
     assert room.frames[0]["last_seq"] == 1
