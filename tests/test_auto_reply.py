@@ -180,6 +180,17 @@ async def test_not_a_first_response_no_reply_email_and_still_waiting(
     assert row["first_response_at"] is None
     # The customer gets no "new reply" email for it (the admins' new-ticket notice is all).
     assert smtp.messages_to(world.customer.email, since=since) == []
+    # The customer still waits for an agent: the ticket stays ahead of one an agent answered.
+    answered = await ws_open_ticket(world.customer, "Wrong size")
+    r = await world.admin.client.post(f"/tickets/{answered['id']}/assign", json={"agent_id": world.agent.id})
+    assert r.status_code == 200, r.text
+    r = await world.agent.client.post(
+        f"/tickets/{answered['id']}/messages", json={"body": "Sending a new one.", "client_id": "w1"}
+    )
+    assert r.status_code == 201, r.text
+    r = await world.admin.client.get("/tickets", params={"sort": "waiting"})
+    order = [t["id"] for t in r.json()["tickets"]]
+    assert order.index(ticket["id"]) < order.index(answered["id"]) == len(order) - 1
     # The system user cannot log in and is nobody's colleague.
     r = await world.admin.client.get("/agents")
     assert all(a["role"] == "agent" for a in r.json()["agents"])
