@@ -439,6 +439,26 @@ async def test_an_agent_reply_on_an_email_ticket_goes_out_at_once_threaded(
     assert row["ticket_id"] == ticket["id"]
 
 
+async def test_an_internal_note_on_an_email_ticket_never_goes_out(
+    cast: Cast, support_inbox: Account, smtp: Mailbox, database_url: str
+) -> None:
+    ticket, _, _ = await email_ticket(support_inbox, smtp, database_url)
+    await assign(cast.admin, str(ticket["id"]), cast.agent1)
+    await wait_until_sent(database_url)
+    since = smtp.mark()
+    r = await cast.agent1.client.post(
+        f"/tickets/{ticket['id']}/messages",
+        json={"body": "Customer sounds annoyed; refund quickly.", "client_id": "note-1", "internal": True},
+    )
+    assert r.status_code == 201, r.text
+    await wait_until_sent(database_url)
+    assert smtp.messages_to(CAROL, since=since) == []
+    [row] = await fetch(
+        database_url, "SELECT channel, internal FROM messages WHERE ticket_id = $1", ticket["id"]
+    )
+    assert row["internal"] and row["channel"] == "web"
+
+
 async def test_the_chat_page_marks_messages_that_travelled_by_email(
     cast: Cast, site: AppServer, support_inbox: Account, smtp: Mailbox, database_url: str
 ) -> None:
