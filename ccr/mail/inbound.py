@@ -172,23 +172,30 @@ class MailboxReader:
                 await self._release()
 
     async def _hold_lock(self) -> None:
-        """Wait until this process is the deployment's reader."""
-        while True:
-            try:
-                conn = await asyncpg.connect(self.database_url)
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("mailbox reader: database unavailable: %s", exc)
+        """Wait until this process is the deployment's reader. A standby keeps its one
+        connection and asks again every `standby_seconds`: the lock is free the moment the
+        holder's connection closes, whether it stopped or died."""
+        conn: asyncpg.Connection | None = None
+        try:
+            while True:
+                try:
+                    if conn is None or conn.is_closed():
+                        conn = await asyncpg.connect(self.database_url)
+                    if await conn.fetchval("SELECT pg_try_advisory_lock($1)", READER_LOCK):
+                        break
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("mailbox reader: database unavailable: %s", exc)
+                    conn = None
                 await asyncio.sleep(self.standby_seconds)
-                continue
-            if await conn.fetchval("SELECT pg_try_advisory_lock($1)", READER_LOCK):
-                self._lock_conn = conn
-                self._lost.clear()
-                conn.add_termination_listener(lambda _conn: self._lost.set())
-                self.holding.set()
-                log.info("mailbox reader: this process reads %s", self.config.mailbox)
-                return
-            await conn.close()
-            await asyncio.sleep(self.standby_seconds)
+        except BaseException:
+            if conn is not None and not conn.is_closed():
+                conn.terminate()
+            raise
+        self._lock_conn = conn
+        self._lost.clear()
+        conn.add_termination_listener(lambda _conn: self._lost.set())
+        self.holding.set()
+        log.info("mailbox reader: this process reads %s", self.config.mailbox)
 
     async def _release(self) -> None:
         self.holding.clear()
