@@ -19,6 +19,7 @@ import asyncpg
 import pytest
 
 from ccr.mail import threading
+from ccr.mail.inbound import FAILED, PROCESSED, ImapConfig, MailboxReader
 from ccr.services import inbound
 from tests.conftest import AppServer, MakeAppServer
 from tests.helpers import Mailbox
@@ -523,3 +524,30 @@ async def test_one_sender_opens_at_most_20_tickets_an_hour(
     # Someone else is not held back by Carol's flood.
     await deliver(support_inbox, plain("dave@example.net", "unrelated"))
     await until(database_url, "SELECT id FROM tickets WHERE subject = 'unrelated'")
+
+
+# --- the reader on its own ---------------------------------------------------------------------
+
+
+async def test_without_idle_the_reader_polls_and_moves_each_email_after_it_is_handled(
+    support_inbox: Account, database_url: str
+) -> None:
+    handled: list[bytes] = []
+
+    async def handle(raw: bytes) -> str:
+        # Moved only after this returns: while it runs, the email is still in the inbox.
+        assert (await asyncio.to_thread(support_inbox.counts))["Processed"] == len(handled)
+        handled.append(raw)
+        return FAILED if b"broken" in raw else PROCESSED
+
+    reader = MailboxReader(
+        ImapConfig.from_url(support_inbox.url), database_url, handle, poll_seconds=0.3, use_idle=False
+    )
+    reader.start()
+    try:
+        await asyncio.wait_for(reader.holding.wait(), 10)
+        await deliver(support_inbox, plain(CAROL, "polled"), plain(CAROL, "broken"))
+        await folders(support_inbox, {"INBOX": 0, "Processed": 1, "Failed": 1})
+        assert len(handled) == 2
+    finally:
+        await reader.stop()
