@@ -36,6 +36,8 @@ def _default_limits() -> dict[str, RateLimit]:
         "message_user": RateLimit(200, 10),
         # Uploads: a burst of screenshots is normal, a thousand files a minute is not.
         "upload_user": RateLimit(60, 60),
+        # Address changes: each mails a link to an address the user typed; a few an hour.
+        "email_change_user": RateLimit(5, 60 * 60),
     }
 
 
@@ -53,6 +55,7 @@ class Settings:
     mail_from: str = "Customer Care Registry <care@localhost>"
     rate_limits: dict[str, RateLimit] = field(default_factory=_default_limits)
     outbox_poll_seconds: float = 1.0
+    sla_poll_seconds: float = 5.0  # how often each process looks for SLA alerts that are due
     max_upload: int = 10 * 1024 * 1024
     """CCR_MAX_UPLOAD: the largest attachment, in bytes (10 MB: a phone photo or a long log)."""
     imap_url: str | None = None
@@ -65,6 +68,12 @@ class Settings:
     """The reader's reconnect delay after losing the IMAP server: first, and at most."""
     trusted_proxies: tuple[Network, ...] = ()
     """Peers whose X-Forwarded-For is believed (CCR_TRUSTED_PROXIES); none by default."""
+    metrics_token: str | None = None
+    """CCR_METRICS_TOKEN: a bearer token for /metrics from other hosts; loopback only without."""
+    webhook_allow_private: bool = False
+    """CCR_WEBHOOK_ALLOW_PRIVATE=1: webhooks may target loopback/private addresses (tests)."""
+    webhook_retry_base: float = 1.0
+    """Seconds before a failed delivery's first retry (doubling after); tests shorten it."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -91,6 +100,8 @@ class Settings:
             rate_limits={**_default_limits(), **_parse_limits(env.get("CCR_RATE_LIMITS", ""))},
             max_upload=_parse_size(env.get("CCR_MAX_UPLOAD", "")),
             trusted_proxies=parse_networks(env.get("CCR_TRUSTED_PROXIES", "")),
+            metrics_token=env.get("CCR_METRICS_TOKEN") or None,
+            webhook_allow_private=env.get("CCR_WEBHOOK_ALLOW_PRIVATE", "") == "1",
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -11,6 +11,7 @@ import asyncpg
 import jinja2
 
 from ccr.store import outbox
+from ccr.store.users import DELETED_DOMAIN
 from ccr.text import flatten
 
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -39,6 +40,8 @@ async def queue(
 ) -> bool:
     """Render `template`.txt (and .html) and add it to the outbox in the caller's transaction;
     `message_id` and `headers` (In-Reply-To, References, Reply-To) thread it with a ticket's."""
+    if to.endswith(DELETED_DOMAIN):
+        return False  # a deleted account's placeholder address (store.users.erase): nobody reads it
     context = {"subject": subject, "base_url": base_url, **context}
     text = _text_env.get_template(f"{template}.txt").render(context)
     html = _html_env.get_template("layout.html").render(body_template=f"{template}.html", **context)

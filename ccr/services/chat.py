@@ -113,6 +113,7 @@ async def post_message(
             # The moment the commit returns, before anything is published: the sender's
             # acknowledgement is queued ahead of its own broadcast.
             changes.on_commit(functools.partial(on_stored, posted))
+        changes.on_commit(ctx.metrics.messages_stored.inc)
         changes.publish(MessageCreated(ticket, message, prev_public_seq=ticket.last_public_seq))
     return posted
 

@@ -10,9 +10,11 @@ import asyncpg
 
 from ccr.config import Settings
 from ccr.mail import compose, threading
+from ccr.metrics import Metrics
 from ccr.ratelimit import Limiter
 from ccr.realtime.bus import Bus
 from ccr.realtime.presence import Presence
+from ccr.services import webhook_events
 from ccr.services.events import Event
 from ccr.store import email_channel
 from ccr.store.blobs import BlobStore
@@ -30,6 +32,7 @@ class Changes:
     support_address: str = ""
     events: list[Event] = field(default_factory=list)
     mail: bool = False
+    webhooks: bool = False
     committed: list[Callable[[], None]] = field(default_factory=list)
 
     def publish(self, *events: Event) -> None:
@@ -88,11 +91,15 @@ class Context:
     """Tell the outbox worker an email was committed, so it goes out now, not at the next poll."""
     blobs: BlobStore
     """Where attachments' bytes live (PostgreSQL; an object store could stand in)."""
+    metrics: Metrics = field(default_factory=Metrics)
+    """This app's Prometheus registry (one per app: tests run several in one process)."""
+    webhooks_queued: Callable[[], None] = lambda: None
+    """Tell the webhook worker deliveries were committed, so they go out now."""
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[tuple[asyncpg.Connection, Changes]]:
-        """One transaction; its events and the mail worker's wake-up follow its commit (and
-        are dropped with a rollback)."""
+        """One transaction; its events and the workers' wake-ups follow its commit (and are
+        dropped with a rollback). Webhook deliveries for its events are written inside it."""
         async with self.pool.acquire() as conn:
             changes = Changes(
                 conn,
@@ -102,11 +109,14 @@ class Context:
             )
             async with conn.transaction():
                 yield conn, changes
+                changes.webhooks = await webhook_events.queue(conn, changes.events) > 0
         for callback in changes.committed:
             callback()
         await self.publish(*changes.events)
         if changes.mail:
             self.mail_queued()
+        if changes.webhooks:
+            self.webhooks_queued()
 
     async def publish(self, *events: Event) -> None:
         """Send events now, in one bus round trip (after a commit, or for what is not stored)."""
