@@ -22,7 +22,7 @@ from ccr.mail import threading
 from ccr.mail.inbound import FAILED, PROCESSED, ImapConfig, MailboxReader
 from ccr.services import inbound
 from tests.conftest import AppServer, MakeAppServer
-from tests.helpers import Mailbox
+from tests.helpers import CcrProcess, Mailbox, ccr_env, free_port
 from tests.imap_helpers import Account, Dovecot
 from tests.ticket_helpers import Cast, assign, close, fetch, make_cast, post, wait_until_sent
 from tests.ticket_helpers import open_ticket as open_web_ticket
@@ -551,3 +551,25 @@ async def test_without_idle_the_reader_polls_and_moves_each_email_after_it_is_ha
         assert len(handled) == 2
     finally:
         await reader.stop()
+
+
+async def test_ccr_serve_reads_the_mailbox_when_imap_url_is_set(
+    support_inbox: Account, smtp: Mailbox, database_url: str, tmp_path: Path, ccr_processes: list[CcrProcess]
+) -> None:
+    port = free_port()
+    env = ccr_env(
+        DATABASE_URL=database_url,
+        SMTP_URL=smtp.url,
+        IMAP_URL=support_inbox.url,
+        CCR_SUPPORT_ADDRESS=SUPPORT,
+        SECRET_KEY="serve-secret",
+        BASE_URL=f"http://127.0.0.1:{port}",
+        CCR_DATA_DIR=str(tmp_path),
+    )
+    process = CcrProcess(port, env, tmp_path / "serve.log")
+    ccr_processes.append(process)
+    await process.start()
+    await deliver(support_inbox, mail("new_ticket"))
+    [row] = await until(database_url, outcomes_sql("ticket"))
+    ack = await smtp.wait_for(CAROL, "Re: Invoice charged twice")
+    assert ack["Reply-To"] == threading.ticket_address("serve-secret", SUPPORT, row["ticket_id"])
