@@ -151,6 +151,8 @@ def fetched_bytes(response: aioimaplib.Response) -> bytes | None:
 
 
 class MailboxReader:
+    """Reads one mailbox while this process holds the deployment's reader lock."""
+
     def __init__(
         self,
         config: ImapConfig,
@@ -172,7 +174,7 @@ class MailboxReader:
         self.backoff_max = backoff_max
         self.use_idle = use_idle
         self.holding = asyncio.Event()
-        """Set while this process holds the reader lock (tests and `ccr check` look)."""
+        """Set while this process holds the reader lock (the others stand by)."""
         self.connections = 0
         """How many times the reader logged in: reconnects show here."""
         self._task: asyncio.Task[None] | None = None
