@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,18 +19,39 @@ from starlette.types import ASGIApp
 
 from ccr.config import Settings
 from ccr.errors import DomainError
+from ccr.mail.inbound import ImapConfig, MailboxReader
 from ccr.mail.sender import FileSender, Sender, SmtpSender
 from ccr.mail.worker import OutboxWorker
+from ccr.metrics import Metrics, RequestLatency
 from ccr.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from ccr.realtime.bus import create_bus
 from ccr.realtime.presence import MemoryPresence, Presence, RedisPresence
+from ccr.services import inbound
 from ccr.services.context import Context
+from ccr.services.operations import Probe
+from ccr.services.sla import SlaScheduler
+from ccr.store import db
 from ccr.store.blobs import PostgresBlobStore
 from ccr.store.db import create_pool, migrate
-from ccr.web import access_log, account_pages, api, inbox, pages, ws
+from ccr.web import (
+    access_log,
+    account_pages,
+    api,
+    inbox,
+    integration_pages,
+    integrations,
+    operations,
+    pages,
+    queue,
+    settings_page,
+    ws,
+)
+from ccr.web import articles as article_api
 from ccr.web import attachments as attachment_api
+from ccr.web import help as help_pages
 from ccr.web.errors import domain_error, http_error, server_error
 from ccr.web.middleware import BodyLimit, LoopbackAlias, SameOrigin, SecurityHeaders, SessionCookieName
+from ccr.webhooks.worker import WebhookWorker
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +61,22 @@ def create_sender(settings: Settings) -> Sender:
     if settings.smtp_url:
         return SmtpSender(settings.smtp_url, settings.mail_from)
     return FileSender(settings.data_dir / "outbox", settings.mail_from)
+
+
+def create_reader(settings: Settings, database_url: str, ctx: Context) -> MailboxReader | None:
+    """The support mailbox's reader when IMAP_URL is set: the mail layer reads, the inbound
+    service turns each email into a ticket or a message."""
+    if not settings.imap_url:
+        return None
+    first, most = settings.imap_backoff_seconds
+    return MailboxReader(
+        ImapConfig.from_url(settings.imap_url),
+        database_url,
+        functools.partial(inbound.receive, ctx),
+        poll_seconds=settings.imap_poll_seconds,
+        backoff_min=first,
+        backoff_max=most,
+    )
 
 
 class App(Starlette):
@@ -62,6 +100,7 @@ def create_app(settings: Settings) -> Starlette:
         raise SystemExit("DATABASE_URL is not set (ccr serve starts an embedded PostgreSQL for you)")
     database_url = settings.database_url
     access_log.install()
+    metrics = Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -82,6 +121,12 @@ def create_app(settings: Settings) -> Starlette:
         await presence.start()
         bus.on_reconnect(presence.refresh)  # Redis may have come back empty
         worker = OutboxWorker(pool, create_sender(settings), settings.outbox_poll_seconds)
+        hooks = WebhookWorker(
+            pool,
+            allow_private=settings.webhook_allow_private,
+            poll_seconds=settings.outbox_poll_seconds,
+            retry_base=settings.webhook_retry_base,
+        )
         app.state.ctx = Context(
             settings=settings,
             pool=pool,
@@ -90,12 +135,29 @@ def create_app(settings: Settings) -> Starlette:
             presence=presence,
             mail_queued=worker.poke,
             blobs=PostgresBlobStore(pool),
+            metrics=metrics,
+            webhooks_queued=hooks.poke,
         )
         app.state.rooms = ws.create_rooms(app.state.ctx)
+        metrics.count_sockets(app.state.rooms.socket_count)
+        metrics.count_bus_reconnects(lambda: bus.reconnects)
+        app.state.probes = [Probe("postgres", lambda: db.ping(pool))]
+        if redis is not None:
+            app.state.probes.append(Probe("redis", redis.ping))
         worker.start()
+        scheduler = SlaScheduler(app.state.ctx, settings.sla_poll_seconds)
+        scheduler.start()
+        app.state.mail_reader = reader = create_reader(settings, database_url, app.state.ctx)
+        if reader is not None:
+            reader.start()
+        hooks.start()
         try:
             yield
         finally:
+            await hooks.stop()
+            if reader is not None:
+                await reader.stop()
+            await scheduler.stop()
             await worker.stop()
             await presence.stop()
             await bus.stop()
@@ -103,20 +165,31 @@ def create_app(settings: Settings) -> Starlette:
                 await redis.aclose()
             await pool.close()
 
+    routes = [
+        # No trailing-slash redirects: Starlette builds them from the Host header.
+        Mount(
+            "/api/v1",
+            app=Router([*api.routes, *article_api.routes, *integrations.routes], redirect_slashes=False),
+        ),
+        Mount("/static", app=StaticFiles(directory=ROOT / "static"), name="static"),
+        *ws.routes,
+        *operations.routes,
+        *pages.routes,
+        *account_pages.routes,
+        *inbox.routes,
+        *settings_page.routes,
+        *queue.routes,
+        *help_pages.routes,
+        *integration_pages.routes,
+    ]
     app = App(
         security_headers=settings.origin,
-        routes=[
-            # No trailing-slash redirects: Starlette builds them from the Host header.
-            Mount("/api/v1", app=Router(api.routes, redirect_slashes=False)),
-            Mount("/static", app=StaticFiles(directory=ROOT / "static"), name="static"),
-            *ws.routes,
-            *pages.routes,
-            *account_pages.routes,
-            *inbox.routes,
-        ],
+        routes=routes,
         middleware=[
+            # Outermost: the latency a client sees, refusals by the layers below included.
+            Middleware(RequestLatency, metrics=metrics, routes=routes),
             Middleware(SessionCookieName, secure=settings.secure_cookies),
-            Middleware(LoopbackAlias, base_url=settings.base_url),
+            Middleware(LoopbackAlias, base_url=settings.base_url, exempt=operations.PATHS),
             Middleware(
                 BodyLimit,
                 upload_paths=attachment_api.UPLOAD_PATHS,
@@ -133,6 +206,7 @@ def create_app(settings: Settings) -> Starlette:
     )
     app.router.redirect_slashes = False
     app.state.settings = settings
+    app.state.metrics = metrics
     return app
 
 

@@ -38,6 +38,10 @@ class Bus(Protocol):
     async def subscribe(self, channel: str, listener: Listener) -> None: ...
     async def unsubscribe(self, channel: str, listener: Listener) -> None: ...
     def on_reconnect(self, callback: Callable[[], Awaitable[None]]) -> None: ...
+    @property
+    def reconnects(self) -> int:
+        """Times a lost connection came back (the `ccr_bus_reconnects` metric)."""
+        ...
 
 
 class _Listeners:
@@ -73,6 +77,8 @@ class _Listeners:
 
 class MemoryBus:
     """In-process bus: valid for a single server process only."""
+
+    reconnects = 0  # never disconnected
 
     def __init__(self) -> None:
         self._listeners = _Listeners()
@@ -140,6 +146,7 @@ class RedisBus:
         self._reconnect_callbacks: list[Callable[[], Awaitable[None]]] = []
         self._lock = asyncio.Lock()
         self._broken = False
+        self.reconnects = 0
 
     def _key(self, channel: str) -> str:
         return self.prefix + channel
@@ -221,6 +228,7 @@ class RedisBus:
             try:
                 if self._broken:
                     await self._resubscribe()
+                    self.reconnects += 1
                     delay = 0.1
                     log.info("redis bus: reconnected")
                     await self._run_reconnect_callbacks()

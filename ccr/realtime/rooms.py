@@ -93,3 +93,7 @@ class Rooms:
 
     def local_count(self) -> int:
         return sum(len(m) for m in self.members.values())
+
+    def socket_count(self) -> int:
+        """Sockets on this process (each once, though a socket sits in several channels)."""
+        return len(set().union(*self.members.values()))

@@ -13,7 +13,7 @@ import asyncpg
 
 from ccr import security
 from ccr.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthenticated
-from ccr.services import login_alerts, two_factor, validate
+from ccr.services import login_alerts, routing, two_factor, validate
 from ccr.services.context import Context
 from ccr.services.events import SessionEnded
 from ccr.store import register_attempts, sessions, tokens, users
@@ -371,8 +371,16 @@ async def create_admin(
     return admin
 
 
-async def set_disabled(ctx: Context, admin: User, user_id: object, *, disabled: bool) -> User:
-    """Disable (or enable again) a customer's or agent's account; disabling ends its sessions."""
+@dataclass(frozen=True)
+class Switched:
+    user: User
+    moved_tickets: int
+    """A disabled agent's tickets that went back to `open` (0 otherwise)."""
+
+
+async def set_disabled(ctx: Context, admin: User, user_id: object, *, disabled: bool) -> Switched:
+    """Disable (or enable again) a customer's or agent's account; disabling ends its sessions
+    and hands a disabled agent's tickets back to `open` (routed again when routing is on)."""
     if admin.role != "admin":
         raise Forbidden("Only admins disable accounts.")
     try:
@@ -388,9 +396,14 @@ async def set_disabled(ctx: Context, admin: User, user_id: object, *, disabled: 
         if user.deleted_at is not None:
             raise Conflict("This account was deleted by its owner.", code="account_deleted")
         await users.set_disabled(conn, user.id, disabled)
+        moved = 0
         if disabled:
             await sessions.delete_for_user(conn, user.id)
             changes.publish(SessionEnded(user.id, None))
+            if user.role == "agent":
+                moved = await routing.release(ctx, conn, changes, user.id, f"{user.name} was disabled")
         user = await users.by_id(conn, user.id)
         assert user is not None
-    return user
+    if moved:
+        await routing.drain(ctx)
+    return Switched(user, moved)

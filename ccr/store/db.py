@@ -43,3 +43,9 @@ async def migrate(dsn: str) -> list[str]:
         await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
         await conn.close()
     return applied
+
+
+async def ping(pool: asyncpg.Pool) -> None:
+    """Raise unless the database answers a query (the readiness probe)."""
+    async with pool.acquire() as conn:
+        await conn.fetchval("SELECT 1")

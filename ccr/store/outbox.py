@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from ccr.store.leases import LeasedTable
+
 
 @dataclass(frozen=True)
 class Email:
@@ -17,11 +19,14 @@ class Email:
     body_html: str | None
     message_id: str
     attempts: int
+    headers: str = "{}"
+    """Threading headers (In-Reply-To, References, Reply-To) as a JSON object."""
 
 
 # Long enough for a batch of SMTP conversations; a worker that dies mid-send frees its
 # claim after it.
 LEASE = timedelta(minutes=5)
+EMAILS = LeasedTable("outbox", LEASE)
 
 
 async def enqueue(
@@ -33,62 +38,45 @@ async def enqueue(
     body_html: str | None,
     message_id: str,
     dedupe_key: str | None = None,
+    headers: str = "{}",
 ) -> bool:
     """Queue an email; False when an email with the same dedupe_key already exists."""
     inserted = await conn.fetchval(
-        """INSERT INTO outbox (to_addr, subject, body_text, body_html, message_id, dedupe_key)
-           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true""",
+        """INSERT INTO outbox (to_addr, subject, body_text, body_html, message_id, dedupe_key, headers)
+           VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) ON CONFLICT DO NOTHING RETURNING true""",
         to_addr,
         subject,
         body_text,
         body_html,
         message_id,
         dedupe_key,
+        headers,
     )
     return bool(inserted)
 
 
 async def claim(conn: asyncpg.Connection, limit: int) -> list[Email]:
-    """Lease due emails to this worker; rows another worker holds are skipped, not waited for."""
-    rows = await conn.fetch(
-        """UPDATE outbox SET locked_until = now() + $2, attempts = attempts + 1
-           WHERE id IN (
-               SELECT id FROM outbox
-               WHERE sent_at IS NULL AND next_attempt_at <= now()
-                 AND (locked_until IS NULL OR locked_until < now())
-               ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-           RETURNING id, to_addr, subject, body_text, body_html, message_id, attempts""",
+    """Lease due emails to this worker (see store/leases.py)."""
+    rows = await EMAILS.claim(
+        conn,
         limit,
-        LEASE,
+        "id, to_addr, subject, body_text, body_html, message_id, attempts, headers::text AS headers",
     )
     return [Email(**dict(r)) for r in rows]
 
 
 async def mark_sent(conn: asyncpg.Connection, email_id: int) -> None:
-    await conn.execute(
-        "UPDATE outbox SET sent_at = now(), locked_until = NULL, last_error = NULL WHERE id = $1",
-        email_id,
-    )
+    await EMAILS.mark_sent(conn, email_id)
 
 
 async def mark_failed(conn: asyncpg.Connection, email_id: int, error: str, retry_in: timedelta) -> None:
-    await conn.execute(
-        "UPDATE outbox SET locked_until = NULL, last_error = $2, next_attempt_at = now() + $3 WHERE id = $1",
-        email_id,
-        error[:1000],
-        retry_in,
-    )
+    await EMAILS.mark_failed(conn, email_id, error, retry_in)
 
 
 async def give_up(conn: asyncpg.Connection, email_id: int, error: str) -> None:
     """Stop retrying an email that cannot go out (refused for good, or impossible to build);
     it stays, unsent and marked failed, for admins to see."""
-    await conn.execute(
-        "UPDATE outbox SET locked_until = NULL, last_error = $2, next_attempt_at = 'infinity',"
-        " failed_at = now() WHERE id = $1",
-        email_id,
-        error[:1000],
-    )
+    await EMAILS.give_up(conn, email_id, error)
 
 
 @dataclass(frozen=True)
@@ -110,3 +98,8 @@ async def failed(conn: asyncpg.Connection, limit: int) -> list[FailedEmail]:
         limit,
     )
     return [FailedEmail(**dict(r)) for r in rows]
+
+
+async def backlog(conn: asyncpg.Connection) -> int:
+    """Emails still to go: due now or waiting for a retry (not those given up on)."""
+    return await EMAILS.backlog(conn)

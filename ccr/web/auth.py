@@ -7,11 +7,11 @@ from starlette.responses import Response
 
 from ccr.errors import Forbidden, Unauthenticated
 from ccr.proxies import client_address
-from ccr.services import accounts
+from ccr.services import accounts, api_tokens
 from ccr.services.context import Context
 from ccr.store.sessions import ABSOLUTE_TIMEOUT
 from ccr.store.users import User
-from ccr.web.middleware import SESSION_COOKIE, session_cookie_name
+from ccr.web.middleware import API_PREFIX, SESSION_COOKIE, session_cookie_name
 
 
 def context(conn: HTTPConnection) -> Context:
@@ -25,10 +25,23 @@ def client_ip(conn: HTTPConnection) -> str:
     return client_address(peer, forwarded, context(conn).settings.trusted_proxies)
 
 
+def bearer_token(conn: HTTPConnection) -> str | None:
+    """An API request's `Authorization: Bearer` token. Only JSON API calls may use one:
+    pages and WebSockets answer to the session cookie alone."""
+    if conn.scope["type"] != "http" or not conn.url.path.startswith(API_PREFIX):
+        return None
+    scheme, _, token = conn.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
 async def current_user(conn: HTTPConnection) -> User | None:
-    """The logged-in user, looked up once per request."""
+    """The logged-in user (session cookie, or an API token on the API), looked up once per request."""
     if "user" not in conn.scope.setdefault("state", {}):
-        user = await accounts.authenticate(context(conn), conn.cookies.get(SESSION_COOKIE))
+        token = bearer_token(conn)
+        if token is not None:  # a program: its token decides, whatever cookie came along
+            user = await api_tokens.authenticate(context(conn), token)
+        else:
+            user = await accounts.authenticate(context(conn), conn.cookies.get(SESSION_COOKIE))
         conn.scope["state"]["user"] = user
     return conn.scope["state"]["user"]
 

@@ -18,6 +18,7 @@ SESSION_COOKIE = "ccr_session"
 # the network cannot plant a session (cookie tossing / session fixation).
 HOST_SESSION_COOKIE = "__Host-" + SESSION_COOKIE
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+API_PREFIX = "/api/"
 
 
 async def _send_json_error(send: Send, status: int, code: str, message: str) -> None:
@@ -136,7 +137,10 @@ class SameOrigin:
 
     The contract asks it of requests carrying the session cookie; we ask it of all of them,
     so a foreign page cannot log a visitor into an attacker's account (login CSRF) or make
-    us send emails. Programs that send no Origin, Referer or Sec-Fetch-Site pass.
+    us send emails. Programs that send no Origin, Referer or Sec-Fetch-Site pass, and so do
+    API calls with an `Authorization: Bearer` token and no cookie at all: a browser never
+    adds that header by itself, so whoever sent it holds the token (contract: no Origin
+    check). A cookie along with it brings the check back.
     """
 
     def __init__(self, app: ASGIApp, allowed: str) -> None:
@@ -146,10 +150,16 @@ class SameOrigin:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in UNSAFE_METHODS:
             headers = Headers(scope=scope)
-            if cross_origin(headers, self.allowed):
+            if cross_origin(headers, self.allowed) and not _bearer_only(scope, headers):
                 await _send_json_error(send, 403, "cross_origin", "Cross-origin requests are not allowed.")
                 return
         await self.app(scope, receive, send)
+
+
+def _bearer_only(scope: Scope, headers: Headers) -> bool:
+    """An API call authenticated by a token alone (no cookie a browser could have added)."""
+    scheme = headers.get("authorization", "").partition(" ")[0].lower()
+    return scope["path"].startswith(API_PREFIX) and scheme == "bearer" and "cookie" not in headers
 
 
 LOOPBACK = {"localhost", "127.0.0.1", "[::1]", "::1"}
@@ -163,8 +173,10 @@ class LoopbackAlias:
     rewritten: a proxy that sends some other Host is never redirected in a loop.
     """
 
-    def __init__(self, app: ASGIApp, base_url: str) -> None:
+    def __init__(self, app: ASGIApp, base_url: str, exempt: frozenset[str] = frozenset()) -> None:
         self.app = app
+        # Probes (`curl localhost:8000/healthz`) want their answer, not a redirect.
+        self.exempt = exempt
         self.base_url = base_url.rstrip("/")
         parts = urlsplit(base_url)
         self.host = (parts.hostname or "").lower()
@@ -176,7 +188,8 @@ class LoopbackAlias:
             if not host:
                 host, port = port, ""
             same_port = not port or not self.port or port == str(self.port)
-            if host in LOOPBACK and host != self.host and same_port and not scope["path"].startswith("/api/"):
+            api = scope["path"].startswith(API_PREFIX) or scope["path"] in self.exempt
+            if host in LOOPBACK and host != self.host and same_port and not api:
                 location = self.base_url + safe_target(scope)
                 await send(
                     {

@@ -73,7 +73,14 @@ _TICKET = {
         "tags": {"type": "array", "items": _STR},
         "channel": {"enum": ["web", "email"]},
         "first_response_at": {"type": ["string", "null"], "format": "date-time"},
-        "sla": {"type": ["object", "null"]},
+        "sla": {
+            "type": ["object", "null"],
+            "properties": {
+                "first_response_due": {"type": ["string", "null"], "format": "date-time"},
+                "resolution_due": {"type": ["string", "null"], "format": "date-time"},
+                "breached": {"type": "array", "items": {"enum": ["first_response", "resolution"]}},
+            },
+        },
     },
 }
 _CANNED = {
@@ -150,6 +157,12 @@ def _one(key: str, schema: dict[str, Any]) -> dict[str, Any]:
 def _many(key: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "required": [key], "properties": {key: {"type": "array", "items": schema}}}
 
+
+_ARTICLE_FIELDS: dict[str, Any] = {
+    "title": {"type": "string", "minLength": 1, "maxLength": 200},
+    "body": {"type": "string", "minLength": 1, "maxLength": 50_000, "description": "Markdown"},
+    "published": {"type": "boolean", "description": "false: a draft only admins see"},
+}
 
 # (method, path, who, summary, request fields, success status)
 ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
@@ -290,6 +303,26 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
     ("get", "/canned-replies/{id}", "agent, admin", "One canned reply", {}, 200),
     ("patch", "/canned-replies/{id}", "admin", "Edit a canned reply", _CANNED_FIELDS, 200),
     ("delete", "/canned-replies/{id}", "admin", "Delete a canned reply", {}, 204),
+    (
+        "get",
+        "/articles",
+        "anyone (admins see drafts)",
+        "Help-centre articles matching q, or the latest",
+        {},
+        200,
+    ),
+    ("post", "/articles", "admin", "Write a help-centre article (Markdown)", _ARTICLE_FIELDS, 201),
+    ("get", "/articles/{id}", "anyone (drafts: admins)", "One article", {}, 200),
+    ("patch", "/articles/{id}", "admin", "Edit an article", _ARTICLE_FIELDS, 200),
+    ("delete", "/articles/{id}", "admin", "Delete an article", {}, 204),
+    (
+        "post",
+        "/articles/preview",
+        "admin",
+        "The sanitised HTML a Markdown body would be shown as (nothing stored)",
+        {"body": _ARTICLE_FIELDS["body"]},
+        200,
+    ),
     ("get", "/stats", "admin", "Numbers behind the admin overview", {}, 200),
     (
         "post",
@@ -310,7 +343,47 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
         200,
     ),
     ("get", "/openapi.json", "anyone", "This document", {}, 200),
+    # Routing, service levels (contract v2).
+    (
+        "get",
+        "/settings",
+        "admin",
+        "The helpdesk settings (routing, capacity, hours, SLA, auto reply)",
+        {},
+        200,
+    ),
+    ("patch", "/settings", "admin", "Change some settings (every mistake reported at once)", {}, 200),
+    (
+        "post",
+        "/tickets/{id}/take",
+        "agent, when routing is queue",
+        "Take a waiting ticket from the queue",
+        {},
+        200,
+    ),
 ]
+_SETTINGS = {
+    "type": "object",
+    "properties": {
+        "routing": {"enum": ["manual", "round_robin", "queue"]},
+        "agent_capacity": {"type": "integer", "minimum": 1, "maximum": 1000},
+        "business_hours": {
+            "type": ["object", "null"],
+            "properties": {
+                "timezone": {"type": "string", "maxLength": 64, "description": "an IANA zone"},
+                "week": {
+                    "type": "object",
+                    "description": 'mon..sun: [["HH:MM", "HH:MM"], ...]; overnight as two ranges',
+                },
+            },
+        },
+        "sla": {
+            "type": ["object", "null"],
+            "description": "urgent|high|normal|low: {first_response_minutes, resolution_minutes}",
+        },
+        "auto_reply": {"type": "boolean"},
+    },
+}
 
 # Request fields that must be present (the rest are optional).
 REQUIRED: dict[tuple[str, str], list[str]] = {
@@ -327,6 +400,7 @@ REQUIRED: dict[tuple[str, str], list[str]] = {
     ("post", "/feedback"): ["body"],
     ("post", "/tickets/{id}/read"): ["seq"],
     ("post", "/canned-replies"): ["shortcut", "title", "body"],
+    ("post", "/articles"): ["title", "body"],
 }
 
 
@@ -343,12 +417,17 @@ QUERY: dict[tuple[str, str], list[dict[str, Any]]] = {
         _query("q", {"type": "string", "maxLength": 200}, "a search, as GET /search"),
         _query("sort", {"enum": ["activity", "priority", "created", "waiting"]}, "order (activity first)"),
         _query("agent_id", _ID, "admins: only tickets assigned to this agent"),
+        _query("queue", {"enum": ["0", "1"]}, "the queue (routing `queue`): open, unassigned, oldest first"),
         _query("cursor", {"type": "string", "maxLength": 200}, "next_cursor of the previous page"),
         _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size"),
     ],
     ("get", "/search"): [
         _query("q", {"type": "string", "minLength": 1, "maxLength": 200}, "the words to find"),
         _query("limit", {"type": "integer", "minimum": 1, "maximum": 50}, "at most this many results"),
+    ],
+    ("get", "/articles"): [
+        _query("q", {"type": "string", "maxLength": 200}, "words to find (typos forgiven)"),
+        _query("limit", {"type": "integer", "minimum": 1, "maximum": 50}, "at most this many"),
     ],
     ("get", "/canned-replies"): [
         _query("q", {"type": "string", "maxLength": 100}, "shortcut or title contains"),
@@ -383,6 +462,18 @@ _AGENT = {
     ]
 }
 
+_ARTICLE = {
+    "type": "object",
+    "properties": {
+        "id": _ID,
+        "title": _STR,
+        "body": {"type": "string", "description": "Markdown"},
+        "html": {"type": "string", "description": "the body rendered and sanitised"},
+        "published": {"type": "boolean"},
+        "updated_at": {"type": "string", "format": "date-time"},
+    },
+}
+
 # The success body of each operation (204s have none).
 # Operations that answer with a file's bytes rather than JSON.
 BINARY = {("get", "/attachments/{id}"), ("get", "/attachments/{id}/thumbnail")}
@@ -397,7 +488,11 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/auth/forgot-password"): _EMPTY,
     ("post", "/agents"): _one("agent", _ref("User")),
     ("get", "/agents"): _many("agents", _AGENT),
-    ("post", "/users/{id}/disable"): _one("user", _ref("User")),
+    ("post", "/users/{id}/disable"): {
+        "type": "object",
+        "required": ["user", "moved_tickets"],
+        "properties": {"user": _ref("User"), "moved_tickets": {"type": "integer", "minimum": 0}},
+    },
     ("post", "/users/{id}/enable"): _one("user", _ref("User")),
     ("post", "/tickets"): _one("ticket", _ref("Ticket")),
     ("get", "/tickets"): {
@@ -437,6 +532,14 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/canned-replies"): _one("canned_reply", _ref("CannedReply")),
     ("get", "/canned-replies/{id}"): _one("canned_reply", _ref("CannedReply")),
     ("patch", "/canned-replies/{id}"): _one("canned_reply", _ref("CannedReply")),
+    ("get", "/settings"): _one("settings", _SETTINGS),
+    ("patch", "/settings"): _one("settings", _SETTINGS),
+    ("post", "/tickets/{id}/take"): _one("ticket", _ref("Ticket")),
+    ("get", "/articles"): _many("articles", _ARTICLE),
+    ("post", "/articles"): _one("article", _ARTICLE),
+    ("get", "/articles/{id}"): _one("article", _ARTICLE),
+    ("patch", "/articles/{id}"): _one("article", _ARTICLE),
+    ("post", "/articles/preview"): _one("html", _STR),
 }
 
 
@@ -531,6 +634,78 @@ RESPONSES.update(
         ("post", "/me/two-factor/enable"): _one(
             "recovery_codes", {"type": "array", "items": _STR, "minItems": 10, "maxItems": 10}
         ),
+    }
+)
+
+
+# --- integrations: API tokens and webhooks (contract v2) ----------------------------------------
+_WEBHOOK_EVENT = {
+    "enum": ["ticket.created", "ticket.assigned", "ticket.closed", "ticket.reopened", "message.created"]
+}
+_WEBHOOK = {
+    "type": "object",
+    "required": ["id", "url", "events"],
+    "properties": {
+        "id": _ID,
+        "url": {"type": "string", "format": "uri"},
+        "events": {"type": "array", "items": _WEBHOOK_EVENT},
+        "secret": {"type": "string", "description": "only in the answer to POST /webhooks"},
+        "created_at": _TIME,
+    },
+}
+_API_TOKEN = {
+    "type": "object",
+    "required": ["id", "name"],
+    "properties": {
+        "id": _ID,
+        "name": _STR,
+        "created_at": _TIME,
+        "last_used_at": {"type": ["string", "null"], "format": "date-time"},
+    },
+}
+ROUTES += [
+    (
+        "post",
+        "/me/tokens",
+        "agent, admin",
+        "Create an API token (shown once); use it as `Authorization: Bearer <token>`",
+        {"name": {"type": "string", "minLength": 1, "maxLength": 100}},
+        201,
+    ),
+    ("get", "/me/tokens", "agent, admin", "The caller's API tokens (never their values)", {}, 200),
+    ("delete", "/me/tokens/{id}", "agent, admin", "Revoke one of the caller's tokens", {}, 204),
+    (
+        "post",
+        "/webhooks",
+        "admin",
+        "Send events to a URL (public addresses only); the answer holds the signing secret",
+        {
+            "url": {"type": "string", "minLength": 1, "maxLength": 2000},
+            "events": {"type": "array", "minItems": 1, "items": _WEBHOOK_EVENT},
+        },
+        201,
+    ),
+    ("get", "/webhooks", "admin", "Webhooks and their most recent deliveries", {}, 200),
+    ("delete", "/webhooks/{id}", "admin", "Delete a webhook and its pending deliveries", {}, 204),
+]
+REQUIRED.update({("post", "/me/tokens"): ["name"], ("post", "/webhooks"): ["url", "events"]})
+RESPONSES.update(
+    {
+        ("post", "/me/tokens"): {
+            "type": "object",
+            "required": ["token", "id"],
+            "properties": {"token": {"type": "string"}, "id": _ID},
+        },
+        ("get", "/me/tokens"): _many("tokens", _API_TOKEN),
+        ("post", "/webhooks"): _one("webhook", _WEBHOOK),
+        ("get", "/webhooks"): {
+            "type": "object",
+            "required": ["webhooks", "deliveries"],
+            "properties": {
+                "webhooks": {"type": "array", "items": _WEBHOOK},
+                "deliveries": {"type": "array", "items": {"type": "object"}},
+            },
+        },
     }
 )
 

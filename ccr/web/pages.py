@@ -30,6 +30,7 @@ from ccr.services import (
     mail_admin,
     search,
     setup,
+    sla,
     stats,
     tickets,
     triage,
@@ -95,6 +96,7 @@ def _field_errors(error: object) -> dict[str, str]:
 env.filters["when"] = _when
 env.globals["field_errors"] = _field_errors
 env.globals["field_label"] = validate.label
+env.globals["sla_next"] = sla.next_due
 env.filters["iso"] = lambda value: value.astimezone(UTC).isoformat() if value else ""
 env.filters["filesize"] = attachments.human_size
 env.filters["filelabel"] = attachment_web.file_label
@@ -452,7 +454,18 @@ async def agents_page(request: Request) -> Response:
     team = await agents.list_agents(ctx, admin)
     disabled = await agents.disabled_agents(ctx, admin)
     if request.method == "GET":
-        return await render(request, "agents.html", team=team, disabled=disabled, values={})
+        confirm = request.query_params.get("confirm", "")
+        confirming = next((a for a in team if str(a.agent.id) == confirm), None)
+        moved = request.query_params.get("moved", "")
+        return await render(
+            request,
+            "agents.html",
+            team=team,
+            disabled=disabled,
+            values={},
+            confirming=confirming,
+            moved=int(moved) if moved.isdigit() and len(moved) < 7 else None,
+        )
     values = await form(request)
     try:
         await accounts.create_agent(ctx, admin, values)
@@ -467,8 +480,12 @@ def agent_switch(disabled: bool) -> Handler:
     @page
     async def handler(request: Request) -> Response:
         admin = await require_user(request, "admin")
-        await accounts.set_disabled(context(request), admin, request.path_params["id"], disabled=disabled)
-        return redirect("/agents?notice=" + ("agent-disabled" if disabled else "agent-enabled"))
+        done = await accounts.set_disabled(
+            context(request), admin, request.path_params["id"], disabled=disabled
+        )
+        if disabled:
+            return redirect(f"/agents?notice=agent-disabled&moved={done.moved_tickets}")
+        return redirect("/agents?notice=agent-enabled")
 
     return handler
 
@@ -485,7 +502,20 @@ async def overview_page(request: Request) -> Response:
         load=charts.horizontal_bars([(a["agent"]["name"], a["open_tickets"]) for a in s["open_per_agent"]]),
         first_response=charts.duration(s["median_first_response_seconds"]),
         resolution=charts.duration(s["median_resolution_seconds"]),
+        sla_priority=charts.attainment_bars(
+            [(p.capitalize(), a) for p, a in s["sla_attainment"]["per_priority"].items()]
+        ),
+        sla_agents=charts.attainment_bars(
+            [(a["agent"]["name"], a) for a in s["sla_attainment"]["per_agent"]]
+        ),
     )
+
+
+@page
+async def inbound_emails_page(request: Request) -> Response:
+    admin = await require_user(request, "admin")
+    emails = await mail_admin.unimported_emails(context(request), admin)
+    return await render(request, "inbound_emails.html", emails=emails)
 
 
 @page
@@ -602,5 +632,6 @@ routes = [
     Route("/agents/{id}/enable", agent_switch(False), methods=["POST"]),
     Route("/overview", overview_page),
     Route("/admin/emails", failed_emails_page),
+    Route("/admin/inbound", inbound_emails_page),
     Route("/feedback", feedback_page, methods=["GET", "POST"]),
 ]

@@ -1,0 +1,147 @@
+"""Webhooks (where to POST which events) and their deliveries, an outbox leased like email's."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from ccr.store.leases import LeasedTable
+
+# A batch of deliveries at 10 s each fits well inside; a worker that dies frees them after.
+LEASE = timedelta(minutes=2)
+DELIVERIES = LeasedTable("webhook_deliveries", LEASE)
+
+
+@dataclass(frozen=True)
+class Webhook:
+    id: int
+    url: str
+    events: tuple[str, ...]
+    secret: str
+    created_at: datetime
+
+    def public(self, *, with_secret: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": str(self.id),
+            "url": self.url,
+            "events": list(self.events),
+            "created_at": self.created_at,
+        }
+        if with_secret:
+            data["secret"] = self.secret
+        return data
+
+
+FIELDS = "id, url, events, secret, created_at"
+
+
+def _webhook(row: asyncpg.Record) -> Webhook:
+    data = dict(row)
+    data["events"] = tuple(data["events"])
+    return Webhook(**data)
+
+
+async def create(
+    conn: asyncpg.Connection, url: str, events: list[str], secret: str, created_by: int
+) -> Webhook:
+    row = await conn.fetchrow(
+        f"INSERT INTO webhooks (url, events, secret, created_by) VALUES ($1, $2, $3, $4) RETURNING {FIELDS}",
+        url,
+        events,
+        secret,
+        created_by,
+    )
+    return _webhook(row)
+
+
+async def all_(conn: asyncpg.Connection) -> list[Webhook]:
+    return [_webhook(r) for r in await conn.fetch(f"SELECT {FIELDS} FROM webhooks ORDER BY id")]
+
+
+async def by_ids(conn: asyncpg.Connection, ids: list[int]) -> dict[int, Webhook]:
+    rows = await conn.fetch(f"SELECT {FIELDS} FROM webhooks WHERE id = ANY($1::bigint[])", ids)
+    return {r["id"]: _webhook(r) for r in rows}
+
+
+async def delete(conn: asyncpg.Connection, webhook_id: int) -> bool:
+    return bool(await conn.fetchval("DELETE FROM webhooks WHERE id = $1 RETURNING true", webhook_id))
+
+
+async def enqueue(conn: asyncpg.Connection, event: str, delivery_id: uuid.UUID, body: bytes) -> int:
+    """One delivery row per webhook that wants `event`; how many were queued."""
+    result = await conn.execute(
+        """INSERT INTO webhook_deliveries (webhook_id, delivery_id, event, body)
+           SELECT id, $2, $1, $3 FROM webhooks WHERE $1 = ANY(events)""",
+        event,
+        delivery_id,
+        body,
+    )
+    return int(result.split()[-1])
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    webhook_id: int
+    delivery_id: uuid.UUID
+    event: str
+    body: bytes
+    attempts: int
+
+
+async def claim(conn: asyncpg.Connection, limit: int) -> list[Delivery]:
+    rows = await DELIVERIES.claim(conn, limit, "id, webhook_id, delivery_id, event, body, attempts")
+    return [Delivery(**dict(r)) for r in rows]
+
+
+async def mark_answered(conn: asyncpg.Connection, delivery_id: int, status: int | None) -> None:
+    await conn.execute("UPDATE webhook_deliveries SET last_status = $2 WHERE id = $1", delivery_id, status)
+
+
+@dataclass(frozen=True)
+class DeliveryStatus:
+    id: int
+    webhook_id: int
+    delivery_id: uuid.UUID
+    event: str
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+    failed_at: datetime | None
+    last_status: int | None
+    last_error: str | None
+
+    @property
+    def state(self) -> str:
+        if self.sent_at is not None:
+            return "delivered"
+        if self.failed_at is not None:
+            return "failed"
+        return "retrying" if self.attempts else "queued"
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": str(self.delivery_id),
+            "webhook_id": str(self.webhook_id),
+            "event": self.event,
+            "state": self.state,
+            "attempts": self.attempts,
+            "last_status": self.last_status,
+            "last_error": self.last_error,
+            "created_at": self.created_at,
+            "delivered_at": self.sent_at,
+        }
+
+
+async def recent(conn: asyncpg.Connection, limit: int) -> list[DeliveryStatus]:
+    rows = await conn.fetch(
+        """SELECT id, webhook_id, delivery_id, event, attempts, created_at, sent_at, failed_at,
+                  last_status, last_error
+           FROM webhook_deliveries ORDER BY id DESC LIMIT $1""",
+        limit,
+    )
+    return [DeliveryStatus(**dict(r)) for r in rows]
