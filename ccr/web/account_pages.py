@@ -82,7 +82,7 @@ async def _profile(request: Request, user: User, values: dict[str, Any]) -> None
 
 
 async def _password(request: Request, user: User, values: dict[str, Any]) -> None:
-    await profile.change_password(context(request), user, request.cookies[SESSION_COOKIE], values)
+    await profile.change_password(context(request), user, request.cookies.get(SESSION_COOKIE, ""), values)
 
 
 async def _email(request: Request, user: User, values: dict[str, Any]) -> None:
