@@ -78,3 +78,16 @@ async def test_account_page_profile_and_two_factor_setup(
     await page.get_by_role("button", name="Log in").click()
     await expect(page).to_have_url(re.compile(r"/tickets$"))
     watch.assert_clean()
+
+
+async def test_the_account_page_on_a_phone(
+    server: AppServer, smtp: Mailbox, browser: Browser, axe_js: Path
+) -> None:
+    watch = ui.Watch()
+    page = await ui.new_page(browser, watch, bypass_csp=True, viewport={"width": 390, "height": 844})
+    await ui.register_and_login(page, server.url, smtp, "phone@example.com", "Pia")
+    await page.get_by_role("link", name="Pia").click()  # the name stays in the top bar
+    await expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    await _no_violations(page, "account on a phone", axe_js)
+    await ui.shot(page, "account-phone")
+    watch.assert_clean()
