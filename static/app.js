@@ -212,6 +212,12 @@
     let lastTypingSent = 0;
     let readSent = 0;
     let unseenMarker = null;
+    // Staff write replies or internal notes; admins only notes (the server decides the same).
+    function noteMode() {
+      const note = form && form.querySelector('input[name="kind"][value="note"]');
+      return Boolean(note && note.checked);
+    }
+    function placeholder() { return input.dataset[noteMode() ? "notePlaceholder" : "replyPlaceholder"]; }
 
     list.querySelectorAll(".msg").forEach((node) => { lastSeq = Math.max(lastSeq, Number(node.dataset.seq)); });
     addDaySeparators();
@@ -250,6 +256,11 @@
     function messageNode(m, own) {
       const li = el("li", "msg" + (own ? " own" : ""));
       if (m.seq) li.dataset.seq = m.seq;
+      const noteLabel = document.getElementById("note-label-template");
+      if (m.internal) {
+        li.classList.add("note");
+        if (noteLabel) li.append(noteLabel.content.cloneNode(true));
+      }
       const meta = el("div", "meta");
       if (own || !m.sender) meta.append(el("span", "sender", "You"), " ");
       else meta.append(el("span", "sender", m.sender.name), " ", el("span", "role", m.sender.role), " ");
@@ -282,13 +293,14 @@
       if (unseenMarker && nearBottom()) { unseenMarker.remove(); unseenMarker = null; sendRead(); }
     });
 
-    function receive(m) {
+    // prevSeq: the seq this message follows for us (a customer's skips internal notes).
+    function receive(m, prevSeq) {
       if (m.seq <= lastSeq) return; // already shown
-      if (m.seq > lastSeq + 1) {
+      if ((prevSeq === undefined ? m.seq - 1 : prevSeq) > lastSeq) {
         // Try again only if the backfill got somewhere; otherwise the next resume
         // (after=lastSeq) brings it, and we do not hammer the server.
         const before = lastSeq;
-        backfill().then(() => { if (lastSeq > before) receive(m); });
+        backfill().then(() => { if (lastSeq > before) receive(m, prevSeq); });
         return;
       }
       lastSeq = m.seq;
@@ -311,7 +323,8 @@
       if (!backfilling) {
         backfilling = fetch(`/api/v1/tickets/${ticketId}/messages?after=${lastSeq}&limit=500`, { credentials: "same-origin" })
           .then((r) => (r.ok ? r.json() : { messages: [] }))
-          .then((data) => { data.messages.forEach((m) => { if (m.seq === lastSeq + 1) receive(m); }); })
+          // The server sends exactly what we may see after lastSeq, in order.
+          .then((data) => { data.messages.forEach((m) => receive(m, lastSeq)); })
           .finally(() => { backfilling = null; });
       }
       return backfilling;
@@ -342,7 +355,8 @@
       if (form) {
         input.disabled = closed;
         form.querySelector("button").disabled = closed;
-        input.placeholder = closed ? "This ticket is closed; the chat is read-only." : "Write a message…";
+        form.querySelectorAll('input[name="kind"]').forEach((r) => { r.disabled = closed; });
+        input.placeholder = closed ? "This ticket is closed; the chat is read-only." : placeholder();
       }
       const closeForm = document.getElementById("close-form");
       const reopenForm = document.getElementById("reopen-form");
@@ -371,6 +385,21 @@
       presenceEl.textContent = others.length ? `${others.join(", ")} ${others.length > 1 ? "are" : "is"} here` : "";
     }
 
+    // Staff only: the other staff with this ticket open ("Dana is also viewing · typing…").
+    const viewingEl = document.getElementById("viewing");
+    function showViewing(users) {
+      if (!viewingEl) return;
+      const others = users.filter((u) => u.id !== me);
+      const typing = others.filter((u) => u.typing).map((u) => u.name);
+      let text = "";
+      if (others.length === 1) text = `${others[0].name} is also viewing${typing.length ? " · typing…" : ""}`;
+      else if (others.length > 1) {
+        text = `${others.map((u) => u.name).join(", ")} are also viewing`;
+        if (typing.length) text += ` · ${typing.join(", ")} ${typing.length > 1 ? "are" : "is"} typing…`;
+      }
+      viewingEl.textContent = text;
+    }
+
     const socket = liveSocket(() => `${wsBase}/ws/tickets/${ticketId}?after=${lastSeq}`, {
       heartbeat: true,
       allowed: () => stillAllowed(`/api/v1/tickets/${ticketId}`),
@@ -391,9 +420,9 @@
             sendRead(); // opening the chat reads what is already on the page
             // Anything sent but not acknowledged goes out again with its original client_id:
             // the server stores it once however many times it arrives.
-            pending.forEach((p, clientId) => socket.send(outgoing(clientId, p.body, p.files)));
+            pending.forEach((p, clientId) => socket.send(outgoing(clientId, p.body, p.files, p.internal)));
             break;
-          case "message": receive(f.message); break;
+          case "message": receive(f.message, f.prev_seq); break;
           case "ack": {
             const p = pending.get(f.client_id);
             if (p) p.node.classList.remove("pending");
@@ -408,6 +437,7 @@
             if (f.user_id !== me) { othersRead = Math.max(othersRead, f.seq); updateReceipts(); }
             break;
           case "presence": showPresence(f.online); break;
+          case "viewing": showViewing(f.users); break;
           case "ticket":
             if (f.ticket.agent) names[f.ticket.agent.id] = f.ticket.agent.name;
             setStatus(f.ticket);
@@ -425,9 +455,10 @@
     });
 
     // A message frame; files uploaded beforehand go by id (static/attachments.js).
-    function outgoing(clientId, body, files) {
+    function outgoing(clientId, body, files, internal) {
       const frame = { type: "message", client_id: clientId, body };
       if (files && files.length) frame.attachment_ids = files.map((a) => a.id);
+      if (internal) frame.internal = true;
       return frame;
     }
 
@@ -440,21 +471,28 @@
         if ((!body && !(att && att.ready())) || status === "closed") return;
         const files = att ? att.take() : [];
         const clientId = (crypto.randomUUID && crypto.randomUUID()) || String(Date.now()) + Math.random();
-        const node = messageNode({ body, attachments: files, created_at: new Date().toISOString() }, true);
+        const internal = noteMode();
+        const node = messageNode({ body, internal, attachments: files, created_at: new Date().toISOString() }, true);
         node.classList.add("pending");
-        pending.set(clientId, { body, files, node });
+        pending.set(clientId, { body, files, node, internal });
         append(node, new Date().toISOString());
         list.scrollTop = list.scrollHeight;
         input.value = "";
-        socket.send(outgoing(clientId, body, files));
+        socket.send(outgoing(clientId, body, files, internal));
       });
       input.addEventListener("keydown", (e) => {
         if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
       });
       input.addEventListener("input", () => {
         const now = Date.now();
-        if (now - lastTypingSent > 2000) { lastTypingSent = now; socket.send({ type: "typing" }); }
+        if (now - lastTypingSent > 2000) { lastTypingSent = now; socket.send({ type: "typing", internal: noteMode() }); }
       });
+      // "Reply | Note": a note is drawn (and typed) differently so nobody sends one by mistake.
+      form.querySelectorAll('input[name="kind"]').forEach((radio) => radio.addEventListener("change", () => {
+        form.classList.toggle("note-mode", noteMode());
+        if (!input.disabled) input.placeholder = placeholder();
+        input.focus();
+      }));
     }
   }
 
@@ -531,7 +569,7 @@
       slot("id").textContent = t.id;
       slot("subject").textContent = t.subject;
       slot("subject").href = `/tickets/${t.id}`;
-      const badge = fresh.querySelector(".badge");
+      const badge = fresh.querySelector('[data-col="status"] .badge');
       badge.textContent = t.status;
       badge.className = "badge status-" + t.status;
       if (slot("customer")) slot("customer").textContent = t.customer.name;

@@ -143,7 +143,7 @@
   }
 
   // ------------------------------------------------------------------ counts and the tab title
-  function showUnread(n) { document.title = (n ? `(${n}) ` : "") + baseTitle; }
+  function showUnread(n) { document.title = (n ? `(${n > 99 ? "99+" : n}) ` : "") + baseTitle; }
 
   // Throttled, not debounced: a steady stream of events still refreshes the counts, at most
   // one fetch per pending deadline (a later deadline, e.g. after a read, gets its own).
@@ -162,8 +162,9 @@
             const n = c.views[node.dataset.countFor];
             if (n !== undefined) node.textContent = n;
           });
-          const shown = new Set([...nav.querySelectorAll("[data-view-key]")].map((a) => a.dataset.viewKey));
-          if (Object.keys(c.views).some((key) => !shown.has(key))) reloadViews();
+          const shown = new Set([...nav.querySelectorAll("[data-count-for]")].map((n) => n.dataset.countFor));
+          const same = shown.size === Object.keys(c.views).length && [...shown].every((key) => key in c.views);
+          if (!same) reloadViews(); // a tag came or went
           showUnread(c.unread);
         })
         .catch(() => {});
@@ -322,18 +323,17 @@
   function focusComposer(note) {
     const input = document.getElementById("f-body");
     if (!input || input.disabled) return;
-    // The composer's Reply | Note switch, when the ticket page has one.
-    const toggle = document.querySelector(note ? "[data-composer-mode='note'], #mode-note" : "[data-composer-mode='reply'], #mode-reply");
-    const box = document.querySelector("#composer input[type='checkbox'][name='internal']");
-    if (toggle) toggle.click();
-    else if (box && box.checked !== note) box.click();
+    // The composer's Reply | Note switch (radios named "kind"), when the page has one.
+    const kind = document.querySelector(`#composer input[name="kind"][value="${note ? "note" : "reply"}"]`);
+    if (kind && !kind.checked && !kind.disabled) kind.click();
     input.focus();
   }
 
   document.addEventListener("keydown", (e) => {
-    if (e.key === "Escape" && typing(e.target) && e.target.id === "f-body") { e.target.blur(); return; }
-    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || typing(e.target) || dialog.open) return;
-    const search = document.getElementById("search-box");
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || dialog.open) return; // handled already
+    if (e.key === "Escape" && e.target.id === "f-body") { e.target.blur(); return; }
+    if (typing(e.target)) return;
+    const search = document.getElementById("search-box") || document.getElementById("top-search");
     switch (e.key) {
       case "j": move(1); break;
       case "k": move(-1); break;

@@ -23,7 +23,17 @@ from tests.ticket_helpers import (
     post,
 )
 
-MESSAGE_KEYS = {"id", "ticket_id", "seq", "sender", "body", "client_id", "created_at", "attachments"}
+MESSAGE_KEYS = {
+    "id",
+    "ticket_id",
+    "seq",
+    "sender",
+    "body",
+    "client_id",
+    "created_at",
+    "attachments",
+    "internal",
+}
 
 
 @pytest.fixture

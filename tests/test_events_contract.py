@@ -2,7 +2,7 @@
 which channels (and so which users' sockets get them), with which payloads.
 
 Channels are whom an event reaches: `room:{t}:staff` is heard by the ticket's agent and
-admins, `room:{t}:customer` by its customer, `board:…` by dashboards, `user:{id}` by every
+admins (notes and `viewing` go only there), `room:{t}:customer` by its customer, `board:…` by dashboards, `user:{id}` by every
 socket of that user. The app runs in-process with the memory bus, so an event published
 by a request has been dispatched by the time its response arrives.
 """
@@ -93,11 +93,19 @@ async def scene(server: AppServer, smtp: Mailbox, database_url: str) -> AsyncIte
     await site.aclose()
 
 
-def ticket_frames(event: str, ticket: dict[str, Any], boards: list[str]) -> Published:
-    """A ticket event: to both sides of the room and to the given boards."""
-    frame = {"type": "ticket", "event": event, "ticket": ticket}
-    channels = [f"room:{ticket['id']}:staff", f"room:{ticket['id']}:customer", *boards]
-    return {channel: [frame] for channel in channels}
+def ticket_frames(
+    event: str, ticket: dict[str, Any], boards: list[str], customer_ticket: dict[str, Any] | None = None
+) -> Published:
+    """A ticket event: to both sides of the room and to the given boards; the customer's
+    channels carry the customer's view of the ticket (`customer_ticket`, when it differs)."""
+    tid = ticket["id"]
+    channels = [f"room:{tid}:staff", f"room:{tid}:customer", *boards]
+    published = {}
+    for channel in channels:
+        for_customer = channel.endswith(":customer") or channel.startswith("board:customer:")
+        seen = customer_ticket if customer_ticket and for_customer else ticket
+        published[channel] = [{"type": "ticket", "event": event, "ticket": seen}]
+    return published
 
 
 async def test_each_action_publishes_exactly_its_events_to_exactly_its_audience(scene: Scene) -> None:
@@ -123,23 +131,51 @@ async def test_each_action_publishes_exactly_its_events_to_exactly_its_audience(
     boards = ["board:admin", f"board:agent:{andy.id}", f"board:agent:{bea.id}", f"board:customer:{carol.id}"]
     assert rec.take() == ticket_frames("assigned", reassigned, boards)
 
-    # a reply: the message to both rooms, activity to the boards that show the ticket
+    # a reply: the message to both rooms (the customer's says which seq it follows for
+    # them), activity to the boards that show the ticket
     r = await bea.client.post(f"/tickets/{tid}/messages", json={"body": "On it", "client_id": "b1"})
     message = r.json()["message"]
-    room_frame = {"type": "message", "message": message, "agent_id": bea.id}
+    staff_frame = {"type": "message", "message": message, "agent_id": bea.id}
     activity = {"type": "activity", "ticket_id": tid, "last_seq": 1, "sender": message["sender"]}
     assert rec.take() == {
-        f"room:{tid}:staff": [room_frame],
-        f"room:{tid}:customer": [room_frame],
+        f"room:{tid}:staff": [staff_frame],
+        f"room:{tid}:customer": [{**staff_frame, "prev_seq": 0}],
         "board:admin": [activity],
         f"board:agent:{bea.id}": [activity],
         f"board:customer:{carol.id}": [activity],
     }
 
-    # read: the receipt to the room
-    r = await carol.client.post(f"/tickets/{tid}/read", json={"seq": 1})
-    read = {"type": "read", "user_id": carol.id, "seq": 1}
+    # a note: staff only — their room and their boards
+    r = await bea.client.post(
+        f"/tickets/{tid}/messages", json={"body": "VIP", "client_id": "b2", "internal": True}
+    )
+    note = r.json()["message"]
+    activity = {"type": "activity", "ticket_id": tid, "last_seq": 2, "sender": note["sender"]}
+    assert rec.take() == {
+        f"room:{tid}:staff": [{"type": "message", "message": note, "agent_id": bea.id}],
+        "board:admin": [activity],
+        f"board:agent:{bea.id}": [activity],
+    }
+
+    # the next reply follows seq 1 for the customer
+    r = await bea.client.post(f"/tickets/{tid}/messages", json={"body": "Fixed?", "client_id": "b3"})
+    reply = r.json()["message"]
+    published = rec.take()
+    assert published[f"room:{tid}:customer"] == [
+        {"type": "message", "message": reply, "agent_id": bea.id, "prev_seq": 1}
+    ]
+    assert published[f"room:{tid}:staff"] == [{"type": "message", "message": reply, "agent_id": bea.id}]
+
+    # read: the receipt to the room; staff reading up to a note tell only staff
+    r = await carol.client.post(f"/tickets/{tid}/read", json={"seq": 3})
+    read = {"type": "read", "user_id": carol.id, "seq": 3}
     assert rec.take() == {f"room:{tid}:staff": [read], f"room:{tid}:customer": [read]}
+    await bea.client.post(
+        f"/tickets/{tid}/messages", json={"body": "ok", "client_id": "b4", "internal": True}
+    )
+    rec.take()
+    r = await admin.client.post(f"/tickets/{tid}/read", json={"seq": 4})
+    assert rec.take() == {f"room:{tid}:staff": [{"type": "read", "user_id": admin.id, "seq": 4}]}
 
     # opening a socket: presence to the room; typing: to the room
     sock = await s.site.room(carol, tid)
@@ -152,16 +188,45 @@ async def test_each_action_publishes_exactly_its_events_to_exactly_its_audience(
     nobody = {"type": "presence", "online": []}
     assert await rec.settle(2) == {f"room:{tid}:staff": [nobody], f"room:{tid}:customer": [nobody]}
 
-    # close and reopen
+    # an agent's socket: presence to the room, `viewing` to staff only, and the admins'
+    # boards see the agent online; typing a note: staff only, and `viewing` says so
+    sock = await s.site.room(bea, tid)
+    presence = {"type": "presence", "online": [bea.id]}
+    online = {"type": "agent_presence", "user_id": bea.id, "online": True}
+    bea_viewing = {"id": bea.id, "name": bea.name, "role": "agent", "typing": False}
+    assert await rec.settle(4) == {
+        f"room:{tid}:staff": [presence, {"type": "viewing", "users": [bea_viewing]}],
+        f"room:{tid}:customer": [presence],
+        "board:admin": [online],
+    }
+    await sock.send({"type": "typing", "internal": True})
+    typing = {"type": "typing", "user": {"id": bea.id, "name": bea.name}}
+    assert await rec.settle(2) == {
+        f"room:{tid}:staff": [typing, {"type": "viewing", "users": [{**bea_viewing, "typing": True}]}]
+    }
+    await sock.close()
+    assert await rec.settle(4) == {
+        f"room:{tid}:staff": [nobody, {"type": "viewing", "users": []}],
+        f"room:{tid}:customer": [nobody],
+        "board:admin": [{**online, "online": False}],
+    }
+
+    # close and reopen (notes make the staff's and the customer's last_seq differ)
     boards = ["board:admin", f"board:agent:{bea.id}", f"board:customer:{carol.id}"]
     r = await carol.client.post(f"/tickets/{tid}/close")
-    assert rec.take() == ticket_frames("closed", r.json()["ticket"], boards)
+    as_customer = r.json()["ticket"]
+    as_staff = (await admin.client.get(f"/tickets/{tid}")).json()["ticket"]
+    assert (as_customer["last_seq"], as_staff["last_seq"]) == (3, 4)
+    assert rec.take() == ticket_frames("closed", as_staff, boards, as_customer)
     r = await admin.client.post(f"/tickets/{tid}/reopen")
-    assert rec.take() == ticket_frames("reopened", r.json()["ticket"], boards)
+    as_staff = r.json()["ticket"]
+    as_customer = (await carol.client.get(f"/tickets/{tid}")).json()["ticket"]
+    assert rec.take() == ticket_frames("reopened", as_staff, boards, as_customer)
 
     # priority and tags: the same audience as a status change; changing nothing sends nothing
     r = await bea.client.patch(f"/tickets/{tid}", json={"priority": "urgent", "tags": ["vip"]})
-    assert rec.take() == ticket_frames("updated", r.json()["ticket"], boards)
+    as_customer = (await carol.client.get(f"/tickets/{tid}")).json()["ticket"]
+    assert rec.take() == ticket_frames("updated", r.json()["ticket"], boards, as_customer)
     r = await admin.client.patch(f"/tickets/{tid}", json={"priority": "urgent"})
     assert r.status_code == 200 and rec.take() == {}
 

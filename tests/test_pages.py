@@ -288,9 +288,10 @@ async def test_admin_board_lists_all_and_assigns(server: AppServer, cast: Cast) 
     page = assert_html(await admin.get("/board", params={"agent_id": cast.agent2.id}))
     assert rows(page) == {a["id"]: "assigned"}
 
-    # Admins watch the chat but get no message form.
+    # Admins do not reply in the chat: their message form writes internal notes only.
     page = assert_html(await admin.get(f"/tickets/{a['id']}"))
-    assert f'action="/tickets/{a["id"]}/messages"' not in page
+    assert f'action="/tickets/{a["id"]}/messages"' in page
+    assert 'value="note" checked' in page and 'value="reply"' not in page
 
 
 async def test_agents_page_creates_an_agent(server: AppServer, smtp: Mailbox, cast: Cast) -> None:

@@ -82,11 +82,11 @@ async def test_fan_out_across_two_processes_then_resume_on_the_other(
         bodies = [m["body"] for m in seen]
         for who in ("customer", "agent"):
             assert [x for x in bodies if x.startswith(who)] == [f"{who} {i}" for i in range(100)]
-        acks = [await sock.recv_until("ack", skip={"presence", "typing"}) for _ in range(100)]
+        acks = [await sock.recv_until("ack", skip={"presence", "viewing", "typing"}) for _ in range(100)]
         assert [x["client_id"] for x in acks] == [f"{own[0]}-{i}" for i in range(100)]
         by_seq = {m["seq"]: m for m in seen}
         assert all(by_seq[x["seq"]]["client_id"] == x["client_id"] for x in acks)
-        await sock.nothing(ignore={"presence"})  # no duplicates
+        await sock.nothing(ignore={"presence", "viewing"})  # no duplicates
 
     # The customer leaves process A at seq 200; the agent goes on; the customer resumes on B.
     await customer.close()
@@ -96,10 +96,10 @@ async def test_fan_out_across_two_processes_then_resume_on_the_other(
     resumed = await b.room(world.customer, world.ticket_id, after=200, label="customer on B")
     assert resumed.frames[0]["last_seq"] == 205
     assert seqs(await resumed.messages(5)) == [201, 202, 203, 204, 205]
-    await resumed.nothing(ignore={"presence"})
+    await resumed.nothing(ignore={"presence", "viewing"})
     older = await a.room(world.customer, world.ticket_id, after=150, label="customer back on A")
     assert seqs(await older.messages(55)) == list(range(151, 206))
-    await older.nothing(ignore={"presence"})
+    await older.nothing(ignore={"presence", "viewing"})
 
 
 async def test_kill_9_mid_burst_loses_no_acked_message_and_resends_land_once(
@@ -149,7 +149,7 @@ async def test_kill_9_mid_burst_loses_no_acked_message_and_resends_land_once(
     assert [r["seq"] for r in rows] == list(range(1, 101))
     # The agent, on the surviving process all along, saw every message once and in order.
     assert seqs(await agent.messages(100, timeout=30)) == list(range(1, 101))
-    await agent.nothing(ignore={"presence"})
+    await agent.nothing(ignore={"presence", "viewing"})
 
 
 async def test_redis_restarted_mid_chat_loses_nothing(

@@ -58,16 +58,16 @@ async def test_hello_then_the_backlog_after_after_then_live(site: Endpoint, worl
 
     r = await post(world.customer, world.ticket_id, "live")
     assert r.status_code == 201
-    live = await sock.recv_until("message", skip={"presence"})
+    live = await sock.recv_until("message", skip={"presence", "viewing"})
     assert (live["message"]["seq"], live["message"]["body"]) == (4, "live")
 
     # No `after`: the whole history; `after` beyond last_seq: nothing but what comes next.
     everything = await site.room(world.customer, world.ticket_id)
     assert [m["seq"] for m in await everything.messages(4)] == [1, 2, 3, 4]
     ahead = await site.room(world.customer, world.ticket_id, after=99)
-    await ahead.nothing(ignore={"presence"})
+    await ahead.nothing(ignore={"presence", "viewing"})
     await post(world.agent, world.ticket_id, "next")
-    assert (await ahead.recv_until("message", skip={"presence"}))["message"]["seq"] == 5
+    assert (await ahead.recv_until("message", skip={"presence", "viewing"}))["message"]["seq"] == 5
 
 
 async def test_message_is_acked_after_storage_and_sent_to_both_parties_once(
@@ -99,10 +99,10 @@ async def test_message_is_acked_after_storage_and_sent_to_both_parties_once(
 
     # The same client_id again (a resend after a lost ack): the original ack, no second copy.
     await customer.send({"type": "message", "client_id": "c-1", "body": "Hello there"})
-    again = await customer.recv_until("ack", skip={"presence"})
+    again = await customer.recv_until("ack", skip={"presence", "viewing"})
     assert again == ack
-    await customer.nothing(ignore={"presence"})
-    await agent.nothing(ignore={"presence"})
+    await customer.nothing(ignore={"presence", "viewing"})
+    await agent.nothing(ignore={"presence", "viewing"})
     assert len(await stored_messages(database_url, world.ticket_id)) == 1
 
 
@@ -112,9 +112,9 @@ async def test_typing_reaches_the_others_only(site: Endpoint, world: World) -> N
     await agent.recv_until("presence", where=lambda f: world.customer.id in f["online"])
 
     await agent.send({"type": "typing"})
-    typing = await customer.recv_until("typing", skip={"presence"})
+    typing = await customer.recv_until("typing", skip={"presence", "viewing"})
     assert typing == {"type": "typing", "user": {"id": world.agent.id, "name": world.agent.name}}
-    await agent.nothing(ignore={"presence"})
+    await agent.nothing(ignore={"presence", "viewing"})
 
 
 async def test_read_is_stored_and_announced_to_the_others(site: Endpoint, world: World) -> None:
@@ -127,10 +127,10 @@ async def test_read_is_stored_and_announced_to_the_others(site: Endpoint, world:
     customer = await site.room(world.customer, world.ticket_id)
     assert [m["seq"] for m in await customer.messages(2)] == [1, 2]
     await customer.send({"type": "read", "seq": 2})
-    read = await agent.recv_until("read", skip={"presence", "message"})
+    read = await agent.recv_until("read", skip={"presence", "viewing", "message"})
     assert read == {"type": "read", "user_id": world.customer.id, "seq": 2}
     assert await _unread(world.customer.client, world.ticket_id) == 0
-    await customer.nothing(ignore={"presence"})  # no receipt of one's own reading
+    await customer.nothing(ignore={"presence", "viewing"})  # no receipt of one's own reading
 
 
 async def test_presence_when_someone_joins_and_leaves(site: Endpoint, world: World) -> None:
@@ -149,7 +149,7 @@ async def test_ticket_frames_on_assign_close_and_reopen(site: Endpoint, world: W
     watcher = await site.room(world.customer, fresh["id"])
     r = await world.admin.client.post(f"/tickets/{fresh['id']}/assign", json={"agent_id": world.agent.id})
     assert r.status_code == 200
-    assigned = await watcher.recv_until("ticket", skip={"presence"})
+    assigned = await watcher.recv_until("ticket", skip={"presence", "viewing"})
     assert assigned["event"] == "assigned"
     assert assigned["ticket"]["status"] == "assigned"
     assert assigned["ticket"]["agent"]["id"] == world.agent.id
@@ -159,23 +159,23 @@ async def test_ticket_frames_on_assign_close_and_reopen(site: Endpoint, world: W
     r = await world.admin.client.post(f"/tickets/{world.ticket_id}/close")
     assert r.status_code == 200
     for sock in (customer, agent):
-        closed = await sock.recv_until("ticket", skip={"presence"})
+        closed = await sock.recv_until("ticket", skip={"presence", "viewing"})
         assert (closed["event"], closed["ticket"]["status"]) == ("closed", "closed")
 
     # Read-only at once, for both parties.
     for sock, cid in ((customer, "late-c"), (agent, "late-a")):
         await sock.send({"type": "message", "client_id": cid, "body": "one more thing"})
-        error = await sock.recv_until("error", skip={"presence"})
+        error = await sock.recv_until("error", skip={"presence", "viewing"})
         assert (error["code"], error["client_id"]) == ("ticket_closed", cid)
 
     r = await world.customer.client.post(f"/tickets/{world.ticket_id}/reopen")
     assert r.status_code == 200
     for sock in (customer, agent):
-        reopened = await sock.recv_until("ticket", skip={"presence"})
+        reopened = await sock.recv_until("ticket", skip={"presence", "viewing"})
         assert (reopened["event"], reopened["ticket"]["status"]) == ("reopened", "assigned")
     await customer.send({"type": "message", "client_id": "after-reopen", "body": "thanks"})
-    assert (await customer.recv_until("ack", skip={"presence", "message"}))["seq"] == 1
-    await watcher.nothing(ignore={"presence"})  # another ticket's room hears nothing of this one
+    assert (await customer.recv_until("ack", skip={"presence", "viewing", "message"}))["seq"] == 1
+    await watcher.nothing(ignore={"presence", "viewing"})  # another ticket's room hears nothing of this one
 
 
 BAD_FRAMES: list[tuple[str, str, str | None]] = [
@@ -198,20 +198,20 @@ async def test_bad_frames_get_an_error_and_the_socket_keeps_working(site: Endpoi
     agent = await site.room(world.agent, world.ticket_id)
     for text, code, client_id in BAD_FRAMES:
         await customer.send(text)
-        error = await customer.recv_until("error", skip={"presence"})
+        error = await customer.recv_until("error", skip={"presence", "viewing"})
         assert error["code"] == code, (text[:60], error)
         assert error.get("client_id") == client_id, (text[:60], error)
         assert isinstance(error["message"], str) and error["message"]
     await customer.conn.send(b"\x00binary")
-    assert (await customer.recv_until("error", skip={"presence"}))["code"] == "invalid_frame"
+    assert (await customer.recv_until("error", skip={"presence", "viewing"}))["code"] == "invalid_frame"
 
     # Still open, still chatting: nothing above was stored or broadcast.
     await customer.send({"type": "ping"})
-    await customer.recv_until("pong", skip={"presence"})
+    await customer.recv_until("pong", skip={"presence", "viewing"})
     await customer.send({"type": "message", "client_id": "ok-1", "body": "x" * 4000})
-    ack = await customer.recv_until("ack", skip={"presence", "message"})
+    ack = await customer.recv_until("ack", skip={"presence", "viewing", "message"})
     assert ack["seq"] == 1
-    message = await agent.recv_until("message", skip={"presence"})
+    message = await agent.recv_until("message", skip={"presence", "viewing"})
     assert (message["message"]["seq"], len(message["message"]["body"])) == (1, 4000)
 
 
@@ -224,7 +224,7 @@ async def test_a_frame_over_64_kb_closes_that_socket_with_1009_only(site: Endpoi
     assert code == 1009
 
     await agent.send({"type": "message", "client_id": "still-here", "body": "are you there?"})
-    assert (await agent.recv_until("ack", skip={"presence", "message"}))["seq"] == 1
+    assert (await agent.recv_until("ack", skip={"presence", "viewing", "message"}))["seq"] == 1
     back = await site.room(world.customer, world.ticket_id)
     assert [m["body"] for m in await back.messages(1)] == ["are you there?"]
 
@@ -264,9 +264,9 @@ async def test_admin_watches_but_cannot_post(site: Endpoint, world: World) -> No
     await customer.recv_until("ack")
 
     await admin.send({"type": "message", "client_id": "adm-1", "body": "admins do not chat"})
-    error = await admin.recv_until("error", skip={"presence"})
+    error = await admin.recv_until("error", skip={"presence", "viewing"})
     assert (error["code"], error["client_id"]) == ("forbidden", "adm-1")
-    await customer.nothing(ignore={"presence"})
+    await customer.nothing(ignore={"presence", "viewing"})
 
 
 async def test_too_many_messages_too_fast_are_rate_limited(
@@ -308,11 +308,11 @@ async def test_reassignment_cuts_the_previous_agent_off(site: Endpoint, world: W
     await assign(world.admin, world.ticket_id, other)
     code, frames = await old.closed()
     assert code == 1008
-    last = [f for f in frames if f["type"] != "presence"]
+    last = [f for f in frames if f["type"] not in ("presence", "viewing")]
     assert [f["type"] for f in last] == ["ticket"], last
     assert last[0]["event"] == "assigned"
     assert last[0]["ticket"]["agent"]["id"] == other.id
-    assigned = await customer.recv_until("ticket", skip={"presence"})
+    assigned = await customer.recv_until("ticket", skip={"presence", "viewing"})
     assert assigned["ticket"]["agent"]["id"] == other.id
 
     # The room goes on without the old agent, who cannot come back.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import asyncpg
 
 from ccr.errors import Invalid, NotFound
@@ -25,8 +27,18 @@ def is_staff(user: User) -> bool:
     return user.role in STAFF
 
 
+def customer_side(ticket: Ticket) -> Ticket:
+    """The ticket as its customer sees it: internal notes leave no trace in seq or activity."""
+    return replace(ticket, last_seq=ticket.last_public_seq, last_activity_at=ticket.public_activity_at)
+
+
+def seen_by(user: User, ticket: Ticket) -> Ticket:
+    return ticket if is_staff(user) else customer_side(ticket)
+
+
 async def visible(conn: asyncpg.Connection, user: User, ticket_id: object, *, lock: bool = False) -> Ticket:
-    """The ticket if the user may see it; otherwise exactly the answer for one that does not exist."""
+    """The ticket as the user sees it (`seen_by`) if they may see it at all; otherwise exactly
+    the answer for one that does not exist."""
     try:
         number = validate.identifier(ticket_id, "id")
     except Invalid:
@@ -34,4 +46,4 @@ async def visible(conn: asyncpg.Connection, user: User, ticket_id: object, *, lo
     ticket = await tickets.get(conn, number, lock=lock)
     if ticket is None or not can_see(user, ticket):
         raise NotFound("No such ticket.")
-    return ticket
+    return seen_by(user, ticket)

@@ -1,5 +1,7 @@
 """Chat on a ticket: post (idempotent on client_id), read history, move the read marker.
 
+Internal notes are messages with `internal`: written by staff, seen by staff only.
+
 The HTTP API and the WebSocket room both come through here.
 """
 
@@ -12,7 +14,7 @@ from datetime import timedelta
 
 from ccr.errors import Conflict, Forbidden, Invalid, RateLimited
 from ccr.services import attachments, presence, validate
-from ccr.services.access import visible
+from ccr.services.access import is_staff, visible
 from ccr.services.context import Context
 from ccr.services.events import MessageCreated, ReadMoved
 from ccr.store import messages, tickets, users
@@ -34,8 +36,11 @@ class Posted:
     """False when client_id repeated an earlier message: nothing new was stored or sent."""
 
 
-def check_can_post(user: User, ticket: Ticket) -> None:
-    if user.role == "admin":
+def check_can_post(user: User, ticket: Ticket, *, internal: bool) -> None:
+    """Replies: the customer and the ticket's agent. Notes: the ticket's agent and admins."""
+    if internal and not is_staff(user):
+        raise Forbidden("Only the ticket's agent and admins write internal notes.")
+    if user.role == "admin" and not internal:
         raise Forbidden("Admins watch the chat; the customer and the assigned agent write in it.")
     if ticket.status == "closed":
         raise Conflict("This ticket is closed; reopen it to write again.", code="ticket_closed")
@@ -56,6 +61,9 @@ async def post_message(
         data.get("body"), "body", max_len=BODY_MAX, min_len=0 if attachment_ids else 1, multiline=True
     )
     client_id = validate.text(data.get("client_id"), "client_id", max_len=CLIENT_ID_MAX, strip=False)
+    internal = data.get("internal") or False
+    if not isinstance(internal, bool):
+        raise Invalid("internal must be true or false.", code="wrong_type", field="internal")
     try:
         await ctx.limiter.hit(f"message:user:{user.id}", ctx.settings.rate_limits["message_user"])
     except RateLimited:
@@ -67,7 +75,8 @@ async def post_message(
             raise
         return Posted(original, created=False)
     # Asked before the transaction: presence may be a Redis round trip.
-    customer_watching = user.role != "agent" or await _customer_watching(ctx, ticket_id)
+    replying = user.role == "agent" and not internal
+    customer_watching = not replying or await _customer_watching(ctx, ticket_id)
     async with ctx.write() as (conn, changes):
         # The row lock orders writers on this ticket: seq has no gaps, and a repeated
         # client_id racing its original finds it committed rather than inserting twice.
@@ -75,11 +84,11 @@ async def post_message(
         original = await messages.by_client_id(conn, ticket.id, user.id, client_id)
         if original is not None:
             return Posted(original, created=False)
-        check_can_post(user, ticket)
-        message = await messages.append(conn, ticket.id, user.id, body, client_id)
+        check_can_post(user, ticket, internal=internal)
+        message = await messages.append(conn, ticket.id, user.id, body, client_id, internal=internal)
         message = await attachments.claim(conn, user, ticket, message, attachment_ids)
         await tickets.mark_read(conn, user.id, ticket.id, message.seq)
-        if user.role == "agent":
+        if replying:  # a note is no answer to the customer
             await messages.mark_first_response(conn, ticket.id)
         if not customer_watching and await tickets.claim_reply_email(conn, ticket.id, REPLY_EMAIL_EVERY):
             customer = await users.by_id(conn, ticket.customer_id)
@@ -100,7 +109,7 @@ async def post_message(
             # acknowledgement is queued ahead of its own broadcast.
             changes.on_commit(functools.partial(on_stored, posted))
         changes.on_commit(ctx.metrics.messages_stored.inc)
-        changes.publish(MessageCreated(ticket, message))
+        changes.publish(MessageCreated(ticket, message, prev_public_seq=ticket.last_public_seq))
     return posted
 
 
@@ -113,7 +122,7 @@ async def history(ctx: Context, user: User, ticket_id: object, params: Mapping[s
         limit = validate.integer(params["limit"], "limit", low=1, high=HISTORY_MAX)
     async with ctx.pool.acquire() as conn:
         ticket = await visible(conn, user, ticket_id)
-        return await messages.after(conn, ticket.id, after, limit)
+        return await messages.after(conn, ticket.id, after, limit, notes=is_staff(user))
 
 
 async def mark_read(ctx: Context, user: User, ticket_id: object, seq: object) -> int:
@@ -122,7 +131,8 @@ async def mark_read(ctx: Context, user: User, ticket_id: object, seq: object) ->
     async with ctx.write() as (conn, changes):
         ticket = await visible(conn, user, ticket_id)
         marker = await tickets.mark_read(conn, user.id, ticket.id, min(number, ticket.last_seq))
-        changes.publish(ReadMoved(ticket.id, user.id, marker))
+        public = not is_staff(user) or not await messages.is_note(conn, ticket.id, marker)
+        changes.publish(ReadMoved(ticket.id, user.id, marker, public=public))
     return marker
 
 
@@ -131,7 +141,7 @@ async def others_read(ctx: Context, user: User, ticket: Ticket) -> int:
     a GET must change nothing (a cross-site link would clear a victim's unread count); the
     page's script reports what was read through the socket or POST /tickets/{id}/read."""
     async with ctx.pool.acquire() as conn:
-        return await tickets.others_read(conn, user.id, ticket.id)
+        return await tickets.others_read(conn, user.id, ticket.id, public_only=not is_staff(user))
 
 
 async def _customer_watching(ctx: Context, ticket_id: object) -> bool:

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal
 
 import orjson
 
-from ccr.services.access import can_see, is_staff
+from ccr.services.access import can_see, customer_side, is_staff
 from ccr.store.messages import Message
 from ccr.store.tickets import Ticket
 from ccr.store.users import User
@@ -91,7 +91,7 @@ def encode(payload: dict[str, Any]) -> bytes:
 
 def customer_view(ticket: Ticket) -> dict[str, Any]:
     """A ticket's wire shape as its customer sees it."""
-    return ticket.public()
+    return customer_side(ticket).public()
 
 
 # --- events ------------------------------------------------------------------------------------
@@ -135,7 +135,8 @@ class TicketChanged(Event):
     def webhook(self) -> WebhookPayload | None:
         if self.event not in TICKET_WEBHOOK_EVENTS:
             return None  # e.g. "updated" (priority, tags): not in the contract's list
-        return f"ticket.{self.event}", {"ticket": self.ticket.public()}
+        # As the customer sees it: a receiver is outside the staff, so no sign of notes either.
+        return f"ticket.{self.event}", {"ticket": customer_view(self.ticket)}
 
     def deliveries(self) -> list[Delivery]:
         channels = _boards(self.ticket, EVERYONE, self.previous_agent_id)
@@ -150,21 +151,27 @@ ACTIVITY = "activity"
 
 @dataclass(frozen=True)
 class MessageCreated(Event):
-    """A chat message: to the room (in seq order, see web/ws.py) and as activity to the boards."""
+    """A chat message or an internal note: to the room (each socket sends them in seq order,
+    see web/ws.py) and as activity to the boards. A note goes to staff only."""
 
     type: ClassVar[str] = "message"
     ticket: Ticket
     """As it was when the message committed: `agent_id` lets an agent's socket notice a
     reassignment whose own event has not reached it yet, and stop before showing this."""
     message: Message
+    prev_public_seq: int
+    """The customer's previous seq (notes skipped): their socket knows it has missed nothing."""
 
     @property
     def audience(self) -> Audience:
-        return EVERYONE
+        return STAFF if self.message.internal else EVERYONE
 
-    def frame(self) -> dict[str, Any]:
+    def frame(self, *, for_customer: bool) -> dict[str, Any]:
         agent_id = str(self.ticket.agent_id) if self.ticket.agent_id else None
-        return {"type": self.type, "message": self.message.public(), "agent_id": agent_id}
+        frame: dict[str, Any] = {"type": self.type, "message": self.message.public(), "agent_id": agent_id}
+        if for_customer:
+            frame["prev_seq"] = self.prev_public_seq
+        return frame
 
     def activity(self) -> dict[str, Any]:
         return {
@@ -176,47 +183,50 @@ class MessageCreated(Event):
 
     def webhook(self) -> WebhookPayload | None:
         # Internal notes never leave the building: a webhook receiver is outside the staff.
-        # (Read by name: notes are a field of Message on branches that have them.)
-        if getattr(self.message, "internal", False):
+        if self.message.internal:
             return None
-        return "message.created", {"ticket": self.ticket.public(), "message": self.message.public()}
+        return "message.created", {"ticket": customer_view(self.ticket), "message": self.message.public()}
 
     def deliveries(self) -> list[Delivery]:
-        room_frame, activity = encode(self.frame()), encode(self.activity())
-        return [(c, room_frame) for c, _ in _rooms(self.ticket.id, self.audience)] + [
-            (c, activity) for c, _ in _boards(self.ticket, self.audience)
-        ]
+        rooms = [(c, encode(self.frame(for_customer=cu))) for c, cu in _rooms(self.ticket.id, self.audience)]
+        activity = encode(self.activity())
+        return rooms + [(c, activity) for c, _ in _boards(self.ticket, self.audience)]
 
 
 @dataclass(frozen=True)
 class ReadMoved(Event):
-    """A user's read marker moved; others in the room show a receipt."""
+    """A user's read marker moved; others in the room show a receipt. The customer's side
+    hears of it only when it points at a message they can see (not a note)."""
 
     type: ClassVar[str] = "read"
     ticket_id: int
     user_id: int
     seq: int
+    public: bool
 
     def frame(self) -> dict[str, Any]:
         return {"type": self.type, "user_id": str(self.user_id), "seq": self.seq}
 
     def deliveries(self) -> list[Delivery]:
         payload = encode(self.frame())
-        return [(c, payload) for c, _ in _rooms(self.ticket_id, EVERYONE)]
+        return [(c, payload) for c, _ in _rooms(self.ticket_id, EVERYONE if self.public else STAFF)]
 
 
 @dataclass(frozen=True)
 class Typing(Event):
+    """Someone is typing; while writing an internal note, only staff are told."""
+
     type: ClassVar[str] = "typing"
     ticket_id: int
     user: User
+    internal: bool = False
 
     def frame(self) -> dict[str, Any]:
         return {"type": self.type, "user": {"id": str(self.user.id), "name": self.user.name}}
 
     def deliveries(self) -> list[Delivery]:
         payload = encode(self.frame())
-        return [(c, payload) for c, _ in _rooms(self.ticket_id, EVERYONE)]
+        return [(c, payload) for c, _ in _rooms(self.ticket_id, STAFF if self.internal else EVERYONE)]
 
 
 @dataclass(frozen=True)
@@ -233,6 +243,28 @@ class PresenceChanged(Event):
     def deliveries(self) -> list[Delivery]:
         payload = encode(self.frame())
         return [(c, payload) for c, _ in _rooms(self.ticket_id, EVERYONE)]
+
+
+@dataclass(frozen=True)
+class Viewing(Event):
+    """Which staff have the ticket open, and who of them is typing: so two agents (or an
+    agent and an admin) see each other. Staff only."""
+
+    type: ClassVar[str] = "viewing"
+    ticket_id: int
+    viewers: tuple[User, ...]
+    typing: frozenset[int] = frozenset()
+
+    def frame(self) -> dict[str, Any]:
+        users = [
+            {"id": str(u.id), "name": u.name, "role": u.role, "typing": u.id in self.typing}
+            for u in self.viewers
+        ]
+        return {"type": self.type, "users": users}
+
+    def deliveries(self) -> list[Delivery]:
+        payload = encode(self.frame())
+        return [(c, payload) for c, _ in _rooms(self.ticket_id, STAFF)]
 
 
 @dataclass(frozen=True)

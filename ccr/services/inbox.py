@@ -26,7 +26,7 @@ STAFF = ("agent", "admin")
 class View:
     key: str  # as in ?view=
     label: str
-    count: int
+    count: int | None  # None: not counted (Closed)
     group: str  # "views", "priority", "tags": how the left pane groups them
 
 
@@ -69,11 +69,11 @@ def views(user: User, counts: Counts) -> list[View]:
     if user.role == "admin":
         fixed.append(View("unassigned", "Unassigned", counts.unassigned, "views"))
         fixed.append(View("all", "All open", counts.all, "views"))
-    fixed.append(View("closed", "Closed", counts.closed, "views"))
+    fixed.append(View("closed", "Closed", None, "views"))
     by_priority = [
         View(f"priority:{p}", p.capitalize(), counts.priorities[p], "priority") for p in PRIORITIES
     ]
-    by_tag = [View(f"tag:{tag}", tag, n, "tags") for tag, n in counts.tags.items()]
+    by_tag = [View(f"tag:{tag}", f"#{tag}", n, "tags") for tag, n in counts.tags.items()]
     return fixed + by_priority + by_tag
 
 
@@ -120,7 +120,7 @@ async def load(ctx: Context, user: User, key: str | None, cursor: str | None = N
     listed = views(user, total)
     current = next((v for v in listed if v.key == key), None)
     if current is None:  # a tag no open ticket carries any more
-        current = View(key, key.partition(":")[2], len(rows), "tags")
+        current = View(key, f"#{key.partition(':')[2]}", len(rows), "tags")
     next_cursor = _encode_cursor(rows[-1].ticket) if more else None
     return Inbox(current, listed, rows, total, next_cursor, paged=after is not None)
 
@@ -140,4 +140,5 @@ async def customer_card(ctx: Context, user: User, ticket_id: object) -> Customer
 
 def counts_public(user: User, counts: Counts) -> dict[str, object]:
     """The counts as the browser refreshes them: one number per view key, and the unread total."""
-    return {"views": {v.key: v.count for v in views(user, counts)}, "unread": counts.unread}
+    numbers = {v.key: v.count for v in views(user, counts) if v.count is not None}
+    return {"views": numbers, "unread": counts.unread}

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from ccr.services import validate
+from ccr.services.access import seen_by
 from ccr.services.context import Context
 from ccr.store import search as store
 from ccr.store.search import MARK_END, MARK_START, STAND_INS, Scope
@@ -179,7 +180,7 @@ async def search(ctx: Context, user: User, params: Mapping[str, object]) -> list
         if tsquery is None:
             return []
         hits = await store.search(conn, tsquery, scope_of(user), limit)
-    return [Result(h.ticket, h.matched, *split_snippet(h.snippet)) for h in hits]
+    return [Result(seen_by(user, h.ticket), h.matched, *split_snippet(h.snippet)) for h in hits]
 
 
 async def matching_ticket_ids(conn: asyncpg.Connection, user: User, query: object) -> list[int]:

@@ -14,6 +14,7 @@ from ccr.services import search, validate
 
 # The gate lives in services.access; re-exported because "tickets.visible" is how callers know it.
 from ccr.services.access import can_see as can_see
+from ccr.services.access import is_staff, seen_by
 from ccr.services.access import visible as visible
 from ccr.services.context import Context
 from ccr.services.events import TicketChanged
@@ -72,7 +73,7 @@ async def open_ticket(ctx: Context, customer: User, data: Mapping[str, object]) 
                 link=ctx.link(f"/tickets/{ticket.id}"),
             )
         changes.publish(TicketChanged(ticket, "created"))
-    return ticket
+    return seen_by(customer, ticket)
 
 
 SORTS = ("activity", "priority", "created", "waiting")
@@ -195,6 +196,7 @@ async def list_tickets(ctx: Context, user: User, params: Mapping[str, object]) -
         after=None if sort == "waiting" else after,
         offset=offset,
         limit=limit + 1,
+        public_only=not is_staff(user),
     )
     async with ctx.pool.acquire() as conn:
         found = None
@@ -202,7 +204,7 @@ async def list_tickets(ctx: Context, user: User, params: Mapping[str, object]) -
             found = await search.matching_ticket_ids(conn, user, params["q"])
         page = await tickets.list_page(conn, replace(query, only_ids=found))
     more = len(page) > limit
-    page = page[:limit]
+    page = [replace(listed, ticket=seen_by(user, listed.ticket)) for listed in page[:limit]]
     cursor = _encode_cursor(page[-1].ticket, sort, offset + limit) if more else None
     return TicketPage(page, cursor)
 
@@ -290,7 +292,7 @@ async def _change_status(ctx: Context, user: User, ticket_id: object, *, close: 
             link=ctx.link(f"/tickets/{ticket.id}"),
         )
         changes.publish(TicketChanged(ticket, "closed" if close else "reopened"))
-    return ticket
+    return seen_by(user, ticket)
 
 
 async def close(ctx: Context, user: User, ticket_id: object) -> Ticket:

@@ -1,4 +1,7 @@
-"""Chat messages: numbered per ticket by seq, 1, 2, 3… with no gaps."""
+"""Chat messages: numbered per ticket by seq, 1, 2, 3… with no gaps.
+
+Internal notes share the numbering; a customer's view skips their numbers.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ class Message:
     body: str
     client_id: str
     created_at: datetime
+    internal: bool = False
+    """An internal note: staff only."""
     attachments: tuple[Attachment, ...] = ()
 
     def public(self) -> dict[str, Any]:
@@ -34,13 +39,15 @@ class Message:
             "body": self.body,
             "client_id": self.client_id,
             "created_at": self.created_at,
+            "internal": self.internal,
             "attachments": [a.public() for a in self.attachments],
         }
 
 
 SELECT = """
     SELECT m.id, m.ticket_id, m.seq, m.sender_id, u.role AS sender_role,
-           trim(u.first_name || ' ' || u.last_name) AS sender_name, m.body, m.client_id, m.created_at
+           trim(u.first_name || ' ' || u.last_name) AS sender_name, m.body, m.client_id, m.created_at,
+           m.internal
     FROM messages m JOIN users u ON u.id = m.sender_id
 """
 
@@ -60,31 +67,46 @@ async def by_client_id(
 
 
 async def append(
-    conn: asyncpg.Connection, ticket_id: int, sender_id: int, body: str, client_id: str
+    conn: asyncpg.Connection,
+    ticket_id: int,
+    sender_id: int,
+    body: str,
+    client_id: str,
+    *,
+    internal: bool = False,
 ) -> Message:
-    """Insert the next message; the caller holds the ticket's row lock, so seq has no gaps."""
+    """Insert the next message; the caller holds the ticket's row lock, so seq has no gaps.
+    A note moves only the staff's view of the ticket (not updated_at, which customers see)."""
     row = await conn.fetchrow(
         f"""WITH bumped AS (
-                UPDATE tickets SET last_seq = last_seq + 1, last_activity_at = now(), updated_at = now()
+                UPDATE tickets SET last_seq = last_seq + 1, last_activity_at = now(),
+                    updated_at = CASE WHEN $5 THEN updated_at ELSE now() END,
+                    last_public_seq = CASE WHEN $5 THEN last_public_seq ELSE last_seq + 1 END,
+                    public_activity_at = CASE WHEN $5 THEN public_activity_at ELSE now() END
                 WHERE id = $1 RETURNING last_seq),
             inserted AS (
-                INSERT INTO messages (ticket_id, seq, sender_id, body, client_id)
-                SELECT $1, last_seq, $2, $3, $4 FROM bumped RETURNING *)
+                INSERT INTO messages (ticket_id, seq, sender_id, body, client_id, internal)
+                SELECT $1, last_seq, $2, $3, $4, $5 FROM bumped RETURNING *)
             {SELECT.replace("FROM messages m", "FROM inserted m")}""",
         ticket_id,
         sender_id,
         body,
         client_id,
+        internal,
     )
     return Message(**dict(row))
 
 
-async def after(conn: asyncpg.Connection, ticket_id: int, after_seq: int, limit: int) -> list[Message]:
+async def after(
+    conn: asyncpg.Connection, ticket_id: int, after_seq: int, limit: int, *, notes: bool
+) -> list[Message]:
+    """Messages after `after_seq` in seq order; internal notes only when `notes`."""
     rows = await conn.fetch(
-        SELECT + " WHERE m.ticket_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3",
+        SELECT + " WHERE m.ticket_id = $1 AND m.seq > $2 AND ($4 OR NOT m.internal) ORDER BY m.seq LIMIT $3",
         ticket_id,
         after_seq,
         limit,
+        notes,
     )
     return await with_attachments(conn, [Message(**dict(r)) for r in rows])
 
@@ -98,4 +120,10 @@ async def with_attachments(conn: asyncpg.Connection, found: list[Message]) -> li
 async def mark_first_response(conn: asyncpg.Connection, ticket_id: int) -> None:
     await conn.execute(
         "UPDATE tickets SET first_response_at = coalesce(first_response_at, now()) WHERE id = $1", ticket_id
+    )
+
+
+async def is_note(conn: asyncpg.Connection, ticket_id: int, seq: int) -> bool:
+    return bool(
+        await conn.fetchval("SELECT internal FROM messages WHERE ticket_id = $1 AND seq = $2", ticket_id, seq)
     )

@@ -25,6 +25,10 @@ class Ticket:
     updated_at: datetime
     last_activity_at: datetime
     last_seq: int
+    last_public_seq: int
+    """The customer's view of last_seq: the newest message that is not an internal note."""
+    public_activity_at: datetime
+    """The customer's view of last_activity_at (notes do not move it)."""
     priority: str
     tags: list[str]
     channel: str
@@ -72,6 +76,7 @@ SELECT = """
            trim(c.first_name || ' ' || c.last_name) AS customer_name,
            t.agent_id, trim(a.first_name || ' ' || a.last_name) AS agent_name,
            t.created_at, t.updated_at, t.last_activity_at, t.last_seq,
+           t.last_public_seq, t.public_activity_at,
            t.priority, t.tags, t.channel, t.first_response_at
     FROM tickets t
     JOIN users c ON c.id = t.customer_id
@@ -110,7 +115,7 @@ async def insert(conn: asyncpg.Connection, customer_id: int, subject: str, descr
 async def set_agent(conn: asyncpg.Connection, ticket_id: int, agent_id: int) -> None:
     await conn.execute(
         """UPDATE tickets SET agent_id = $2, status = 'assigned', updated_at = now(),
-           last_activity_at = now() WHERE id = $1""",
+           last_activity_at = now(), public_activity_at = now() WHERE id = $1""",
         ticket_id,
         agent_id,
     )
@@ -119,7 +124,7 @@ async def set_agent(conn: asyncpg.Connection, ticket_id: int, agent_id: int) -> 
 async def set_status(conn: asyncpg.Connection, ticket_id: int, status: str) -> None:
     await conn.execute(
         """UPDATE tickets SET status = $2, updated_at = now(), last_activity_at = now(),
-           closed_at = CASE WHEN $2 = 'closed' THEN now() END WHERE id = $1""",
+           public_activity_at = now(), closed_at = CASE WHEN $2 = 'closed' THEN now() END WHERE id = $1""",
         ticket_id,
         status,
     )
@@ -208,6 +213,8 @@ class ListQuery:
     limit: int = 50
     only_ids: list[int] | None = None
     """A search's matches (None: no search)."""
+    public_only: bool = False
+    """The customer's view: internal notes neither count as unread nor move a ticket up."""
 
 
 async def list_for(
@@ -219,14 +226,21 @@ async def list_for(
     status: str | None,
     after: tuple[datetime, int] | None,
     limit: int,
+    public_only: bool = False,
 ) -> list[ListedTicket]:
     """A page of tickets, most recent activity first, with the viewer's unread counts."""
-    query = ListQuery(viewer_id, customer_id, agent_id, status, after=after, limit=limit)
+    query = ListQuery(
+        viewer_id, customer_id, agent_id, status, after=after, limit=limit, public_only=public_only
+    )
     return await list_page(conn, query)
 
 
 def _by_priority(
-    where: list[str], after: tuple[Any, ...] | None, arg: Callable[[object], str], limit: str
+    where: list[str],
+    after: tuple[Any, ...] | None,
+    arg: Callable[[object], str],
+    limit: str,
+    activity: str = "last_activity_at",
 ) -> str:
     """Urgent first: one ordered read per priority (tickets_priority_activity_idx), merged,
     rather than sorting every ticket by its rank. `after` = (rank, activity, id)."""
@@ -237,17 +251,18 @@ def _by_priority(
             if rank < after[0]:
                 continue  # that priority's tickets were on earlier pages
             if rank == after[0]:
-                conditions.append(f"(t.last_activity_at, t.id) < ({arg(after[1])}, {arg(after[2])})")
+                conditions.append(f"(t.{activity}, t.id) < ({arg(after[1])}, {arg(after[2])})")
         branches.append(
             f"({LIST_SELECT} WHERE {' AND '.join(conditions)}"
-            f" ORDER BY t.last_activity_at DESC, t.id DESC LIMIT {limit})"
+            f" ORDER BY t.{activity} DESC, t.id DESC LIMIT {limit})"
         )
-    return " UNION ALL ".join(branches) + f" ORDER BY sort_rank, last_activity_at DESC, id DESC LIMIT {limit}"
+    return " UNION ALL ".join(branches) + f" ORDER BY sort_rank, {activity} DESC, id DESC LIMIT {limit}"
 
 
 async def list_page(conn: asyncpg.Connection, q: ListQuery) -> list[ListedTicket]:
     """A page of tickets in the query's order, with the viewer's unread counts."""
     where, args = [], []
+    activity = "public_activity_at" if q.public_only else "last_activity_at"
 
     def arg(value: object) -> str:
         args.append(value)
@@ -267,13 +282,14 @@ async def list_page(conn: asyncpg.Connection, q: ListQuery) -> list[ListedTicket
         where.append("t.agent_id IS NULL")
     if q.only_ids is not None:  # a search's matches
         where.append(f"t.id = ANY({arg(q.only_ids)}::bigint[])")
-    inner_order, outer_order = SORTS[q.sort]
+    # A customer's list moves with the activity they can see (notes do not count).
+    inner_order, outer_order = (order.replace("last_activity_at", activity) for order in SORTS[q.sort])
     limit = arg(q.limit)
     if q.sort == "priority":
-        inner = _by_priority(where, q.after, arg, limit)
+        inner = _by_priority(where, q.after, arg, limit, activity)
     else:
         if q.after is not None:
-            column = "t.created_at" if q.sort == "created" else "t.last_activity_at"
+            column = "t.created_at" if q.sort == "created" else f"t.{activity}"
             where.append(f"({column}, t.id) < ({arg(q.after[0])}, {arg(q.after[1])})")
         inner = f"""{LIST_SELECT} {"WHERE " + " AND ".join(where) if where else ""}
               ORDER BY {inner_order} OFFSET {arg(q.offset)} LIMIT {limit}"""
@@ -281,7 +297,7 @@ async def list_page(conn: asyncpg.Connection, q: ListQuery) -> list[ListedTicket
     sql = f"""
         SELECT page.*,
                (SELECT count(*) FROM messages m
-                WHERE m.ticket_id = page.id AND m.sender_id <> {viewer}
+                WHERE m.ticket_id = page.id AND m.sender_id <> {viewer}{" AND NOT m.internal" if q.public_only else ""}
                   AND m.seq > coalesce((SELECT r.seq FROM read_markers r
                                         WHERE r.user_id = {viewer} AND r.ticket_id = page.id), 0)
                ) AS unread
@@ -320,14 +336,22 @@ async def read_marker(conn: asyncpg.Connection, user_id: int, ticket_id: int) ->
     )
 
 
-async def others_read(conn: asyncpg.Connection, user_id: int, ticket_id: int) -> int:
-    """How far the other participants have read (for read receipts; admins only watch)."""
-    return await conn.fetchval(
+async def others_read(conn: asyncpg.Connection, user_id: int, ticket_id: int, *, public_only: bool) -> int:
+    """How far the other participants have read (for read receipts; admins only watch).
+    public_only: as the customer may know it, the newest message up to there that is not a note."""
+    seq = await conn.fetchval(
         "SELECT coalesce(max(r.seq), 0) FROM read_markers r JOIN users u ON u.id = r.user_id"
         " WHERE r.ticket_id = $1 AND r.user_id <> $2 AND u.role <> 'admin'",
         ticket_id,
         user_id,
     )
+    if public_only and seq:
+        seq = await conn.fetchval(
+            "SELECT coalesce(max(seq), 0) FROM messages WHERE ticket_id = $1 AND seq <= $2 AND NOT internal",
+            ticket_id,
+            seq,
+        )
+    return seq
 
 
 async def claim_reply_email(conn: asyncpg.Connection, ticket_id: int, every: timedelta) -> bool:

@@ -132,6 +132,14 @@ async def disabled_with_role(conn: asyncpg.Connection, role: str) -> list[User]:
     return [User(**dict(r)) for r in rows]
 
 
+async def by_ids(conn: asyncpg.Connection, user_ids: list[int]) -> list[User]:
+    rows = await conn.fetch(
+        f"SELECT {COLUMNS} FROM users WHERE id = any($1::bigint[]) ORDER BY first_name, last_name, id",
+        user_ids,
+    )
+    return [User(**dict(r)) for r in rows]
+
+
 async def drop_expired_registrations(conn: asyncpg.Connection, older_than: timedelta) -> int:
     """Delete customers who never confirmed their address and whose link has expired, so an
     address typed by someone else is free again for its owner. Only accounts with nothing

@@ -243,11 +243,12 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
     (
         "post",
         "/tickets/{id}/messages",
-        "its customer, its agent",
-        "Post a message (idempotent on client_id)",
+        "its customer, its agent; internal notes: its agent, admin",
+        "Post a message or, with internal, a staff-only note (idempotent on client_id)",
         {
             "body": {"type": "string", "minLength": 1, "maxLength": 4000},
             "client_id": {"type": "string", "minLength": 1, "maxLength": 64},
+            "internal": {"type": "boolean"},
         },
         201,
     ),

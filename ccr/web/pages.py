@@ -326,7 +326,7 @@ async def _ticket_view(
     rating = await tickets.rating_of(ctx, user, ticket.id)
     team = await agents.list_agents(ctx, user) if user.role == "admin" else []
     others_read = await chat.others_read(ctx, user, ticket)
-    can_write = user.role != "admin" and ticket.status != "closed"
+    can_write = ticket.status != "closed"  # admins write internal notes only
     return await render(
         request,
         template,
@@ -379,9 +379,13 @@ async def post_message_page(request: Request) -> Response:
     user = await require_user(request)
     values = await form(request)
     ticket_id = request.path_params["id"]
+    # The composer's "Reply | Note" switch; admins have only Note.
+    internal = values.get("kind") == "note" or user.role == "admin"
     try:
         chosen = await attachment_web.files_field(request)
-        await attachment_web.post_files(context(request), user, ticket_id, values, chosen)
+        await attachment_web.post_files(
+            context(request), user, ticket_id, {**values, "internal": internal}, chosen
+        )
     except (NotFound, Unauthenticated):
         raise
     except DomainError as exc:

@@ -22,7 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ccr.errors import DomainError, NotFound
 from ccr.realtime.rooms import Member, Rooms
-from ccr.services import accounts, chat, events, presence, tickets
+from ccr.services import access, accounts, chat, events, presence, tickets
 from ccr.services.context import Context
 from ccr.store.tickets import Ticket
 from ccr.store.users import User
@@ -37,6 +37,9 @@ TRY_AGAIN_LATER = 1013
 MAX_FRAME = 64 * 1024
 BACKFILL_PAGE = 500
 TYPING_EVERY = 1.0  # seconds: one typing notice per socket per second is plenty for a UI
+# The browser sends `typing` every 2 s while keys are pressed: a few seconds without one means
+# the person stopped, and the other staff's "· typing…" goes.
+TYPING_CLEAR = 5.0
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,9 @@ class TicketSocket(Socket):
         self.channels = [room, events.user_channel(user.id)]
         self.last_sent = 0
         self.last_typing = 0.0
+        self.staff = access.is_staff(user)
+        self.typing = False  # shown to the other staff in `viewing` until TYPING_CLEAR passes
+        self._typing_clear: asyncio.Task[None] | None = None
 
     async def serve(self, after: int) -> None:
         try:
@@ -223,7 +229,7 @@ class TicketSocket(Socket):
             )
             self.last_sent = max(0, min(after, ticket.last_seq))
             await self.backfill(None)
-            await presence.announce(ctx, ticket_id)
+            await presence.announce(ctx, user, ticket_id)
             await self.run(self.read, self.write)
         except SessionEnded:
             pass
@@ -232,9 +238,11 @@ class TicketSocket(Socket):
                 await self.rooms.leave(channel, self.member)
             with contextlib.suppress(Exception):
                 await self.leave_site()
+            if self._typing_clear is not None:
+                self._typing_clear.cancel()
             if in_room:
                 with contextlib.suppress(Exception):
-                    await presence.leave_room(ctx, user, ticket_id)
+                    await presence.leave_room(ctx, user, ticket_id, was_typing=self.typing)
 
     async def backfill(self, upto: int | None) -> None:
         """Send, in order, every stored message after last_sent (up to `upto`)."""
@@ -260,6 +268,8 @@ class TicketSocket(Socket):
         await self.send({"type": "ticket", "event": "resync", "ticket": ticket.public()})
         online = await presence.online(self.ctx, self.ticket.id)
         await self.send({"type": "presence", "online": [str(u) for u in online]})
+        if self.staff:
+            await self.send((await presence.viewing(self.ctx, self.ticket.id)).frame())
         return True
 
     async def on_message(self, frame: Frame) -> bool:
@@ -269,7 +279,8 @@ class TicketSocket(Socket):
         if self.user.role == "agent" and frame.data.get("agent_id") != str(self.user.id):
             await self.close(POLICY_VIOLATION, "you no longer have access to this ticket")
             return False
-        if seq > self.last_sent + 1:
+        # A customer's previous seq skips notes (prev_seq says which it is); staff see every one.
+        if frame.data.get("prev_seq", seq - 1) > self.last_sent:
             await self.backfill(seq - 1)
         await self.send(frame.text)
         self.last_sent = seq
@@ -299,6 +310,7 @@ class TicketSocket(Socket):
         events.Typing.type: on_typing,
         events.ReadMoved.type: on_read,
         events.PresenceChanged.type: Socket.forward,
+        events.Viewing.type: Socket.forward,  # on the staff channel only
         events.SessionEnded.type: Socket.on_session_ended,
         REPLY: Socket.forward,
     }
@@ -379,6 +391,7 @@ class TicketSocket(Socket):
                 {
                     "body": data.get("body"),
                     "client_id": data.get("client_id"),
+                    "internal": data.get("internal"),
                     "attachment_ids": data.get("attachment_ids"),
                 },
                 on_stored=self._ack,
@@ -386,12 +399,38 @@ class TicketSocket(Socket):
         )
         if not posted.created:
             self._ack(posted)
+        if self.typing:  # sent: no longer typing
+            await self._stop_typing()
 
     async def on_client_typing(self, data: dict[str, Any]) -> None:
         now = time.monotonic()
         if now - self.last_typing >= TYPING_EVERY:
             self.last_typing = now
-            await presence.typing(self.ctx, self.user, self.ticket.id)
+            await presence.typing(self.ctx, self.user, self.ticket.id, internal=data.get("internal") is True)
+            if self.staff:
+                await self._typing_now()
+
+    async def _typing_now(self) -> None:
+        if self._typing_clear is not None:
+            self._typing_clear.cancel()
+        if not self.typing:
+            self.typing = True
+            await presence.set_typing(self.ctx, self.user, self.ticket.id, typing=True)
+        self._typing_clear = asyncio.ensure_future(self._clear_typing_later())
+
+    async def _clear_typing_later(self) -> None:
+        await asyncio.sleep(TYPING_CLEAR)
+        self._typing_clear = None
+        with contextlib.suppress(Exception):
+            await self._stop_typing()
+
+    async def _stop_typing(self) -> None:
+        if self._typing_clear is not None and self._typing_clear is not asyncio.current_task():
+            self._typing_clear.cancel()
+        self._typing_clear = None
+        if self.typing:
+            self.typing = False
+            await presence.set_typing(self.ctx, self.user, self.ticket.id, typing=False)
 
     async def on_client_read(self, data: dict[str, Any]) -> None:
         await asyncio.shield(chat.mark_read(self.ctx, self.user, self.ticket.id, data.get("seq")))

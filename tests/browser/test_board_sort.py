@@ -22,7 +22,7 @@ async def test_board_columns_sort_both_ways(
     page = await ui.new_page(browser, watch)
     await ui.login(page, server.url, "admin@example.com")
     await page.goto(server.url + "/board")
-    subjects = page.locator("#tickets tbody td:nth-child(2)")
+    subjects = page.locator("#tickets tbody td:nth-child(2) > a")
     assert await subjects.all_inner_texts() == ["Cherry", "apple", "Banana"]  # newest activity first
 
     header = page.locator("#tickets thead th", has_text="Subject")

@@ -269,3 +269,63 @@ async def test_desktop_notification_and_sound_for_the_agent(
     await ui.live(agent)
     await expect(sound).to_have_attribute("aria-pressed", "true")  # remembered
     watch.assert_clean()
+
+
+async def test_priority_and_tag_views_follow_triage_live(
+    browser: Browser, server: AppServer, smtp: Mailbox, database_url: str
+) -> None:
+    base = server.url
+    await create_admin(database_url, "admin@example.com")
+    admin_api = await ui.api_admin(server)
+    agent_api = await ui.api_agent(server, admin_api, smtp, "agnes@example.com", "Agnes", "Agent")
+    carla = await ui.api_customer(server, smtp, "carla@example.com", "Carla", "Customer")
+    r = await carla.post("/tickets", json={"subject": "Card declined", "description": "d"})
+    ticket = r.json()["ticket"]["id"]
+    agent_id = (await agent_api.get("/me")).json()["user"]["id"]
+    assert (await admin_api.post(f"/tickets/{ticket}/assign", json={"agent_id": agent_id})).status_code == 200
+
+    watch = ui.Watch()
+    admin = await ui.new_page(browser, watch)
+    await ui.login(admin, base, "admin@example.com")
+    await admin.goto(base + "/tickets?view=priority:urgent")
+    await ui.live(admin)
+    await expect(admin.locator("#inbox-empty")).to_be_visible()
+    await expect(admin.locator(".inbox-views [data-view-key^='tag:']")).to_have_count(0)
+
+    # The agent makes it urgent: it joins the admin's Urgent view, with its badge.
+    r = await agent_api.patch(f"/tickets/{ticket}", json={"priority": "urgent"})
+    assert r.status_code == 200, r.text
+    row = admin.locator(f'#inbox-list li[data-ticket-id="{ticket}"]')
+    await expect(row.locator('[data-slot="priority"]')).to_have_text("Urgent")
+    await expect(admin.locator('.inbox-views [data-count-for="priority:urgent"]')).to_have_text("1")
+    await expect(admin.locator('.inbox-views [data-count-for="priority:normal"]')).to_have_text("0")
+
+    # A first tag: a view for it appears in the left pane, and the row shows the chip.
+    r = await agent_api.patch(f"/tickets/{ticket}", json={"tags": ["vip"]})
+    assert r.status_code == 200, r.text
+    await expect(row.locator(".tag")).to_have_text(["vip"])
+    tag_view = admin.locator('.inbox-views a[data-view-key="tag:vip"]')
+    await expect(tag_view.locator(".count")).to_have_text("1")
+
+    # The tag removed: its view goes from the left pane.
+    r = await agent_api.patch(f"/tickets/{ticket}", json={"tags": []})
+    assert r.status_code == 200, r.text
+    await expect(tag_view).to_have_count(0)
+    r = await agent_api.patch(f"/tickets/{ticket}", json={"tags": ["vip"]})
+    assert r.status_code == 200, r.text
+    await expect(tag_view.locator(".count")).to_have_text("1")
+
+    # Back to normal: it leaves the Urgent view.
+    r = await agent_api.patch(f"/tickets/{ticket}", json={"priority": "normal"})
+    assert r.status_code == 200, r.text
+    await expect(row).to_have_count(0)
+    await expect(admin.locator("#inbox-empty")).to_be_visible()
+    await expect(admin.locator('.inbox-views [data-count-for="priority:urgent"]')).to_have_text("0")
+
+    # "/" goes to the top bar's search box.
+    await admin.keyboard.press("/")
+    await expect(admin.locator("#top-search")).to_be_focused()
+    await tag_view.click()
+    await expect(admin.locator(f'#inbox-list li[data-ticket-id="{ticket}"]')).to_be_visible()
+    await ui.shot(admin, "inbox-tag-view")
+    watch.assert_clean()

@@ -146,7 +146,7 @@ async def test_journey_customer_admin_agent_on_two_processes(
     # The admin's board shows it without a reload.
     row = admin.locator(f'#tickets tr[data-ticket-id="{ticket_id}"]')
     await expect(row).to_contain_text("Printer is on fire")
-    await expect(row.locator(".badge")).to_have_text("open")
+    await expect(row.locator('[data-col="status"] .badge')).to_have_text("open")
     await expect(row).to_contain_text("Carla Customer")
     await expect(admin.locator('[data-stat="open"]')).to_have_text("1")
     await assert_not_reloaded(admin)
@@ -159,7 +159,9 @@ async def test_journey_customer_admin_agent_on_two_processes(
     assert agnes
     await select.select_option(agnes)
     await row.get_by_role("button", name="Assign").click()
-    await expect(admin.locator(f'#tickets tr[data-ticket-id="{ticket_id}"] .badge')).to_have_text("assigned")
+    await expect(
+        admin.locator(f'#tickets tr[data-ticket-id="{ticket_id}"] [data-col="status"] .badge')
+    ).to_have_text("assigned")
     await expect(admin.locator('[data-stat="assigned"]')).to_have_text("1")
     await expect(admin.locator('[data-stat="open"]')).to_have_text("0")
 
@@ -228,10 +230,10 @@ async def test_journey_customer_admin_agent_on_two_processes(
     await customer.get_by_role("button", name="Close ticket").click()
     await expect(customer.locator("#ticket-status .badge")).to_have_text("closed")
     await expect(customer.locator("#f-body")).to_be_disabled()
-    await expect(customer.locator("#composer button")).to_be_disabled()
+    await expect(customer.locator("#composer button.primary")).to_be_disabled()
     await expect(agent.locator("#ticket-status .badge")).to_have_text("closed")
     await expect(agent.locator("#f-body")).to_be_disabled()
-    await expect(agent.locator("#composer button")).to_be_disabled()
+    await expect(agent.locator("#composer button.primary")).to_be_disabled()
     await expect(agent.locator("#timeline li").last).to_contain_text("Closed")
     await assert_not_reloaded(agent)
     await smtp.wait_for("carla@example.com", "is closed", since=since)
