@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,19 +19,36 @@ from starlette.types import ASGIApp
 
 from ccr.config import Settings
 from ccr.errors import DomainError
+from ccr.mail.inbound import ImapConfig, MailboxReader
 from ccr.mail.sender import FileSender, Sender, SmtpSender
 from ccr.mail.worker import OutboxWorker
 from ccr.metrics import Metrics, RequestLatency
 from ccr.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from ccr.realtime.bus import create_bus
 from ccr.realtime.presence import MemoryPresence, Presence, RedisPresence
+from ccr.services import inbound
 from ccr.services.context import Context
 from ccr.services.operations import Probe
+from ccr.services.sla import SlaScheduler
 from ccr.store import db
 from ccr.store.blobs import PostgresBlobStore
 from ccr.store.db import create_pool, migrate
-from ccr.web import access_log, api, inbox, integration_pages, integrations, operations, pages, ws
+from ccr.web import (
+    access_log,
+    account_pages,
+    api,
+    inbox,
+    integration_pages,
+    integrations,
+    operations,
+    pages,
+    queue,
+    settings_page,
+    ws,
+)
+from ccr.web import articles as article_api
 from ccr.web import attachments as attachment_api
+from ccr.web import help as help_pages
 from ccr.web.errors import domain_error, http_error, server_error
 from ccr.web.middleware import BodyLimit, LoopbackAlias, SameOrigin, SecurityHeaders, SessionCookieName
 from ccr.webhooks.worker import WebhookWorker
@@ -43,6 +61,22 @@ def create_sender(settings: Settings) -> Sender:
     if settings.smtp_url:
         return SmtpSender(settings.smtp_url, settings.mail_from)
     return FileSender(settings.data_dir / "outbox", settings.mail_from)
+
+
+def create_reader(settings: Settings, database_url: str, ctx: Context) -> MailboxReader | None:
+    """The support mailbox's reader when IMAP_URL is set: the mail layer reads, the inbound
+    service turns each email into a ticket or a message."""
+    if not settings.imap_url:
+        return None
+    first, most = settings.imap_backoff_seconds
+    return MailboxReader(
+        ImapConfig.from_url(settings.imap_url),
+        database_url,
+        functools.partial(inbound.receive, ctx),
+        poll_seconds=settings.imap_poll_seconds,
+        backoff_min=first,
+        backoff_max=most,
+    )
 
 
 class App(Starlette):
@@ -111,11 +145,19 @@ def create_app(settings: Settings) -> Starlette:
         if redis is not None:
             app.state.probes.append(Probe("redis", redis.ping))
         worker.start()
+        scheduler = SlaScheduler(app.state.ctx, settings.sla_poll_seconds)
+        scheduler.start()
+        app.state.mail_reader = reader = create_reader(settings, database_url, app.state.ctx)
+        if reader is not None:
+            reader.start()
         hooks.start()
         try:
             yield
         finally:
             await hooks.stop()
+            if reader is not None:
+                await reader.stop()
+            await scheduler.stop()
             await worker.stop()
             await presence.stop()
             await bus.stop()
@@ -125,12 +167,19 @@ def create_app(settings: Settings) -> Starlette:
 
     routes = [
         # No trailing-slash redirects: Starlette builds them from the Host header.
-        Mount("/api/v1", app=Router([*api.routes, *integrations.routes], redirect_slashes=False)),
+        Mount(
+            "/api/v1",
+            app=Router([*api.routes, *article_api.routes, *integrations.routes], redirect_slashes=False),
+        ),
         Mount("/static", app=StaticFiles(directory=ROOT / "static"), name="static"),
         *ws.routes,
         *operations.routes,
         *pages.routes,
+        *account_pages.routes,
         *inbox.routes,
+        *settings_page.routes,
+        *queue.routes,
+        *help_pages.routes,
         *integration_pages.routes,
     ]
     app = App(

@@ -1,4 +1,4 @@
-"""The `ccr` command: serve, migrate, create-admin."""
+"""The `ccr` command: serve, migrate, create-admin, check."""
 
 from __future__ import annotations
 
@@ -156,12 +156,18 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from ccr import check
+
+    return asyncio.run(check.run(Settings.from_env()))
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ccr",
         description="Customer Care Registry: a self-hosted helpdesk with live chat.",
         epilog="Configuration comes from the environment: DATABASE_URL, REDIS_URL, SMTP_URL, "
-        "SECRET_KEY, BASE_URL, CCR_DATA_DIR, CCR_REDIS_PREFIX (see README).",
+        "SECRET_KEY, BASE_URL, IMAP_URL, CCR_SUPPORT_ADDRESS, CCR_DATA_DIR, CCR_REDIS_PREFIX (see README).",
     )
     sub = p.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the web server")
@@ -179,6 +185,8 @@ def parser() -> argparse.ArgumentParser:
     admin.add_argument("--first-name", default="Site")
     admin.add_argument("--last-name", default="Admin")
     admin.set_defaults(func=cmd_create_admin)
+    chk = sub.add_parser("check", help="say whether the database, Redis, SMTP and IMAP answer")
+    chk.set_defaults(func=cmd_check)
     return p
 
 

@@ -36,6 +36,8 @@ def _default_limits() -> dict[str, RateLimit]:
         "message_user": RateLimit(200, 10),
         # Uploads: a burst of screenshots is normal, a thousand files a minute is not.
         "upload_user": RateLimit(60, 60),
+        # Address changes: each mails a link to an address the user typed; a few an hour.
+        "email_change_user": RateLimit(5, 60 * 60),
     }
 
 
@@ -53,8 +55,17 @@ class Settings:
     mail_from: str = "Customer Care Registry <care@localhost>"
     rate_limits: dict[str, RateLimit] = field(default_factory=_default_limits)
     outbox_poll_seconds: float = 1.0
+    sla_poll_seconds: float = 5.0  # how often each process looks for SLA alerts that are due
     max_upload: int = 10 * 1024 * 1024
     """CCR_MAX_UPLOAD: the largest attachment, in bytes (10 MB: a phone photo or a long log)."""
+    imap_url: str | None = None
+    """IMAP_URL: the support mailbox the reader takes new tickets and replies from."""
+    support_address: str | None = None
+    """CCR_SUPPORT_ADDRESS; unset: care@ + BASE_URL's host (ccr.mail.threading)."""
+    imap_poll_seconds: float = 30.0
+    """How often the reader looks when the server offers no IDLE (tests make it short)."""
+    imap_backoff_seconds: tuple[float, float] = (1.0, 60.0)
+    """The reader's reconnect delay after losing the IMAP server: first, and at most."""
     trusted_proxies: tuple[Network, ...] = ()
     """Peers whose X-Forwarded-For is believed (CCR_TRUSTED_PROXIES); none by default."""
     metrics_token: str | None = None
@@ -80,6 +91,8 @@ class Settings:
             redis_url=env.get("REDIS_URL") or None,
             redis_prefix=env.get("CCR_REDIS_PREFIX", "ccr:"),
             smtp_url=env.get("SMTP_URL") or None,
+            imap_url=_imap_url(env.get("IMAP_URL", "")),
+            support_address=_support_address(env.get("CCR_SUPPORT_ADDRESS", "")),
             secret_key=env.get("SECRET_KEY") or _stored_secret(data_dir),
             base_url=base_url,
             data_dir=data_dir,
@@ -136,6 +149,37 @@ def _parse_limits(text: str) -> dict[str, RateLimit]:
             )
         limits[name] = RateLimit(int(count), int(seconds))
     return limits
+
+
+def _imap_url(text: str) -> str | None:
+    """IMAP_URL: imaps://user:pass@host[:993]/MAILBOX or imap://…; refused at start, not at
+    the first email, when it cannot be one."""
+    text = text.strip()
+    if not text:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme not in ("imap", "imaps") or not parts.hostname or not parts.username:
+        raise SystemExit("IMAP_URL must look like imaps://user:pass@host[:993]/MAILBOX (or imap://…)")
+    return text
+
+
+def _support_address(text: str) -> str | None:
+    """CCR_SUPPORT_ADDRESS: a plain address; the `+` part is ours (the ticket tokens)."""
+    text = text.strip()
+    if not text:
+        return None
+    local, at, domain = text.rpartition("@")
+    if (
+        not at
+        or not local
+        or "." not in domain
+        or "+" in local
+        or any(c.isspace() or c in "<>," for c in text)
+    ):
+        raise SystemExit(
+            f"CCR_SUPPORT_ADDRESS must be a plain address like support@example.com, got {text!r}"
+        )
+    return text
 
 
 def _parse_size(text: str) -> int:

@@ -144,6 +144,15 @@ ensure_redis() {
     start_throwaway_redis
 }
 
+# --- The email channel's tests read a real mailbox: Debian's Dovecot, started by the tests
+# themselves as a throw-away server (tests/imap_helpers.py); no system daemon is enabled.
+ensure_dovecot() {
+    if [ ! -x /usr/sbin/dovecot ]; then
+        log "installing dovecot-imapd"
+        apt_install dovecot-imapd
+    fi
+}
+
 # --- Browser tests only: Debian's Chromium, and npm (the tests fetch axe-core with it) ------
 ensure_browser_tools() {
     if [ ! -x /usr/bin/chromium ]; then
@@ -158,6 +167,7 @@ ensure_browser_tools() {
 
 ensure_venv
 ensure_postgres
+ensure_dovecot
 ensure_redis
 if [ -d tests/browser ]; then
     ensure_browser_tools

@@ -254,7 +254,8 @@
     }
 
     function messageNode(m, own) {
-      const li = el("li", "msg" + (own ? " own" : ""));
+      const system = m.sender && m.sender.role === "system"; // the automatic reply (help centre)
+      const li = el("li", "msg" + (own ? " own" : "") + (system ? " system" : ""));
       if (m.seq) li.dataset.seq = m.seq;
       const noteLabel = document.getElementById("note-label-template");
       if (m.internal) {
@@ -263,7 +264,7 @@
       }
       const meta = el("div", "meta");
       if (own || !m.sender) meta.append(el("span", "sender", "You"), " ");
-      else meta.append(el("span", "sender", m.sender.name), " ", el("span", "role", m.sender.role), " ");
+      else meta.append(el("span", "sender", m.sender.name), " ", el("span", "role", system ? "automatic reply" : m.sender.role), " ");
       const t = el("time");
       const when = m.created_at || new Date().toISOString();
       t.setAttribute("datetime", when);
@@ -587,6 +588,7 @@
         slot("agent").textContent = t.agent ? t.agent.name : "—";
       }
       slot("activity").setAttribute("datetime", t.updated_at);
+      if (window.ccrSla && slot("sla")) window.ccrSla.fill(slot("sla"), t); // static/sla.js
       localiseTimes(fresh);
       if (tr) tr.replaceWith(fresh);
       return fresh;

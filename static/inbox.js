@@ -64,6 +64,11 @@
     row.dataset.agentId = t.agent ? t.agent.id : "";
     row.dataset.tags = tags.join(" ");
     slot(row, "link").href = `/tickets/${encodeURIComponent(t.id)}?view=${encodeURIComponent(view)}`;
+    const take = slot(row, "take"); // queue mode's one-click Take
+    if (take) {
+      take.action = `/tickets/${encodeURIComponent(t.id)}/take`;
+      take.querySelector("button").setAttribute("aria-label", `Take ${t.subject}`);
+    }
     slot(row, "customer").textContent = t.customer.name;
     slot(row, "subject").textContent = t.subject;
     slot(row, "agent").textContent = t.agent ? t.agent.name : "Unassigned";
@@ -88,6 +93,7 @@
       tagBox.replaceChildren(...chips);
     }
     if (t.status === "closed") setWaiting(row, null);
+    if (window.ccrSla && slot(row, "sla")) window.ccrSla.fill(slot(row, "sla"), t); // static/sla.js
   }
 
   function newRow(t) {

@@ -27,7 +27,9 @@ import contextlib
 import io
 import os
 import secrets
+import shutil
 import socket
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
@@ -48,6 +50,7 @@ from ccr.app import create_app
 from ccr.config import RateLimit, Settings
 from ccr.store.db import migrate
 from tests.helpers import CcrProcess, Mailbox, free_port, http_client
+from tests.imap_helpers import Account, Dovecot
 from tests.snapshots import serves_with_secret
 
 T = TypeVar("T")
@@ -366,3 +369,21 @@ async def ccr_processes() -> AsyncIterator[list[CcrProcess]]:
     for process in processes:
         if process.proc is not None and process.proc.returncode is None:
             await process.stop()
+
+
+# --- The email channel: one throw-away Dovecot per run, a mailbox user per test ---------------
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """A real IMAP server (Debian's dovecot-imapd) on a free port; see tests/imap_helpers.py."""
+    root = Path(tempfile.mkdtemp(prefix="ccr-dovecot-"))
+    server = Dovecot(root)
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def support_inbox(dovecot: Dovecot) -> Account:
+    """An empty support mailbox of this test's own on the shared Dovecot."""
+    return dovecot.new_account()

@@ -210,7 +210,7 @@ async def create_admin(database_url: str, email_addr: str, password: str = PASSW
 
 # --- ccr as a real process -------------------------------------------------------------------
 
-_CONFIG_VARS = ("DATABASE_URL", "REDIS_URL", "SMTP_URL", "SECRET_KEY", "BASE_URL")
+_CONFIG_VARS = ("DATABASE_URL", "REDIS_URL", "SMTP_URL", "SECRET_KEY", "BASE_URL", "IMAP_URL")
 
 
 def ccr_env(**config: str) -> dict[str, str]:

@@ -100,9 +100,7 @@ async def test_logout_without_session_is_401(server: AppServer) -> None:
     assert r.json()["error"]["code"] == "not_authenticated"
 
 
-async def test_unverified_login_answers_exactly_like_a_wrong_password(
-    server: AppServer, smtp: Mailbox
-) -> None:
+async def test_unverified_login_is_refused_with_email_unverified(server: AppServer, smtp: Mailbox) -> None:
     client = server.client()
     r = await client.post(
         "/auth/register", json={"email": "bob@example.com", "password": PASSWORD, **names("bob")}
@@ -110,8 +108,9 @@ async def test_unverified_login_answers_exactly_like_a_wrong_password(
     assert r.status_code == 202
     unverified = await client.post("/auth/login", json={"email": "bob@example.com", "password": PASSWORD})
     assert "ccr_session" not in unverified.cookies
+    assert unverified.status_code == 403
+    assert unverified.json()["error"]["code"] == "email_unverified"
     wrong = await client.post("/auth/login", json={"email": "bob@example.com", "password": "wrong password"})
-    assert (unverified.status_code, unverified.json()) == (wrong.status_code, wrong.json())
     assert wrong.status_code == 401
     assert wrong.json()["error"]["code"] == "invalid_credentials"
 
@@ -140,7 +139,7 @@ async def test_verify_token_expires(server: AppServer, smtp: Mailbox, database_u
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "invalid_token"
     r = await client.post("/auth/login", json={"email": "dave@example.com", "password": PASSWORD})
-    assert r.json()["error"]["code"] == "invalid_credentials"
+    assert r.json()["error"]["code"] == "email_unverified"
 
 
 async def test_token_lifetimes(server: AppServer, smtp: Mailbox, database_url: str) -> None:
@@ -359,7 +358,9 @@ async def test_register_with_taken_email_answers_the_same_and_mails_the_owner(
     r = await server.client().post(
         "/auth/login", json={"email": "trent@example.com", "password": "an attacker's passphrase"}
     )
-    assert r.status_code == 401
+    # No session: the stranger is told what a fresh unconfirmed registration is told.
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "email_unverified")
+    assert "ccr_session" not in r.cookies
     rows = await sql(database_url, "SELECT count(*) AS n FROM users WHERE lower(email) = 'trent@example.com'")
     assert rows[0]["n"] == 1
 

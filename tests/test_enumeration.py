@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import statistics
 import time
+from datetime import timedelta
 
+import asyncpg
 import httpx
 
 from tests.conftest import AppServer
@@ -27,8 +29,35 @@ async def test_register_and_login_answer_the_same_for_new_and_taken_addresses(
     attacker = server.client()
     fresh = await register_then_login(attacker, "fresh@example.com")
     taken = await register_then_login(attacker, "taken@example.com")
-    assert fresh == taken
-    assert fresh[0] == 401
+    assert fresh == taken  # the same status and byte-identical body
+    # The contract's answer for an unconfirmed account, for both.
+    assert fresh[0] == 403
+    assert fresh[1]["error"]["code"] == "email_unverified"
+    assert "ccr_session" not in attacker.cookies
+    # The real owner is not disturbed by the stranger's attempt.
+    owner = server.client()
+    r = await owner.post("/auth/login", json={"email": "taken@example.com", "password": PASSWORD})
+    assert r.status_code == 200
+    # Any other wrong password on the taken address stays a plain wrong password.
+    r = await attacker.post("/auth/login", json={"email": "taken@example.com", "password": "not it at all"})
+    assert (r.status_code, r.json()["error"]["code"]) == (401, "invalid_credentials")
+
+
+async def test_a_remembered_registration_attempt_expires_with_its_48_hours(
+    server: AppServer, smtp: Mailbox, database_url: str
+) -> None:
+    await register_customer(server.client(), smtp, "taken@example.com")
+    attacker = server.client()
+    assert (await register_then_login(attacker, "taken@example.com"))[0] == 403
+    conn = await asyncpg.connect(database_url)
+    try:
+        ttl = await conn.fetchval("SELECT expires_at - created_at FROM register_attempts")
+        assert ttl == timedelta(hours=48)
+        await conn.execute("UPDATE register_attempts SET expires_at = now() - interval '1 second'")
+    finally:
+        await conn.close()
+    r = await attacker.post("/auth/login", json={"email": "taken@example.com", "password": PASSWORD + "!"})
+    assert (r.status_code, r.json()["error"]["code"]) == (401, "invalid_credentials")
 
 
 async def timed_forgot(client: httpx.AsyncClient, email: str) -> tuple[float, int, dict]:

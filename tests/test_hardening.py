@@ -80,7 +80,10 @@ async def test_https_sessions_use_a_host_prefixed_cookie(
     client = server.client()
     r = await client.post("/auth/login", json={"email": "root@example.com", "password": PASSWORD})
     assert r.status_code == 200
-    [cookie] = r.headers.get_list("set-cookie")
+    cookies = r.headers.get_list("set-cookie")
+    # Every cookie is host-prefixed (the session's and the browser's device cookie).
+    assert sorted(c.partition("=")[0] for c in cookies) == ["__Host-ccr_device", "__Host-ccr_session"]
+    [cookie] = [c for c in cookies if c.startswith("__Host-ccr_session=")]
     name, _, rest = cookie.partition("=")
     assert name == "__Host-ccr_session"
     attributes = [part.strip().lower() for part in rest.split(";")[1:]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from email.message import EmailMessage
@@ -17,6 +18,8 @@ from ccr.store.outbox import Email
 
 log = logging.getLogger(__name__)
 _LINK = re.compile(r"https?://\S+")
+# The only extra headers an outbox row may carry: the ones that thread a ticket's emails.
+THREAD_HEADERS = ("In-Reply-To", "References", "Reply-To")
 
 
 class Unbuildable(Exception):
@@ -39,6 +42,9 @@ def _build(email: Email, sender: str) -> EmailMessage:
     msg["Message-ID"] = email.message_id
     msg["Date"] = formatdate(usegmt=True)
     msg["Auto-Submitted"] = "auto-generated"
+    for name, value in json.loads(email.headers).items():
+        if name in THREAD_HEADERS:
+            msg[name] = value
     # 8bit keeps links whole in the raw message (and greppable in .eml files); a line over
     # SMTP's 998-byte limit (a long pasted reply) needs quoted-printable instead.
     too_long = any(len(line.encode()) > 990 for line in email.body_text.splitlines())

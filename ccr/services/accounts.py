@@ -13,10 +13,10 @@ import asyncpg
 
 from ccr import security
 from ccr.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthenticated
-from ccr.services import validate
+from ccr.services import login_alerts, routing, two_factor, validate
 from ccr.services.context import Context
 from ccr.services.events import SessionEnded
-from ccr.store import sessions, tokens, users
+from ccr.store import register_attempts, sessions, tokens, users
 from ccr.store.users import User
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,8 @@ INVITE_TTL = timedelta(days=7)
 class LoggedIn:
     user: User
     session_token: str
+    device: str = ""
+    """The browser's long-lived device cookie (set it again: it may be new)."""
 
 
 def _check_new_password(password: str, email: str) -> None:
@@ -62,6 +64,7 @@ async def register(ctx: Context, ip: str, data: dict[str, object]) -> None:
     async with ctx.write() as (conn, changes):
         # Registrations never confirmed give their address back once their link is dead.
         await users.drop_expired_registrations(conn, VERIFY_TTL)
+        await register_attempts.drop_expired(conn)
         user = await users.insert(
             conn,
             email=email,
@@ -72,6 +75,7 @@ async def register(ctx: Context, ip: str, data: dict[str, object]) -> None:
             verified=False,
         )
         if user is not None:
+            await register_attempts.forget(conn, users.email_key(user.email))
             token = await _issue_token(ctx, conn, user.id, "verify", VERIFY_TTL)
             await changes.email(
                 "verify_email",
@@ -83,6 +87,9 @@ async def register(ctx: Context, ip: str, data: dict[str, object]) -> None:
         else:
             owner = await users.by_email(conn, email)
             assert owner is not None
+            # Remembered so that logging in with this password answers like a fresh,
+            # unconfirmed registration would (see `login`).
+            await register_attempts.remember(conn, users.email_key(owner.email), password_hash, VERIFY_TTL)
             if not await _may_mail(ctx, owner.email):
                 return  # the owner has a working link from minutes ago: one email is enough
             token = await _issue_token(ctx, conn, owner.id, "reset", RESET_TTL)
@@ -111,15 +118,21 @@ async def verify_email(ctx: Context, data: dict[str, object]) -> None:
         await users.mark_verified(conn, user_id)
 
 
-# The same answer for a wrong password and for an address not confirmed yet: a 403
-# `email_unverified` told whoever had just registered an address whether it was new (their
-# own unconfirmed account) or someone else's (a wrong password).
-BAD_CREDENTIALS = (
-    "Wrong email or password. New here? Confirm your address with the link we emailed you first."
-)
+BAD_CREDENTIALS = "Wrong email or password."
+UNVERIFIED = "Confirm your email address first: follow the link we emailed you, then log in."
 
 
-async def login(ctx: Context, ip: str, data: dict[str, object]) -> LoggedIn:
+async def _matches_an_attempt(conn: asyncpg.Connection, email: str, password: str) -> bool:
+    """Did someone register this (taken) address with this password lately?"""
+    for attempt_hash in await register_attempts.live_hashes(conn, users.email_key(email)):
+        if await security.verify_password(attempt_hash, password):
+            return True
+    return False
+
+
+async def login(
+    ctx: Context, ip: str, data: dict[str, object], *, device: str | None = None, user_agent: str = ""
+) -> LoggedIn:
     form = validate.Form()
     email = form.check(validate.email, data.get("email"))
     password = form.check(validate.password, data.get("password"))
@@ -135,18 +148,50 @@ async def login(ctx: Context, ip: str, data: dict[str, object]) -> LoggedIn:
     )
     async with ctx.pool.acquire() as conn:
         user = await users.by_email(conn, email)
-    ok = await security.verify_password(user.password_hash if user else None, password)
-    if user is None or not ok or user.email_verified_at is None:
+        ok = await security.verify_password(user.password_hash if user else None, password)
+        # Register + login must not tell a stranger whether the address was taken (issue 9,
+        # point 4): whoever registered a taken address and logs in with the password they
+        # chose is answered exactly as a fresh unconfirmed registration is.
+        squatter = user is not None and not ok and await _matches_an_attempt(conn, email, password)
+    if squatter:
+        raise Forbidden(UNVERIFIED, code="email_unverified")
+    if user is None or not ok:
         await ctx.limiter.hit(by_ip, limits["login_ip"])
         await ctx.limiter.failed(by_account)
         raise Unauthenticated(BAD_CREDENTIALS, code="invalid_credentials")
+    if user.email_verified_at is None:
+        # The same work as the answer above (a second hash), so time does not tell them apart.
+        await security.verify_password(None, password)
+        raise Forbidden(UNVERIFIED, code="email_unverified")
     if user.disabled_at is not None:
         raise Forbidden("This account has been disabled.", code="account_disabled")
-    await ctx.limiter.forget(by_account)
+    device = login_alerts.device_token(device)
     token = security.new_token()
-    async with ctx.pool.acquire() as conn:
+    async with ctx.write() as (conn, changes):
+        if user.two_factor:
+            otp = data.get("otp")
+            if not otp:
+                raise Unauthenticated(
+                    "Enter the code from your authenticator app (or a recovery code).",
+                    code="otp_required",
+                    field="otp",
+                )
+            if not isinstance(otp, str) or not await two_factor.check(ctx, conn, user.id, otp):
+                await ctx.limiter.failed(by_account)  # six digits are guessable without a limit
+                raise Unauthenticated(
+                    "That code is wrong or was used already; enter the current one.",
+                    code="otp_required",
+                    field="otp",
+                )
         await sessions.create(conn, security.token_hash(ctx.settings.secret_key, token), user.id)
-    return LoggedIn(user, token)
+
+        async def reset_link() -> str:  # only when an alert goes out
+            reset = await _issue_token(ctx, conn, user.id, "reset", RESET_TTL)
+            return ctx.link(f"/reset-password?token={reset}")
+
+        await login_alerts.note_login(ctx, conn, changes, user, device, ip, user_agent, reset_link)
+    await ctx.limiter.forget(by_account)
+    return LoggedIn(user, token, device)
 
 
 async def authenticate(ctx: Context, session_token: str | None) -> User | None:
@@ -326,8 +371,16 @@ async def create_admin(
     return admin
 
 
-async def set_disabled(ctx: Context, admin: User, user_id: object, *, disabled: bool) -> User:
-    """Disable (or enable again) a customer's or agent's account; disabling ends its sessions."""
+@dataclass(frozen=True)
+class Switched:
+    user: User
+    moved_tickets: int
+    """A disabled agent's tickets that went back to `open` (0 otherwise)."""
+
+
+async def set_disabled(ctx: Context, admin: User, user_id: object, *, disabled: bool) -> Switched:
+    """Disable (or enable again) a customer's or agent's account; disabling ends its sessions
+    and hands a disabled agent's tickets back to `open` (routed again when routing is on)."""
     if admin.role != "admin":
         raise Forbidden("Only admins disable accounts.")
     try:
@@ -340,10 +393,17 @@ async def set_disabled(ctx: Context, admin: User, user_id: object, *, disabled: 
             raise NotFound("No such user.")
         if user.role == "admin":
             raise Conflict("Admins cannot be disabled here.", code="cannot_disable_admin")
+        if user.deleted_at is not None:
+            raise Conflict("This account was deleted by its owner.", code="account_deleted")
         await users.set_disabled(conn, user.id, disabled)
+        moved = 0
         if disabled:
             await sessions.delete_for_user(conn, user.id)
             changes.publish(SessionEnded(user.id, None))
+            if user.role == "agent":
+                moved = await routing.release(ctx, conn, changes, user.id, f"{user.name} was disabled")
         user = await users.by_id(conn, user.id)
         assert user is not None
-    return user
+    if moved:
+        await routing.drain(ctx)
+    return Switched(user, moved)

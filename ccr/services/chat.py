@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
+
+import asyncpg
 
 from ccr.errors import Conflict, Forbidden, Invalid, RateLimited
 from ccr.services import attachments, presence, validate
 from ccr.services.access import is_staff, visible
-from ccr.services.context import Context
+from ccr.services.context import Changes, Context
 from ccr.services.events import MessageCreated, ReadMoved
-from ccr.store import messages, tickets, users
+from ccr.store import email_channel, messages, tickets, users
 from ccr.store.messages import Message
 from ccr.store.tickets import Ticket
 from ccr.store.users import User
@@ -90,7 +92,10 @@ async def post_message(
         await tickets.mark_read(conn, user.id, ticket.id, message.seq)
         if replying:  # a note is no answer to the customer
             await messages.mark_first_response(conn, ticket.id)
-        if not customer_watching and await tickets.claim_reply_email(conn, ticket.id, REPLY_EMAIL_EVERY):
+        # An internal note never leaves the building, by email least of all.
+        if not customer_watching and not message.internal and ticket.channel == "email":
+            message = await _email_reply(ctx, conn, changes, user, ticket, message)
+        elif not customer_watching and await tickets.claim_reply_email(conn, ticket.id, REPLY_EMAIL_EVERY):
             customer = await users.by_id(conn, ticket.customer_id)
             assert customer is not None
             await changes.email(
@@ -111,6 +116,26 @@ async def post_message(
         changes.on_commit(ctx.metrics.messages_stored.inc)
         changes.publish(MessageCreated(ticket, message, prev_public_seq=ticket.last_public_seq))
     return posted
+
+
+async def _email_reply(
+    ctx: Context, conn: asyncpg.Connection, changes: Changes, agent: User, ticket: Ticket, message: Message
+) -> Message:
+    """On an email ticket the customer writes from their mailbox: each reply goes there at
+    once, whole, threaded with the ticket's emails (not the web tickets' digest)."""
+    customer = await users.by_id(conn, ticket.customer_id)
+    assert customer is not None
+    await changes.email(
+        "agent_reply_email",
+        to=customer.email,
+        subject=f"Re: {ticket.subject}",
+        agent_name=agent.name,
+        ticket=ticket,
+        body=message.body,
+        link=ctx.link(f"/tickets/{ticket.id}"),
+    )
+    await email_channel.set_message_channel(conn, message.id, "email")
+    return replace(message, channel="email")
 
 
 async def history(ctx: Context, user: User, ticket_id: object, params: Mapping[str, object]) -> list[Message]:

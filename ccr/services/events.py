@@ -62,6 +62,10 @@ def board_for(user: User) -> str:
     return "board:admin" if user.role == "admin" else f"board:{user.role}:{user.id}"
 
 
+QUEUE_BOARD = "board:queue"
+"""Every agent's board listens here: tickets entering or leaving the queue (queue mode only)."""
+
+
 def user_channel(user_id: int) -> str:
     return f"user:{user_id}"
 
@@ -127,6 +131,9 @@ class TicketChanged(Event):
     previous_agent_id: int | None = None
     """The agent who lost the ticket: their board sees it go (their room sockets close on
     seeing another agent in the ticket)."""
+    queue: bool = False
+    """Routing is in queue mode and the ticket enters or leaves the queue: every agent's board
+    hears of it (they may take it; once taken, the others drop it)."""
 
     def frame(self, *, for_customer: bool) -> dict[str, Any]:
         ticket = customer_view(self.ticket) if for_customer else self.ticket.public()
@@ -140,9 +147,27 @@ class TicketChanged(Event):
 
     def deliveries(self) -> list[Delivery]:
         channels = _boards(self.ticket, EVERYONE, self.previous_agent_id)
+        if self.queue:
+            channels.append((QUEUE_BOARD, False))
         if self.event != "created":  # nobody is in a new ticket's room yet
             channels = _rooms(self.ticket.id, EVERYONE) + channels
         return [(channel, encode(self.frame(for_customer=customer))) for channel, customer in channels]
+
+
+@dataclass(frozen=True)
+class SlaAlert(Event):
+    """sla_warning | sla_breached: a service-level target is due in 15 minutes, or passed.
+    Staff only (the admins' boards, the ticket's agent's board, the staff room): a customer is
+    not told how close the team is to missing its own targets."""
+
+    type: ClassVar[str] = "ticket"
+    ticket: Ticket
+    event: str
+
+    def deliveries(self) -> list[Delivery]:
+        payload = encode({"type": self.type, "event": self.event, "ticket": self.ticket.public()})
+        channels = _rooms(self.ticket.id, STAFF) + _boards(self.ticket, STAFF)
+        return [(channel, payload) for channel, _ in channels]
 
 
 ACTIVITY = "activity"

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ccr.errors import Forbidden
-from ccr.services.access import visible
+from ccr.services.access import queue_mode, visible
 from ccr.services.context import Context
 from ccr.services.tickets import _decode_cursor, _encode_cursor
-from ccr.store import inbox
+from ccr.store import inbox, routing
 from ccr.store.inbox import PRIORITIES, Counts, Customer, Filter, Row
 from ccr.store.tickets import Ticket
 from ccr.store.users import User
@@ -61,11 +61,14 @@ def default_view(user: User) -> str:
     return "mine" if user.role == "agent" else "all"
 
 
-def views(user: User, counts: Counts) -> list[View]:
-    """The left pane, in order: the fixed views, then priorities, then the tags in use."""
+def views(user: User, counts: Counts, queue: int | None = None) -> list[View]:
+    """The left pane, in order: the fixed views, then priorities, then the tags in use.
+    `queue`: in queue routing mode, how many tickets wait (agents get the Unassigned view)."""
     fixed: list[View] = []
     if user.role == "agent":
         fixed.append(View("mine", "Mine", counts.mine, "views"))
+        if queue is not None:
+            fixed.append(View("unassigned", "Unassigned", queue, "views"))
     if user.role == "admin":
         fixed.append(View("unassigned", "Unassigned", counts.unassigned, "views"))
         fixed.append(View("all", "All open", counts.all, "views"))
@@ -77,11 +80,11 @@ def views(user: User, counts: Counts) -> list[View]:
     return fixed + by_priority + by_tag
 
 
-def _filter(user: User, key: str) -> Filter | None:
+def _filter(user: User, key: str, queue: bool = False) -> Filter | None:
     kind, _, value = key.partition(":")
     if key == "mine" and user.role == "agent":
         return Filter(agent_id=user.id)
-    if key == "unassigned" and user.role == "admin":
+    if key == "unassigned" and (user.role == "admin" or queue):
         return Filter(unassigned=True)
     if key == "all" and user.role == "admin":
         return Filter()
@@ -94,10 +97,13 @@ def _filter(user: User, key: str) -> Filter | None:
     return None
 
 
-async def counts(ctx: Context, user: User) -> Counts:
+async def counts(ctx: Context, user: User) -> tuple[Counts, int | None]:
+    """The views' counts, and for an agent in queue mode how many tickets wait in the queue."""
     _require_staff(user)
     async with ctx.pool.acquire() as conn:
-        return await inbox.counts(conn, viewer_id=user.id, scope_agent=_scope(user))
+        found = await inbox.counts(conn, viewer_id=user.id, scope_agent=_scope(user))
+        queue = user.role == "agent" and await queue_mode(conn)
+        return found, await routing.queue_size(conn) if queue else None
 
 
 async def load(ctx: Context, user: User, key: str | None, cursor: str | None = None) -> Inbox:
@@ -105,19 +111,23 @@ async def load(ctx: Context, user: User, key: str | None, cursor: str | None = N
     _require_staff(user)
     after = _decode_cursor(cursor)
     key = key or default_view(user)
-    chosen = _filter(user, key)
-    if chosen is None:
-        key = default_view(user)
-        chosen = _filter(user, key)
-        assert chosen is not None
     async with ctx.pool.acquire() as conn:
+        # In queue routing mode agents also work from the queue (access.can_see agrees).
+        queue = user.role == "agent" and await queue_mode(conn)
+        chosen = _filter(user, key, queue)
+        if chosen is None:
+            key = default_view(user)
+            chosen = _filter(user, key, queue)
+            assert chosen is not None
+        scope = None if queue and chosen.unassigned else _scope(user)
         total = await inbox.counts(conn, viewer_id=user.id, scope_agent=_scope(user))
+        waiting = await routing.queue_size(conn) if queue else None
         rows = await inbox.rows(
-            conn, viewer_id=user.id, scope_agent=_scope(user), view=chosen, limit=LIST_LIMIT + 1, after=after
+            conn, viewer_id=user.id, scope_agent=scope, view=chosen, limit=LIST_LIMIT + 1, after=after
         )
     more = len(rows) > LIST_LIMIT
     rows = rows[:LIST_LIMIT]
-    listed = views(user, total)
+    listed = views(user, total, waiting)
     current = next((v for v in listed if v.key == key), None)
     if current is None:  # a tag no open ticket carries any more
         current = View(key, f"#{key.partition(':')[2]}", len(rows), "tags")
@@ -138,7 +148,7 @@ async def customer_card(ctx: Context, user: User, ticket_id: object) -> Customer
     return CustomerCard(customer, [t for t in others if t.id != ticket.id][:OTHER_TICKETS])
 
 
-def counts_public(user: User, counts: Counts) -> dict[str, object]:
+def counts_public(user: User, counts: Counts, queue: int | None = None) -> dict[str, object]:
     """The counts as the browser refreshes them: one number per view key, and the unread total."""
-    numbers = {v.key: v.count for v in views(user, counts) if v.count is not None}
+    numbers = {v.key: v.count for v in views(user, counts, queue) if v.count is not None}
     return {"views": numbers, "unread": counts.unread}

@@ -7,6 +7,7 @@ staff are viewing it and typing — and announces it through events.
 
 from __future__ import annotations
 
+from ccr.services import routing
 from ccr.services.access import is_staff
 from ccr.services.context import Context
 from ccr.services.events import AgentPresence, Event, PresenceChanged, Typing, Viewing
@@ -30,6 +31,7 @@ async def enter_site(ctx: Context, user: User) -> None:
     first = await ctx.presence.join(SITE, user.id)
     if first and user.role == "agent":
         await ctx.publish(AgentPresence(user.id, online=True))
+        await routing.drain(ctx)  # an agent online may take the tickets that were waiting
 
 
 async def leave_site(ctx: Context, user: User) -> None:

@@ -9,16 +9,20 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
+
 from ccr.errors import Conflict, Forbidden, Invalid
-from ccr.services import search, validate
+from ccr.services import routing, search, sla, validate
 
 # The gate lives in services.access; re-exported because "tickets.visible" is how callers know it.
 from ccr.services.access import can_see as can_see
 from ccr.services.access import is_staff, seen_by
+from ccr.services.access import queue_mode as queue_mode
 from ccr.services.access import visible as visible
-from ccr.services.context import Context
+from ccr.services.assignment import hand_to
+from ccr.services.context import Changes, Context
 from ccr.services.events import TicketChanged
-from ccr.store import feedback, tickets, users
+from ccr.store import email_channel, feedback, tickets, users
 from ccr.store.feedback import Rating
 from ccr.store.tickets import Event, ListedTicket, ListQuery, Ticket
 from ccr.store.users import User
@@ -58,22 +62,41 @@ async def open_ticket(ctx: Context, customer: User, data: Mapping[str, object]) 
     )
     form.done()
     async with ctx.write() as (conn, changes):
-        ticket_id = await tickets.insert(conn, customer.id, subject, description)
-        await tickets.add_event(conn, ticket_id, customer.id, "created")
-        ticket = await tickets.reload(conn, ticket_id)
-        # Every admin hears of every new ticket at once: small teams triage from their inbox,
-        # and a digest would delay the first answer by up to its period.
-        for admin in await users.by_role(conn, "admin"):
-            await changes.email(
-                "ticket_new",
-                to=admin.email,
-                subject=f"New ticket #{ticket.id}: {ticket.subject}",
-                name=admin.first_name,
-                ticket=ticket,
-                link=ctx.link(f"/tickets/{ticket.id}"),
-            )
-        changes.publish(TicketChanged(ticket, "created"))
+        ticket = await create(ctx, conn, changes, customer, subject, description)
     return seen_by(customer, ticket)
+
+
+async def create(
+    ctx: Context,
+    conn: asyncpg.Connection,
+    changes: Changes,
+    customer: User,
+    subject: str,
+    description: str,
+    *,
+    channel: str = "web",
+) -> Ticket:
+    """A new ticket in the caller's unit of work, however it came (the site, an email): the
+    admins are told and the board hears of it the same way."""
+    ticket_id = await tickets.insert(conn, customer.id, subject, description)
+    if channel != "web":
+        await email_channel.set_ticket_channel(conn, ticket_id, channel)
+    await tickets.add_event(conn, ticket_id, customer.id, "created")
+    await sla.set_due(conn, await tickets.reload(conn, ticket_id))
+    ticket = await tickets.reload(conn, ticket_id)
+    # Every admin hears of every new ticket at once: small teams triage from their inbox,
+    # and a digest would delay the first answer by up to its period.
+    for admin in await users.by_role(conn, "admin"):
+        await changes.email(
+            "ticket_new",
+            to=admin.email,
+            subject=f"New ticket #{ticket.id}: {ticket.subject}",
+            name=admin.first_name,
+            ticket=ticket,
+            link=ctx.link(f"/tickets/{ticket.id}"),
+        )
+    changes.publish(TicketChanged(ticket, "created", queue=await queue_mode(conn)))
+    return await routing.route(ctx, conn, changes, ticket)
 
 
 SORTS = ("activity", "priority", "created", "waiting")
@@ -110,6 +133,8 @@ def _decode_cursor(cursor: object, sort: str = "activity") -> tuple[Any, ...] | 
             return _number(parts[1], len(PRIORITY_ORDER)), _stamp(parts[2]), _number(parts[3])
         if sort == "waiting" and parts[0] == "w" and len(parts) == 2:
             return (_number(parts[1], 10**9),)
+        if sort == "oldest" and parts[0] == "o" and len(parts) == 2:
+            return (_number(parts[1], 10**9),)
         raise ValueError("not a cursor")
     except Exception:
         raise Invalid("This cursor is not one we gave out.", code="invalid_cursor", field="cursor") from None
@@ -124,6 +149,8 @@ def _encode_cursor(ticket: Ticket, sort: str = "activity", offset: int = 0) -> s
         parts = ["p", rank, ticket.last_activity_at.isoformat(), ticket.id]
     elif sort == "waiting":
         parts = ["w", offset]
+    elif sort == "oldest":
+        parts = ["o", offset]
     else:
         parts = [ticket.last_activity_at.isoformat(), ticket.id]
     raw = "|".join(str(p) for p in parts).encode()
@@ -166,6 +193,7 @@ async def list_tickets(ctx: Context, user: User, params: Mapping[str, object]) -
     priority = form.check(_choice, params, "priority", PRIORITY_ORDER[::-1])
     sort = form.check(_choice, params, "sort", SORTS) or "activity"
     unassigned = form.check(_flag, params, "unassigned")
+    queue = form.check(_flag, params, "queue")
     tag = None
     if params.get("tag") not in (None, ""):
         tag = form.check(_tag, params["tag"])
@@ -178,27 +206,31 @@ async def list_tickets(ctx: Context, user: User, params: Mapping[str, object]) -
         if user.role != "admin":
             raise Forbidden("Only admins filter by agent.")
         agent_filter = validate.identifier(params["agent_id"], "agent_id")
-    if unassigned and user.role != "admin":
-        # Agents see the unassigned queue only when routing lets them take tickets (a later
-        # issue's settings); until then it is the admins' alone.
-        raise Forbidden("Only admins see unassigned tickets.", code="not_allowed")
-    after = _decode_cursor(params.get("cursor"), sort)
-    offset = after[0] if sort == "waiting" and after else 0
-    query = ListQuery(
-        viewer_id=user.id,
-        customer_id=user.id if user.role == "customer" else None,
-        agent_id=user.id if user.role == "agent" else agent_filter,
-        status=status,
-        priority=priority,
-        tag=tag,
-        unassigned=unassigned,
-        sort=sort,
-        after=None if sort == "waiting" else after,
-        offset=offset,
-        limit=limit + 1,
-        public_only=not is_staff(user),
-    )
     async with ctx.pool.acquire() as conn:
+        if (unassigned or queue) and user.role != "admin":
+            # Agents see the unassigned tickets only in queue mode, to take one (contract v2).
+            if user.role != "agent" or not await queue_mode(conn):
+                raise Forbidden("Only admins see unassigned tickets.", code="not_allowed")
+        if queue:  # the queue: open tickets nobody has, oldest first
+            status, unassigned, sort = "open", True, "oldest"
+        if unassigned and user.role == "agent":
+            status = "open"  # what an agent may see of the unassigned ones (access.in_queue)
+        after = _decode_cursor(params.get("cursor"), sort)
+        offset = after[0] if sort in ("waiting", "oldest") and after else 0
+        query = ListQuery(
+            viewer_id=user.id,
+            customer_id=user.id if user.role == "customer" else None,
+            agent_id=user.id if user.role == "agent" and not unassigned else agent_filter,
+            status=status,
+            priority=priority,
+            tag=tag,
+            unassigned=unassigned,
+            sort=sort,
+            after=None if sort in ("waiting", "oldest") else after,
+            offset=offset,
+            limit=limit + 1,
+            public_only=not is_staff(user),
+        )
         found = None
         if params.get("q") not in (None, ""):
             found = await search.matching_ticket_ids(conn, user, params["q"])
@@ -229,42 +261,9 @@ async def assign(ctx: Context, admin: User, ticket_id: object, data: Mapping[str
         if ticket.agent_id == agent.id:
             return ticket
         previous = ticket.agent_id
-        await tickets.set_agent(conn, ticket.id, agent.id)
-        await tickets.add_event(
-            conn,
-            ticket.id,
-            admin.id,
-            "assigned",
-            {
-                "agent_id": str(agent.id),
-                "agent_name": agent.name,
-                "previous_agent_id": str(previous) if previous else None,
-            },
-        )
-        ticket = await tickets.reload(conn, ticket.id)
-        customer = await users.by_id(conn, ticket.customer_id)
-        assert customer is not None
-        link = ctx.link(f"/tickets/{ticket.id}")
-        await changes.email(
-            "ticket_assigned_customer",
-            to=customer.email,
-            subject=f"Ticket #{ticket.id} \u201c{ticket.subject}\u201d is now with {agent.name}",
-            name=customer.first_name,
-            agent_name=agent.name,
-            ticket=ticket,
-            link=link,
-        )
-        await changes.email(
-            "ticket_assigned_agent",
-            to=agent.email,
-            subject=f"Ticket #{ticket.id} assigned to you: {ticket.subject}",
-            name=agent.first_name,
-            agent_name=agent.name,
-            customer_name=customer.name,
-            ticket=ticket,
-            link=link,
-        )
-        changes.publish(TicketChanged(ticket, "assigned", previous_agent_id=previous))
+        ticket = await hand_to(ctx, conn, changes, ticket, agent, actor_id=admin.id)
+    if previous is not None:  # the previous agent has a free slot now
+        await routing.drain(ctx)
     return ticket
 
 
@@ -291,7 +290,12 @@ async def _change_status(ctx: Context, user: User, ticket_id: object, *, close: 
             actor=user,
             link=ctx.link(f"/tickets/{ticket.id}"),
         )
-        changes.publish(TicketChanged(ticket, "closed" if close else "reopened"))
+        enters_queue = not close and ticket.agent_id is None and await queue_mode(conn)
+        changes.publish(TicketChanged(ticket, "closed" if close else "reopened", queue=enters_queue))
+        if not close:
+            ticket = await routing.route(ctx, conn, changes, ticket, reopened=True)
+    if close and ticket.agent_id is not None:  # its agent has a free slot now
+        await routing.drain(ctx)
     return seen_by(user, ticket)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ccr.errors import Forbidden, Invalid
-from ccr.services import validate
+from ccr.services import sla, validate
 from ccr.services.context import Context
 from ccr.services.events import TicketChanged
 from ccr.services.tickets import PRIORITY_ORDER, TAG, visible
@@ -71,9 +71,13 @@ async def update(ctx: Context, user: User, ticket_id: object, data: Mapping[str,
             changes.append(("tags", {"from": list(ticket.tags), "to": new_tags}))
         if not changes:
             return ticket
+        ticket_before = ticket
         await tickets.set_triage(conn, ticket.id, new_priority, new_tags)
         for kind, change in changes:
             await tickets.add_event(conn, ticket.id, user.id, kind, change)
         ticket = await tickets.reload(conn, ticket.id)
+        if new_priority != ticket_before.priority:  # another priority, other targets
+            await sla.set_due(conn, ticket)
+            ticket = await tickets.reload(conn, ticket.id)
         unit.publish(TicketChanged(ticket, "updated"))
     return ticket

@@ -34,6 +34,11 @@ LABELS = {
     "tags": "Tags",
     "shortcut": "Shortcut",
     "title": "Title",
+    "current_password": "Current password",
+    "new_password": "New password",
+    "new_email": "New email",
+    "otp": "Code",
+    "code": "Code",
 }
 
 
@@ -142,3 +147,31 @@ def integer(value: object, field: str, *, low: int, high: int) -> int:
 def identifier(value: object, field: str) -> int:
     """An id as the API shows it: a JSON string of digits (a bare integer is accepted too)."""
     return integer(value, field, low=1, high=2**63 - 1)
+
+
+_PHONE_SEPARATORS = str.maketrans("", "", " -.()/\u00a0")
+
+
+def phone(value: object, field: str = "phone") -> str | None:
+    """An international number, stored as E.164 (`+` and 8-15 digits, no leading 0 in the
+    country code); spaces, dashes, dots, slashes and brackets are dropped; empty means none."""
+    if value is None or value == "":
+        return None
+    raw = text(value, field, max_len=40)
+    digits = raw.translate(_PHONE_SEPARATORS)
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    if not (digits.startswith("+") and digits[1:].isascii() and digits[1:].isdigit()):
+        raise Invalid(
+            f"{label(field)} must be an international number starting with + and the country code,"
+            " e.g. +44 20 7946 0958.",
+            code="invalid_phone",
+            field=field,
+        )
+    if not 8 <= len(digits) - 1 <= 15 or digits[1] == "0":
+        raise Invalid(
+            f"{label(field)} must have 8 to 15 digits after the +, starting with the country code.",
+            code="invalid_phone",
+            field=field,
+        )
+    return digits

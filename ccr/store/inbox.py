@@ -11,7 +11,7 @@ from datetime import datetime
 
 import asyncpg
 
-from ccr.store import tickets
+from ccr.store import system_user, tickets
 from ccr.store.tickets import Ticket
 
 PRIORITIES = ("urgent", "high", "normal", "low")
@@ -53,7 +53,7 @@ class Counts:
 class Customer:
     id: int
     name: str
-    email: str
+    email: str | None  # None once the customer deleted their account
     phone: str | None
     tickets: int
 
@@ -84,8 +84,9 @@ def _filter_sql(view: Filter, args: list[object]) -> list[str]:
 
 
 # Waiting: since the first customer message after the last public staff message, or since the
-# ticket was opened when staff never answered; not waiting once staff spoke last.
-WAITING = """
+# ticket was opened when staff never answered; not waiting once staff spoke last (an
+# automatic reply is not staff speaking).
+WAITING = f"""
     CASE WHEN page.status = 'closed' THEN NULL
     ELSE (
         SELECT CASE WHEN last_staff.seq IS NULL THEN page.created_at
@@ -94,7 +95,7 @@ WAITING = """
                             AND c.sender_id = page.customer_id AND c.seq > last_staff.seq) END
         FROM (SELECT max(s.seq) AS seq FROM messages s
               WHERE s.ticket_id = page.id AND NOT s.internal
-                AND s.sender_id <> page.customer_id) last_staff
+                AND s.sender_id <> page.customer_id AND s.sender_id NOT IN {system_user.IDS}) last_staff
     ) END
 """
 
@@ -192,7 +193,8 @@ async def counts(conn: asyncpg.Connection, *, viewer_id: int, scope_agent: int |
 
 async def customer(conn: asyncpg.Connection, customer_id: int) -> Customer | None:
     row = await conn.fetchrow(
-        """SELECT u.id, trim(u.first_name || ' ' || u.last_name) AS name, u.email, u.phone,
+        """SELECT u.id, trim(u.first_name || ' ' || u.last_name) AS name,
+                  CASE WHEN u.deleted_at IS NULL THEN u.email END AS email, u.phone,
                   (SELECT count(*) FROM tickets WHERE customer_id = u.id) AS tickets
            FROM users u WHERE u.id = $1""",
         customer_id,

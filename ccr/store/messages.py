@@ -29,6 +29,8 @@ class Message:
     internal: bool = False
     """An internal note: staff only."""
     attachments: tuple[Attachment, ...] = ()
+    channel: str = "web"
+    """'email' when it came in or went out by email (the chat page marks it)."""
 
     def public(self) -> dict[str, Any]:
         return {
@@ -47,7 +49,7 @@ class Message:
 SELECT = """
     SELECT m.id, m.ticket_id, m.seq, m.sender_id, u.role AS sender_role,
            trim(u.first_name || ' ' || u.last_name) AS sender_name, m.body, m.client_id, m.created_at,
-           m.internal
+           m.internal, m.channel
     FROM messages m JOIN users u ON u.id = m.sender_id
 """
 

@@ -19,6 +19,8 @@ class Email:
     body_html: str | None
     message_id: str
     attempts: int
+    headers: str = "{}"
+    """Threading headers (In-Reply-To, References, Reply-To) as a JSON object."""
 
 
 # Long enough for a batch of SMTP conversations; a worker that dies mid-send frees its
@@ -36,24 +38,30 @@ async def enqueue(
     body_html: str | None,
     message_id: str,
     dedupe_key: str | None = None,
+    headers: str = "{}",
 ) -> bool:
     """Queue an email; False when an email with the same dedupe_key already exists."""
     inserted = await conn.fetchval(
-        """INSERT INTO outbox (to_addr, subject, body_text, body_html, message_id, dedupe_key)
-           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true""",
+        """INSERT INTO outbox (to_addr, subject, body_text, body_html, message_id, dedupe_key, headers)
+           VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) ON CONFLICT DO NOTHING RETURNING true""",
         to_addr,
         subject,
         body_text,
         body_html,
         message_id,
         dedupe_key,
+        headers,
     )
     return bool(inserted)
 
 
 async def claim(conn: asyncpg.Connection, limit: int) -> list[Email]:
     """Lease due emails to this worker (see store/leases.py)."""
-    rows = await EMAILS.claim(conn, limit, "id, to_addr, subject, body_text, body_html, message_id, attempts")
+    rows = await EMAILS.claim(
+        conn,
+        limit,
+        "id, to_addr, subject, body_text, body_html, message_id, attempts, headers::text AS headers",
+    )
     return [Email(**dict(r)) for r in rows]
 
 

@@ -53,3 +53,25 @@ async def delete(conn: asyncpg.Connection, token_hash: bytes) -> bool:
 
 async def delete_for_user(conn: asyncpg.Connection, user_id: int) -> None:
     await conn.execute("DELETE FROM sessions WHERE user_id = $1", user_id)
+
+
+async def delete_others(conn: asyncpg.Connection, user_id: int, keep: bytes) -> list[bytes]:
+    """End every session of a user but one; the token hashes of those that ended."""
+    rows = await conn.fetch(
+        "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2 RETURNING token_hash", user_id, keep
+    )
+    return [r["token_hash"] for r in rows]
+
+
+async def delete_all(conn: asyncpg.Connection, user_id: int) -> list[bytes]:
+    rows = await conn.fetch("DELETE FROM sessions WHERE user_id = $1 RETURNING token_hash", user_id)
+    return [r["token_hash"] for r in rows]
+
+
+async def for_user(conn: asyncpg.Connection, user_id: int) -> list[dict[str, object]]:
+    """Sessions metadata (never the token hash), for the user's export."""
+    rows = await conn.fetch(
+        "SELECT created_at, last_seen_at, expires_at FROM sessions WHERE user_id = $1 ORDER BY created_at",
+        user_id,
+    )
+    return [dict(r) for r in rows]

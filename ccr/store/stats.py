@@ -6,6 +6,8 @@ from datetime import date
 
 import asyncpg
 
+from ccr.store import system_user
+
 
 async def per_day(conn: asyncpg.Connection, column: str, days: int) -> list[tuple[date, int]]:
     """Tickets whose `column` (created_at or closed_at) falls on each of the last `days` UTC days."""
@@ -52,3 +54,22 @@ async def board_counts(conn: asyncpg.Connection) -> dict[str, int | float | None
            FROM tickets"""
     )
     return dict(row)
+
+
+async def deflection(conn: asyncpg.Connection) -> tuple[int, int]:
+    """(tickets that got an automatic reply, those of them "resolved by an article": closed by
+    their customer with no public staff message ever written on them)."""
+    row = await conn.fetchrow(
+        f"""WITH replied AS (
+                SELECT DISTINCT m.ticket_id FROM messages m WHERE m.sender_id IN {system_user.IDS})
+            SELECT count(*) AS replied,
+                   count(*) FILTER (WHERE t.status = 'closed'
+                       AND NOT EXISTS (SELECT 1 FROM messages s JOIN users u ON u.id = s.sender_id
+                                       WHERE s.ticket_id = t.id AND NOT s.internal
+                                         AND u.role IN ('agent', 'admin'))
+                       AND (SELECT e.actor_id FROM ticket_events e
+                            WHERE e.ticket_id = t.id AND e.kind = 'closed'
+                            ORDER BY e.id DESC LIMIT 1) = t.customer_id) AS deflected
+            FROM replied JOIN tickets t ON t.id = replied.ticket_id"""
+    )
+    return row["replied"], row["deflected"]

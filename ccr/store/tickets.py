@@ -10,6 +10,8 @@ from typing import Any
 import asyncpg
 import orjson
 
+from ccr.store import system_user
+
 
 @dataclass(frozen=True)
 class Ticket:
@@ -33,6 +35,10 @@ class Ticket:
     tags: list[str]
     channel: str
     first_response_at: datetime | None
+    # Service levels (contract v2): due times, and which targets were missed (or are overdue).
+    first_response_due: datetime | None = None
+    resolution_due: datetime | None = None
+    sla_breached: tuple[str, ...] | list[str] = ()
 
     def public(self) -> dict[str, Any]:
         return {
@@ -49,9 +55,16 @@ class Ticket:
             "tags": list(self.tags),
             "channel": self.channel,
             "first_response_at": self.first_response_at,
-            # Service levels arrive with routing (contract v2, "Routing, service levels"); until
-            # then no ticket has a due time, which the contract spells null.
-            "sla": None,
+            # null when no SLA applied to the ticket (none configured for its priority).
+            "sla": (
+                {
+                    "first_response_due": self.first_response_due,
+                    "resolution_due": self.resolution_due,
+                    "breached": list(self.sla_breached),
+                }
+                if self.first_response_due or self.resolution_due
+                else None
+            ),
         }
 
 
@@ -71,13 +84,18 @@ class Event:
     created_at: datetime
 
 
-SELECT = """
+# A target is breached once its due time passed before it was met (or is still unmet now).
+SLA_BREACHED = """array_remove(ARRAY[
+        CASE WHEN t.first_response_due < coalesce(t.first_response_at, now()) THEN 'first_response' END,
+        CASE WHEN t.resolution_due < coalesce(t.closed_at, now()) THEN 'resolution' END], NULL)"""
+SELECT = f"""
     SELECT t.id, t.subject, t.description, t.status, t.customer_id,
            trim(c.first_name || ' ' || c.last_name) AS customer_name,
            t.agent_id, trim(a.first_name || ' ' || a.last_name) AS agent_name,
            t.created_at, t.updated_at, t.last_activity_at, t.last_seq,
            t.last_public_seq, t.public_activity_at,
-           t.priority, t.tags, t.channel, t.first_response_at
+           t.priority, t.tags, t.channel, t.first_response_at,
+           t.first_response_due, t.resolution_due, {SLA_BREACHED} AS sla_breached
     FROM tickets t
     JOIN users c ON c.id = t.customer_id
     LEFT JOIN users a ON a.id = t.agent_id
@@ -162,16 +180,18 @@ async def events(conn: asyncpg.Connection, ticket_id: int) -> list[Event]:
 PRIORITIES_BY_RANK = ("urgent", "high", "normal", "low")
 PRIORITY_RANK = f"array_position('{{{','.join(PRIORITIES_BY_RANK)}}}'::text[], t.priority)"
 # How long the customer has been waiting: since their oldest message after staff last answered
-# (notes are not answers), or since the ticket was opened if nobody has answered yet. Closed
+# (notes and automatic replies are not answers), or since the ticket was opened if nobody has answered yet. Closed
 # tickets and answered ones wait for nothing (NULL, listed last).
-WAITING_SINCE = """
+WAITING_SINCE = f"""
     CASE WHEN t.status = 'closed' THEN NULL
          WHEN NOT EXISTS (SELECT 1 FROM messages s WHERE s.ticket_id = t.id
-                          AND s.sender_id <> t.customer_id AND NOT s.internal) THEN t.created_at
+                          AND s.sender_id <> t.customer_id AND NOT s.internal
+                          AND s.sender_id NOT IN {system_user.IDS}) THEN t.created_at
          ELSE (SELECT min(m.created_at) FROM messages m
                WHERE m.ticket_id = t.id AND m.sender_id = t.customer_id
                  AND m.seq > (SELECT max(s.seq) FROM messages s WHERE s.ticket_id = t.id
-                              AND s.sender_id <> t.customer_id AND NOT s.internal))
+                              AND s.sender_id <> t.customer_id AND NOT s.internal
+                              AND s.sender_id NOT IN {system_user.IDS}))
     END"""
 SORTS = {
     "activity": ("t.last_activity_at DESC, t.id DESC", "page.last_activity_at DESC, page.id DESC"),
@@ -180,6 +200,8 @@ SORTS = {
         "page.sort_rank, page.last_activity_at DESC, page.id DESC",
     ),
     "created": ("t.created_at DESC, t.id DESC", "page.created_at DESC, page.id DESC"),
+    # The queue (routing mode `queue`): oldest first.
+    "oldest": ("t.created_at, t.id", "page.created_at, page.id"),
     "waiting": (
         "sort_waiting ASC NULLS LAST, t.last_activity_at DESC, t.id DESC",
         "page.sort_waiting ASC NULLS LAST, page.last_activity_at DESC, page.id DESC",

@@ -28,6 +28,8 @@ class User:
     disabled_at: datetime | None
     created_at: datetime
     phone: str | None
+    deleted_at: datetime | None = None
+    two_factor: bool = False
 
     @property
     def name(self) -> str:
@@ -42,13 +44,13 @@ class User:
             "last_name": self.last_name,
             "disabled": self.disabled_at is not None,
             "phone": self.phone,
-            # Two-factor sign-in is a later issue (contract v2, "Accounts"); nobody has it yet.
-            "two_factor": False,
+            "two_factor": self.two_factor,
         }
 
 
 COLUMNS = (
-    "id, email, role, first_name, last_name, password_hash, email_verified_at, disabled_at, created_at, phone"
+    "id, email, role, first_name, last_name, password_hash, email_verified_at, disabled_at, created_at, phone,"
+    " deleted_at, totp_secret IS NOT NULL AS two_factor"
 )
 
 
@@ -161,3 +163,52 @@ async def drop_expired_registrations(conn: asyncpg.Connection, older_than: timed
     except asyncpg.ForeignKeyViolationError:
         return 0  # something new refers to one of them: keep them all this time
     return len(deleted)
+
+
+async def update_profile(
+    conn: asyncpg.Connection, user_id: int, first_name: str, last_name: str, phone: str | None
+) -> None:
+    await conn.execute(
+        "UPDATE users SET first_name = $2, last_name = $3, phone = $4 WHERE id = $1",
+        user_id,
+        first_name,
+        last_name,
+        phone,
+    )
+
+
+async def set_email(conn: asyncpg.Connection, user_id: int, email: str) -> bool:
+    """Give a user a new (confirmed) address; False when another account has it."""
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                "UPDATE users SET email = $2, email_verified_at = coalesce(email_verified_at, now())"
+                " WHERE id = $1",
+                user_id,
+                email,
+            )
+    except asyncpg.UniqueViolationError:
+        return False
+    return True
+
+
+# What a deleted account is called everywhere its name appears (tickets, messages, search):
+# the name columns themselves hold it, so every query that shows a name shows this one.
+DELETED_FIRST_NAME, DELETED_LAST_NAME = "Deleted", "customer"
+# The placeholder address a deleted account keeps (RFC 2606 `.invalid`: never delivered).
+DELETED_DOMAIN = "@deleted.invalid"
+
+
+async def erase(conn: asyncpg.Connection, user_id: int) -> None:
+    """Forget the person behind an account but keep the row their tickets point to. The
+    address becomes a reserved placeholder, so the real one can register again."""
+    await conn.execute(
+        """UPDATE users SET email = 'deleted-' || id || $4, first_name = $2,
+               last_name = $3, phone = NULL, password_hash = NULL, totp_secret = NULL,
+               totp_pending_secret = NULL, deleted_at = now(), disabled_at = coalesce(disabled_at, now())
+           WHERE id = $1""",
+        user_id,
+        DELETED_FIRST_NAME,
+        DELETED_LAST_NAME,
+        DELETED_DOMAIN,
+    )

@@ -10,8 +10,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ccr.errors import Malformed
-from ccr.services import accounts, agents, canned, chat, search, stats, tickets, triage
+from ccr.services import accounts, agents, canned, chat, queue, search, stats, tickets, triage
 from ccr.services import feedback as feedback_service
+from ccr.services import settings as helpdesk_settings
+from ccr.web import account as account_api
 from ccr.web import attachments as attachment_api
 from ccr.web.auth import clear_session_cookie, client_ip, context, require_user, set_session_cookie
 from ccr.web.errors import JSON
@@ -49,9 +51,16 @@ async def verify_email(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     ctx = context(request)
-    done = await accounts.login(ctx, client_ip(request), await body(request))
+    done = await accounts.login(
+        ctx,
+        client_ip(request),
+        await body(request),
+        device=account_api.device_cookie(request),
+        user_agent=account_api.user_agent(request),
+    )
     response = JSON({"user": done.user.public()})
     set_session_cookie(response, ctx, done.session_token)
+    account_api.set_device_cookie(response, ctx, done.device)
     return response
 
 
@@ -93,14 +102,14 @@ async def list_agents(request: Request) -> Response:
 
 async def disable_user(request: Request) -> Response:
     admin = await require_user(request, "admin")
-    user = await accounts.set_disabled(context(request), admin, request.path_params["id"], disabled=True)
-    return JSON({"user": user.public()})
+    done = await accounts.set_disabled(context(request), admin, request.path_params["id"], disabled=True)
+    return JSON({"user": done.user.public(), "moved_tickets": done.moved_tickets})
 
 
 async def enable_user(request: Request) -> Response:
     admin = await require_user(request, "admin")
-    user = await accounts.set_disabled(context(request), admin, request.path_params["id"], disabled=False)
-    return JSON({"user": user.public()})
+    done = await accounts.set_disabled(context(request), admin, request.path_params["id"], disabled=False)
+    return JSON({"user": done.user.public()})
 
 
 async def create_ticket(request: Request) -> Response:
@@ -163,6 +172,12 @@ async def ticket_events(request: Request) -> Response:
 async def assign(request: Request) -> Response:
     user = await require_user(request)
     ticket = await tickets.assign(context(request), user, request.path_params["id"], await body(request))
+    return JSON({"ticket": ticket.public()})
+
+
+async def take(request: Request) -> Response:
+    user = await require_user(request)
+    ticket = await queue.take(context(request), user, request.path_params["id"])
     return JSON({"ticket": ticket.public()})
 
 
@@ -250,6 +265,18 @@ async def overview(request: Request) -> Response:
     return JSON(await stats.overview(context(request), admin))
 
 
+async def get_settings(request: Request) -> Response:
+    admin = await require_user(request, "admin")
+    current = await helpdesk_settings.get(context(request), admin)
+    return JSON({"settings": current.public()})
+
+
+async def update_settings(request: Request) -> Response:
+    admin = await require_user(request, "admin")
+    changed = await helpdesk_settings.update(context(request), admin, await body(request))
+    return JSON({"settings": changed.public()})
+
+
 async def openapi(request: Request) -> Response:
     return JSON(openapi_document())
 
@@ -273,6 +300,7 @@ routes = [
     Route("/search", search_tickets, methods=["GET"]),
     Route("/tickets/{id}/events", ticket_events, methods=["GET"]),
     Route("/tickets/{id}/assign", assign, methods=["POST"]),
+    Route("/tickets/{id}/take", take, methods=["POST"]),
     Route("/tickets/{id}/close", close, methods=["POST"]),
     Route("/tickets/{id}/reopen", reopen, methods=["POST"]),
     Route("/tickets/{id}/messages", list_messages, methods=["GET"]),
@@ -287,6 +315,9 @@ routes = [
     Route("/canned-replies/{id}", update_canned, methods=["PATCH"]),
     Route("/canned-replies/{id}", delete_canned, methods=["DELETE"]),
     Route("/stats", overview, methods=["GET"]),
+    Route("/settings", get_settings, methods=["GET"]),
+    Route("/settings", update_settings, methods=["PATCH"]),
     Route("/openapi.json", openapi, methods=["GET"]),
     *attachment_api.routes,
+    *account_api.routes,
 ]

@@ -62,3 +62,19 @@ def duration(seconds: float | None) -> str:
     if hours < 48:
         return f"{hours:.1f} h"
     return f"{hours / 24:.1f} days"
+
+
+def attainment_bars(rows: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """SLA attainment, one pair of bars (first response, resolution) per row, as percentages
+    of 100; a target never decided shows as "–" with no bar."""
+    out = []
+    for name, attained in rows:
+        pair = []
+        for key in ("first_response", "resolution"):
+            rate = attained[key]["rate"]
+            pct = 100 * rate if rate is not None else 0.0
+            text = f"{pct:.0f}%" if rate is not None else "–"
+            pair.append((pct, text, f"{attained[key]['met']} of {attained[key]['total']}"))
+        out.append((name, pair))
+    decided = any(a[key]["total"] for _, a in rows for key in ("first_response", "resolution"))
+    return {"rows": out, "height": 44 * max(len(out), 1), "decided": decided}

@@ -52,8 +52,8 @@ async def board_page(request: Request) -> Response:
 async def counts(request: Request) -> Response:
     """Every view's count and the unread total, refreshed by the inbox after live events."""
     user = await require_user(request, "agent", "admin")
-    found = await inbox.counts(context(request), user)
-    return JSONResponse(inbox.counts_public(user, found))
+    found, queue = await inbox.counts(context(request), user)
+    return JSONResponse(inbox.counts_public(user, found, queue))
 
 
 routes = [

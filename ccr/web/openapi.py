@@ -73,7 +73,14 @@ _TICKET = {
         "tags": {"type": "array", "items": _STR},
         "channel": {"enum": ["web", "email"]},
         "first_response_at": {"type": ["string", "null"], "format": "date-time"},
-        "sla": {"type": ["object", "null"]},
+        "sla": {
+            "type": ["object", "null"],
+            "properties": {
+                "first_response_due": {"type": ["string", "null"], "format": "date-time"},
+                "resolution_due": {"type": ["string", "null"], "format": "date-time"},
+                "breached": {"type": "array", "items": {"enum": ["first_response", "resolution"]}},
+            },
+        },
     },
 }
 _CANNED = {
@@ -151,6 +158,12 @@ def _many(key: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "required": [key], "properties": {key: {"type": "array", "items": schema}}}
 
 
+_ARTICLE_FIELDS: dict[str, Any] = {
+    "title": {"type": "string", "minLength": 1, "maxLength": 200},
+    "body": {"type": "string", "minLength": 1, "maxLength": 50_000, "description": "Markdown"},
+    "published": {"type": "boolean", "description": "false: a draft only admins see"},
+}
+
 # (method, path, who, summary, request fields, success status)
 ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
     (
@@ -167,7 +180,12 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
         "/auth/login",
         "anyone",
         "Log in; sets the session cookie",
-        {"email": _EMAIL, "password": {"type": "string", "minLength": 1, "maxLength": 128}},
+        {
+            "email": _EMAIL,
+            "password": {"type": "string", "minLength": 1, "maxLength": 128},
+            # With two-factor on: a current TOTP code or an unused recovery code.
+            "otp": {"type": "string", "minLength": 1, "maxLength": 40},
+        },
         200,
     ),
     ("post", "/auth/logout", "logged in", "End this session", {}, 204),
@@ -285,6 +303,26 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
     ("get", "/canned-replies/{id}", "agent, admin", "One canned reply", {}, 200),
     ("patch", "/canned-replies/{id}", "admin", "Edit a canned reply", _CANNED_FIELDS, 200),
     ("delete", "/canned-replies/{id}", "admin", "Delete a canned reply", {}, 204),
+    (
+        "get",
+        "/articles",
+        "anyone (admins see drafts)",
+        "Help-centre articles matching q, or the latest",
+        {},
+        200,
+    ),
+    ("post", "/articles", "admin", "Write a help-centre article (Markdown)", _ARTICLE_FIELDS, 201),
+    ("get", "/articles/{id}", "anyone (drafts: admins)", "One article", {}, 200),
+    ("patch", "/articles/{id}", "admin", "Edit an article", _ARTICLE_FIELDS, 200),
+    ("delete", "/articles/{id}", "admin", "Delete an article", {}, 204),
+    (
+        "post",
+        "/articles/preview",
+        "admin",
+        "The sanitised HTML a Markdown body would be shown as (nothing stored)",
+        {"body": _ARTICLE_FIELDS["body"]},
+        200,
+    ),
     ("get", "/stats", "admin", "Numbers behind the admin overview", {}, 200),
     (
         "post",
@@ -305,7 +343,47 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
         200,
     ),
     ("get", "/openapi.json", "anyone", "This document", {}, 200),
+    # Routing, service levels (contract v2).
+    (
+        "get",
+        "/settings",
+        "admin",
+        "The helpdesk settings (routing, capacity, hours, SLA, auto reply)",
+        {},
+        200,
+    ),
+    ("patch", "/settings", "admin", "Change some settings (every mistake reported at once)", {}, 200),
+    (
+        "post",
+        "/tickets/{id}/take",
+        "agent, when routing is queue",
+        "Take a waiting ticket from the queue",
+        {},
+        200,
+    ),
 ]
+_SETTINGS = {
+    "type": "object",
+    "properties": {
+        "routing": {"enum": ["manual", "round_robin", "queue"]},
+        "agent_capacity": {"type": "integer", "minimum": 1, "maximum": 1000},
+        "business_hours": {
+            "type": ["object", "null"],
+            "properties": {
+                "timezone": {"type": "string", "maxLength": 64, "description": "an IANA zone"},
+                "week": {
+                    "type": "object",
+                    "description": 'mon..sun: [["HH:MM", "HH:MM"], ...]; overnight as two ranges',
+                },
+            },
+        },
+        "sla": {
+            "type": ["object", "null"],
+            "description": "urgent|high|normal|low: {first_response_minutes, resolution_minutes}",
+        },
+        "auto_reply": {"type": "boolean"},
+    },
+}
 
 # Request fields that must be present (the rest are optional).
 REQUIRED: dict[tuple[str, str], list[str]] = {
@@ -322,6 +400,7 @@ REQUIRED: dict[tuple[str, str], list[str]] = {
     ("post", "/feedback"): ["body"],
     ("post", "/tickets/{id}/read"): ["seq"],
     ("post", "/canned-replies"): ["shortcut", "title", "body"],
+    ("post", "/articles"): ["title", "body"],
 }
 
 
@@ -338,12 +417,17 @@ QUERY: dict[tuple[str, str], list[dict[str, Any]]] = {
         _query("q", {"type": "string", "maxLength": 200}, "a search, as GET /search"),
         _query("sort", {"enum": ["activity", "priority", "created", "waiting"]}, "order (activity first)"),
         _query("agent_id", _ID, "admins: only tickets assigned to this agent"),
+        _query("queue", {"enum": ["0", "1"]}, "the queue (routing `queue`): open, unassigned, oldest first"),
         _query("cursor", {"type": "string", "maxLength": 200}, "next_cursor of the previous page"),
         _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size"),
     ],
     ("get", "/search"): [
         _query("q", {"type": "string", "minLength": 1, "maxLength": 200}, "the words to find"),
         _query("limit", {"type": "integer", "minimum": 1, "maximum": 50}, "at most this many results"),
+    ],
+    ("get", "/articles"): [
+        _query("q", {"type": "string", "maxLength": 200}, "words to find (typos forgiven)"),
+        _query("limit", {"type": "integer", "minimum": 1, "maximum": 50}, "at most this many"),
     ],
     ("get", "/canned-replies"): [
         _query("q", {"type": "string", "maxLength": 100}, "shortcut or title contains"),
@@ -378,6 +462,18 @@ _AGENT = {
     ]
 }
 
+_ARTICLE = {
+    "type": "object",
+    "properties": {
+        "id": _ID,
+        "title": _STR,
+        "body": {"type": "string", "description": "Markdown"},
+        "html": {"type": "string", "description": "the body rendered and sanitised"},
+        "published": {"type": "boolean"},
+        "updated_at": {"type": "string", "format": "date-time"},
+    },
+}
+
 # The success body of each operation (204s have none).
 # Operations that answer with a file's bytes rather than JSON.
 BINARY = {("get", "/attachments/{id}"), ("get", "/attachments/{id}/thumbnail")}
@@ -392,7 +488,11 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/auth/forgot-password"): _EMPTY,
     ("post", "/agents"): _one("agent", _ref("User")),
     ("get", "/agents"): _many("agents", _AGENT),
-    ("post", "/users/{id}/disable"): _one("user", _ref("User")),
+    ("post", "/users/{id}/disable"): {
+        "type": "object",
+        "required": ["user", "moved_tickets"],
+        "properties": {"user": _ref("User"), "moved_tickets": {"type": "integer", "minimum": 0}},
+    },
     ("post", "/users/{id}/enable"): _one("user", _ref("User")),
     ("post", "/tickets"): _one("ticket", _ref("Ticket")),
     ("get", "/tickets"): {
@@ -432,7 +532,110 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/canned-replies"): _one("canned_reply", _ref("CannedReply")),
     ("get", "/canned-replies/{id}"): _one("canned_reply", _ref("CannedReply")),
     ("patch", "/canned-replies/{id}"): _one("canned_reply", _ref("CannedReply")),
+    ("get", "/settings"): _one("settings", _SETTINGS),
+    ("patch", "/settings"): _one("settings", _SETTINGS),
+    ("post", "/tickets/{id}/take"): _one("ticket", _ref("Ticket")),
+    ("get", "/articles"): _many("articles", _ARTICLE),
+    ("post", "/articles"): _one("article", _ARTICLE),
+    ("get", "/articles/{id}"): _one("article", _ARTICLE),
+    ("patch", "/articles/{id}"): _one("article", _ARTICLE),
+    ("post", "/articles/preview"): _one("html", _STR),
 }
+
+
+# --- accounts (self-service, contract v2) ------------------------------------------------------
+_PHONE = {"type": ["string", "null"], "maxLength": 40, "description": "international, e.g. +44 20 7946 0958"}
+ROUTES += [
+    (
+        "patch",
+        "/me",
+        "logged in",
+        "Change any of first name, last name and phone",
+        {"first_name": _NAME, "last_name": _NAME, "phone": _PHONE},
+        200,
+    ),
+    (
+        "post",
+        "/me/password",
+        "logged in",
+        "Change the password; every other session ends; a notice is mailed",
+        {"current_password": _PASSWORD, "new_password": _PASSWORD},
+        204,
+    ),
+    (
+        "post",
+        "/me/email",
+        "logged in",
+        "Ask to change the address; the new one gets a confirmation link (48 h), the old one a notice",
+        {"password": _PASSWORD, "new_email": _EMAIL},
+        202,
+    ),
+    (
+        "post",
+        "/auth/confirm-email",
+        "anyone",
+        "Switch to the new address; every session ends",
+        {"token": _TOKEN},
+        204,
+    ),
+    ("get", "/me/export", "logged in", "Every personal datum held about the caller", {}, 200),
+    (
+        "delete",
+        "/me",
+        "customer",
+        "Delete the account (tickets stay, shown as a deleted customer)",
+        {"password": _PASSWORD},
+        204,
+    ),
+    ("post", "/me/two-factor", "logged in", "Start two-factor setup: a new TOTP secret", {}, 200),
+    (
+        "post",
+        "/me/two-factor/enable",
+        "logged in",
+        "Turn two-factor on with a current code; returns 10 single-use recovery codes",
+        {"code": {"type": "string", "minLength": 6, "maxLength": 20}},
+        200,
+    ),
+    ("delete", "/me/two-factor", "logged in", "Turn two-factor off", {"password": _PASSWORD}, 204),
+]
+REQUIRED.update(
+    {
+        ("post", "/me/password"): ["current_password", "new_password"],
+        ("post", "/me/email"): ["password", "new_email"],
+        ("post", "/auth/confirm-email"): ["token"],
+        ("delete", "/me"): ["password"],
+        ("post", "/me/two-factor/enable"): ["code"],
+        ("delete", "/me/two-factor"): ["password"],
+    }
+)
+RESPONSES.update(
+    {
+        ("patch", "/me"): _one("user", _ref("User")),
+        ("post", "/me/email"): _EMPTY,
+        ("get", "/me/export"): {
+            "type": "object",
+            "required": ["profile", "tickets", "messages", "ratings", "feedback", "sessions", "logins"],
+            "properties": {
+                "exported_at": _TIME,
+                "profile": _ref("User"),
+                "tickets": {"type": "array", "items": {"type": "object"}},
+                "messages": {"type": "array", "items": {"type": "object"}},
+                "ratings": {"type": "array", "items": {"type": "object"}},
+                "feedback": {"type": "array", "items": {"type": "object"}},
+                "sessions": {"type": "array", "items": {"type": "object"}},
+                "logins": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+        ("post", "/me/two-factor"): {
+            "type": "object",
+            "required": ["secret", "otpauth_uri"],
+            "properties": {"secret": _STR, "otpauth_uri": _STR},
+        },
+        ("post", "/me/two-factor/enable"): _one(
+            "recovery_codes", {"type": "array", "items": _STR, "minItems": 10, "maxItems": 10}
+        ),
+    }
+)
 
 
 # --- integrations: API tokens and webhooks (contract v2) ----------------------------------------

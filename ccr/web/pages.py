@@ -30,6 +30,7 @@ from ccr.services import (
     mail_admin,
     search,
     setup,
+    sla,
     stats,
     tickets,
     triage,
@@ -37,6 +38,7 @@ from ccr.services import (
 )
 from ccr.services import feedback as feedback_service
 from ccr.store.users import User
+from ccr.web import account as account_web
 from ccr.web import attachments as attachment_web
 from ccr.web import charts, formatting
 from ccr.web.auth import (
@@ -67,6 +69,13 @@ NOTICES = {
     "canned-created": "Canned reply created.",
     "canned-saved": "Canned reply saved.",
     "canned-deleted": "Canned reply deleted.",
+    # accounts (self-service)
+    "profile-saved": "Your profile is saved.",
+    "password-changed": "Your password is changed; every other session was signed out.",
+    "email-change-sent": "We sent a confirmation link to the new address (valid for 48 hours).",
+    "email-changed": "Your email address is changed. Log in with the new one.",
+    "two-factor-off": "Two-factor sign-in is off.",
+    "account-deleted": "Your account is deleted. Your tickets stay with the team, without your name.",
 }
 
 
@@ -87,6 +96,7 @@ def _field_errors(error: object) -> dict[str, str]:
 env.filters["when"] = _when
 env.globals["field_errors"] = _field_errors
 env.globals["field_label"] = validate.label
+env.globals["sla_next"] = sla.next_due
 env.filters["iso"] = lambda value: value.astimezone(UTC).isoformat() if value else ""
 env.filters["filesize"] = attachments.human_size
 env.filters["filelabel"] = attachment_web.file_label
@@ -182,11 +192,18 @@ async def login_page(request: Request) -> Response:
     values = await form(request)
     ctx = context(request)
     try:
-        done = await accounts.login(ctx, client_ip(request), values)
+        done = await accounts.login(
+            ctx,
+            client_ip(request),
+            values,
+            device=account_web.device_cookie(request),
+            user_agent=account_web.user_agent(request),
+        )
     except DomainError as exc:
         return await form_error(request, "login.html", exc, values, next=values.get("next", ""))
     response = redirect(_safe_next(values.get("next")))
     set_session_cookie(response, ctx, done.session_token)
+    account_web.set_device_cookie(response, ctx, done.device)
     return response
 
 
@@ -437,7 +454,18 @@ async def agents_page(request: Request) -> Response:
     team = await agents.list_agents(ctx, admin)
     disabled = await agents.disabled_agents(ctx, admin)
     if request.method == "GET":
-        return await render(request, "agents.html", team=team, disabled=disabled, values={})
+        confirm = request.query_params.get("confirm", "")
+        confirming = next((a for a in team if str(a.agent.id) == confirm), None)
+        moved = request.query_params.get("moved", "")
+        return await render(
+            request,
+            "agents.html",
+            team=team,
+            disabled=disabled,
+            values={},
+            confirming=confirming,
+            moved=int(moved) if moved.isdigit() and len(moved) < 7 else None,
+        )
     values = await form(request)
     try:
         await accounts.create_agent(ctx, admin, values)
@@ -452,8 +480,12 @@ def agent_switch(disabled: bool) -> Handler:
     @page
     async def handler(request: Request) -> Response:
         admin = await require_user(request, "admin")
-        await accounts.set_disabled(context(request), admin, request.path_params["id"], disabled=disabled)
-        return redirect("/agents?notice=" + ("agent-disabled" if disabled else "agent-enabled"))
+        done = await accounts.set_disabled(
+            context(request), admin, request.path_params["id"], disabled=disabled
+        )
+        if disabled:
+            return redirect(f"/agents?notice=agent-disabled&moved={done.moved_tickets}")
+        return redirect("/agents?notice=agent-enabled")
 
     return handler
 
@@ -470,7 +502,20 @@ async def overview_page(request: Request) -> Response:
         load=charts.horizontal_bars([(a["agent"]["name"], a["open_tickets"]) for a in s["open_per_agent"]]),
         first_response=charts.duration(s["median_first_response_seconds"]),
         resolution=charts.duration(s["median_resolution_seconds"]),
+        sla_priority=charts.attainment_bars(
+            [(p.capitalize(), a) for p, a in s["sla_attainment"]["per_priority"].items()]
+        ),
+        sla_agents=charts.attainment_bars(
+            [(a["agent"]["name"], a) for a in s["sla_attainment"]["per_agent"]]
+        ),
     )
+
+
+@page
+async def inbound_emails_page(request: Request) -> Response:
+    admin = await require_user(request, "admin")
+    emails = await mail_admin.unimported_emails(context(request), admin)
+    return await render(request, "inbound_emails.html", emails=emails)
 
 
 @page
@@ -587,5 +632,6 @@ routes = [
     Route("/agents/{id}/enable", agent_switch(False), methods=["POST"]),
     Route("/overview", overview_page),
     Route("/admin/emails", failed_emails_page),
+    Route("/admin/inbound", inbound_emails_page),
     Route("/feedback", feedback_page, methods=["GET", "POST"]),
 ]

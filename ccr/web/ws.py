@@ -465,7 +465,8 @@ async def ticket_room(websocket: WebSocket) -> None:
 
 class BoardSocket(Socket):
     def channels(self) -> list[str]:
-        return [events.board_for(self.user), events.user_channel(self.user.id)]
+        queue = [events.QUEUE_BOARD] if self.user.role == "agent" else []
+        return [events.board_for(self.user), events.user_channel(self.user.id), *queue]
 
     async def serve(self, rooms: Rooms) -> None:
         user = self.user
