@@ -44,7 +44,7 @@ def _mail_owner() -> tuple[int, int]:
     raise RuntimeError("running as root, and neither dovenull nor nobody exists for Dovecot's mail processes")
 
 
-def _config(root: Path, port: int) -> str:
+def _config(root: Path, port: int, extra: str = "") -> str:
     uid, gid = _mail_owner()
     me = pwd.getpwuid(os.getuid()).pw_name
     login_user = "dovenull" if os.geteuid() == 0 else me
@@ -84,6 +84,7 @@ service imap-login {{
 service anvil {{
   chroot =
 }}
+{extra}
 """
 
 
@@ -144,7 +145,7 @@ class Account:
 class Dovecot:
     """`dovecot -F` as a child process; stop() and start() again keep port and mail."""
 
-    def __init__(self, root: Path, port: int | None = None) -> None:
+    def __init__(self, root: Path, port: int | None = None, extra_config: str = "") -> None:
         self.root = root
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -156,7 +157,7 @@ class Dovecot:
             # tempfile.mkdtemp right under /tmp, so no other folder's mode changes).
             root.chmod(0o711)
             os.chown(root / "mail", uid, gid)
-        (root / "dovecot.conf").write_text(_config(root, self.port))
+        (root / "dovecot.conf").write_text(_config(root, self.port, extra_config))
 
     def start(self, timeout: float = 15) -> None:
         self.proc = subprocess.Popen(

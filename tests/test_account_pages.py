@@ -115,3 +115,20 @@ async def test_confirm_email_page_switches_the_address(server: AppServer, smtp: 
     r = await anon.post("/confirm-email", data={"token": token})
     assert r.status_code == 303 and r.headers["location"] == "/login?notice=email-changed"
     await log_in(server, "cleo@new.example")
+
+
+async def test_the_account_page_never_renders_user_input_as_html(server: AppServer, smtp: Mailbox) -> None:
+    api = server.client()
+    await register_customer(api, smtp, "cleo@example.com")
+    r = await api.patch(
+        "/me", json={"first_name": '<img src=x onerror="alert(1)">', "last_name": "<b>bold</b>"}
+    )
+    assert r.status_code == 200, r.text
+    client = await log_in(server, "cleo@example.com")
+    page = assert_html(await client.get("/account"))
+    assert "<img src=x" not in page and "<b>bold</b>" not in page
+    assert "&lt;b&gt;bold&lt;/b&gt;" in page
+    r = await client.post(
+        "/account/email", data={"new_email": '"><script>x</script>@example.com', "password": "x"}
+    )
+    assert "<script>x</script>" not in r.text

@@ -106,3 +106,10 @@ async def test_tokens_never_open_pages_or_websockets(server: AppServer, cast: Ca
         assert await site.refused("/ws/board", headers) in ("403", "1008")
     finally:
         await site.aclose()
+
+
+async def test_the_tokens_page_is_for_staff(server: AppServer, cast: Cast) -> None:
+    page = await cast.alice.client.get(server.url + "/tokens")
+    assert page.status_code == 403
+    page = await cast.agent1.client.get(server.url + "/tokens")
+    assert page.status_code == 200 and "API tokens" in page.text

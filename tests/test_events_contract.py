@@ -150,7 +150,13 @@ async def test_each_action_publishes_exactly_its_events_to_exactly_its_audience(
         f"/tickets/{tid}/messages", json={"body": "VIP", "client_id": "b2", "internal": True}
     )
     note = r.json()["message"]
-    activity = {"type": "activity", "ticket_id": tid, "last_seq": 2, "sender": note["sender"]}
+    activity = {
+        "type": "activity",
+        "ticket_id": tid,
+        "last_seq": 2,
+        "sender": note["sender"],
+        "internal": True,
+    }
     assert rec.take() == {
         f"room:{tid}:staff": [{"type": "message", "message": note, "agent_id": bea.id}],
         "board:admin": [activity],

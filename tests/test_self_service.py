@@ -11,7 +11,7 @@ import pyotp
 
 from ccr.config import RateLimit
 from tests.conftest import AppServer, MakeAppServer
-from tests.helpers import PASSWORD, Mailbox, link_in, login, register_customer, text_of, token_in
+from tests.helpers import PASSWORD, Mailbox, http_client, link_in, login, register_customer, text_of, token_in
 from tests.ticket_helpers import Cast, expect_error, fetch, make_cast, open_ticket, post, wait_until_sent
 from tests.ws_helpers import Endpoint, Person, World, make_world
 
@@ -381,3 +381,28 @@ async def test_a_deleted_account_cannot_be_enabled_again(
     assert r.status_code == 204
     r = await cast.admin.client.post(f"/users/{cast.bob.id}/enable")
     expect_error(r, 409, "account_deleted")
+
+
+async def test_an_api_token_may_edit_the_profile_but_not_what_guards_the_account(
+    server: AppServer, smtp: Mailbox, database_url: str
+) -> None:
+    cast: Cast = await make_cast(server, smtp, database_url)
+    r = await cast.agent1.client.post("/me/tokens", json={"name": "bot"})
+    assert r.status_code == 201, r.text
+    headers = {"Authorization": f"Bearer {r.json()['token']}"}
+    async with http_client(base_url=server.url + "/api/v1", headers=headers) as program:
+        r = await program.patch("/me", json={"phone": "+1 415 555 0100"})
+        assert r.status_code == 200 and r.json()["user"]["phone"] == "+14155550100"
+        assert (await program.get("/me/export")).status_code == 200
+        for method, path, body in (
+            ("POST", "/me/password", {"current_password": PASSWORD, "new_password": NEW_PASSWORD}),
+            ("POST", "/me/email", {"password": PASSWORD, "new_email": "bot@example.com"}),
+            ("POST", "/me/two-factor", {}),
+            ("POST", "/me/two-factor/enable", {"code": "123456"}),
+            ("DELETE", "/me/two-factor", {"password": PASSWORD}),
+            ("DELETE", "/me", {"password": PASSWORD}),
+        ):
+            r = await program.request(method, path, json=body)
+            expect_error(r, 403, "session_required")
+    me = (await cast.agent1.client.get("/me")).json()["user"]  # the session lives on, unchanged
+    assert (me["email"], me["two_factor"]) == (cast.agent1.user["email"], False)

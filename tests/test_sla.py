@@ -26,9 +26,13 @@ POLL = 0.2  # the schedulers' poll in these tests
 
 
 @pytest.fixture
-async def two(make_app_server: MakeAppServer) -> tuple[AppServer, AppServer]:
-    """Two app servers on one database: two SLA schedulers racing for the same rows."""
-    return await make_app_server(sla_poll_seconds=POLL), await make_app_server(sla_poll_seconds=POLL)
+async def two(make_app_server: MakeAppServer, redis_url: str) -> tuple[AppServer, AppServer]:
+    """Two app servers on one database and one Redis: two SLA schedulers racing for the same
+    rows, and a board event reaches a socket on either server whichever scheduler sent it."""
+    return (
+        await make_app_server(sla_poll_seconds=POLL, redis_url=redis_url),
+        await make_app_server(sla_poll_seconds=POLL, redis_url=redis_url),
+    )
 
 
 @pytest.fixture
@@ -113,6 +117,7 @@ async def test_warning_and_breach_exactly_once_with_two_schedulers_and_after_a_r
     world: World,
     smtp: Mailbox,
     database_url: str,
+    redis_url: str,
 ) -> None:
     await configure(world.admin, sla=SLA)
     board = await site.board(world.admin)
@@ -144,7 +149,7 @@ async def test_warning_and_breach_exactly_once_with_two_schedulers_and_after_a_r
     for server in two:
         await server.stop()
     await go_back(database_url, ticket["id"], 40)
-    await make_app_server(sla_poll_seconds=POLL)
+    await make_app_server(sla_poll_seconds=POLL, redis_url=redis_url)
     await smtp.wait_for(admin, "SLA breached: resolution", since=since)
     await until(
         lambda: _has(

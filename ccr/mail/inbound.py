@@ -110,6 +110,38 @@ async def _starttls(client: aioimaplib.IMAP4, host: str) -> None:
     await client.protocol.capability()
 
 
+async def _ensure_folder(client: aioimaplib.IMAP4, name: str) -> str:
+    """The folder `name`, created when absent. Most servers take it at the top level; some
+    (Courier, Dovecot set up with `prefix = INBOX.`) only under INBOX: then it is
+    INBOX<delimiter>name."""
+    created = await client.create(name)
+    if created.result == "OK" or await _exists(client, name):
+        return name
+    delimiter = await _delimiter(client)
+    nested = f"INBOX{delimiter}{name}"
+    if not await _exists(client, nested):
+        _ok(await client.create(nested), f"create {nested}")
+    return nested
+
+
+async def _exists(client: aioimaplib.IMAP4, name: str) -> bool:
+    found = await client.list('""', name)
+    return found.result == "OK" and any(
+        isinstance(line, bytes | bytearray) and line.startswith(b"(") for line in found.lines
+    )
+
+
+async def _delimiter(client: aioimaplib.IMAP4) -> str:
+    """The hierarchy delimiter, from `LIST "" ""` (answers e.g. `(\\Noselect) "." ""`)."""
+    found = await client.list('""', '""')
+    for line in found.lines:
+        if isinstance(line, bytes | bytearray) and line.startswith(b"("):
+            parts = bytes(line).split(b'"')
+            if len(parts) >= 3 and len(parts[1]) == 1:
+                return parts[1].decode()
+    return "."
+
+
 def fetched_bytes(response: aioimaplib.Response) -> bytes | None:
     """The message in a FETCH BODY.PEEK[] answer (aioimaplib gives the literal as a bytearray)."""
     for line in response.lines:
@@ -119,6 +151,8 @@ def fetched_bytes(response: aioimaplib.Response) -> bytes | None:
 
 
 class MailboxReader:
+    """Reads one mailbox while this process holds the deployment's reader lock."""
+
     def __init__(
         self,
         config: ImapConfig,
@@ -140,12 +174,14 @@ class MailboxReader:
         self.backoff_max = backoff_max
         self.use_idle = use_idle
         self.holding = asyncio.Event()
-        """Set while this process holds the reader lock (tests and `ccr check` look)."""
+        """Set while this process holds the reader lock (the others stand by)."""
         self.connections = 0
         """How many times the reader logged in: reconnects show here."""
         self._task: asyncio.Task[None] | None = None
         self._lock_conn: asyncpg.Connection | None = None
         self._lost = asyncio.Event()
+        self._folders: dict[str, str] = {}
+        """PROCESSED/FAILED → the server's name for them (see _ensure_folder)."""
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="mailbox-reader")
@@ -172,23 +208,30 @@ class MailboxReader:
                 await self._release()
 
     async def _hold_lock(self) -> None:
-        """Wait until this process is the deployment's reader."""
-        while True:
-            try:
-                conn = await asyncpg.connect(self.database_url)
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("mailbox reader: database unavailable: %s", exc)
+        """Wait until this process is the deployment's reader. A standby keeps its one
+        connection and asks again every `standby_seconds`: the lock is free the moment the
+        holder's connection closes, whether it stopped or died."""
+        conn: asyncpg.Connection | None = None
+        try:
+            while True:
+                try:
+                    if conn is None or conn.is_closed():
+                        conn = await asyncpg.connect(self.database_url)
+                    if await conn.fetchval("SELECT pg_try_advisory_lock($1)", READER_LOCK):
+                        break
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("mailbox reader: database unavailable: %s", exc)
+                    conn = None
                 await asyncio.sleep(self.standby_seconds)
-                continue
-            if await conn.fetchval("SELECT pg_try_advisory_lock($1)", READER_LOCK):
-                self._lock_conn = conn
-                self._lost.clear()
-                conn.add_termination_listener(lambda _conn: self._lost.set())
-                self.holding.set()
-                log.info("mailbox reader: this process reads %s", self.config.mailbox)
-                return
-            await conn.close()
-            await asyncio.sleep(self.standby_seconds)
+        except BaseException:
+            if conn is not None and not conn.is_closed():
+                conn.terminate()
+            raise
+        self._lock_conn = conn
+        self._lost.clear()
+        conn.add_termination_listener(lambda _conn: self._lost.set())
+        self.holding.set()
+        log.info("mailbox reader: this process reads %s", self.config.mailbox)
 
     async def _release(self) -> None:
         self.holding.clear()
@@ -251,8 +294,7 @@ class MailboxReader:
         raise ImapError("the server closed the connection")
 
     async def _session(self, client: aioimaplib.IMAP4, gone: asyncio.Event) -> None:
-        for folder in (PROCESSED, FAILED):
-            await client.create(folder)  # NO when it exists: that is fine
+        self._folders = {folder: await _ensure_folder(client, folder) for folder in (PROCESSED, FAILED)}
         _ok(await client.select(self.config.mailbox), f"select {self.config.mailbox}")
         while await self._still_holding():
             if gone.is_set():
@@ -273,7 +315,7 @@ class MailboxReader:
                 continue  # expunged meanwhile by someone else
             folder = await self.handle(raw)  # stored and committed before anything below
             _ok(await client.uid("store", uid, "+FLAGS", "(\\Seen)"), "store")
-            await self._move(client, uid, folder)
+            await self._move(client, uid, self._folders.get(folder, folder))
 
     async def _move(self, client: aioimaplib.IMAP4, uid: str, folder: str) -> None:
         if client.has_capability("MOVE"):

@@ -90,7 +90,7 @@ async def post_message(
         message = await messages.append(conn, ticket.id, user.id, body, client_id, internal=internal)
         message = await attachments.claim(conn, user, ticket, message, attachment_ids)
         await tickets.mark_read(conn, user.id, ticket.id, message.seq)
-        if replying:  # a note is no answer to the customer
+        if replying:  # staff's first public answer (SLA, overview); a note is no answer
             await messages.mark_first_response(conn, ticket.id)
         # An internal note never leaves the building, by email least of all.
         if not customer_watching and not message.internal and ticket.channel == "email":

@@ -142,7 +142,8 @@ class TicketChanged(Event):
     def webhook(self) -> WebhookPayload | None:
         if self.event not in TICKET_WEBHOOK_EVENTS:
             return None  # e.g. "updated" (priority, tags): not in the contract's list
-        return f"ticket.{self.event}", {"ticket": self.ticket.public()}
+        # As the customer sees it: a receiver is outside the staff, so no sign of notes either.
+        return f"ticket.{self.event}", {"ticket": customer_view(self.ticket)}
 
     def deliveries(self) -> list[Delivery]:
         channels = _boards(self.ticket, EVERYONE, self.previous_agent_id)
@@ -198,19 +199,23 @@ class MessageCreated(Event):
         return frame
 
     def activity(self) -> dict[str, Any]:
-        return {
+        frame = {
             "type": ACTIVITY,
             "ticket_id": str(self.ticket.id),
             "last_seq": self.message.seq,
             "sender": self.message.public()["sender"],
         }
+        # Staff boards only (a note's audience): a note is no answer, so the inbox keeps the
+        # customer's waiting time running. Public messages carry no flag at all.
+        if self.message.internal:
+            frame["internal"] = True
+        return frame
 
     def webhook(self) -> WebhookPayload | None:
         # Internal notes never leave the building: a webhook receiver is outside the staff.
-        # (Read by name: notes are a field of Message on branches that have them.)
-        if getattr(self.message, "internal", False):
+        if self.message.internal:
             return None
-        return "message.created", {"ticket": self.ticket.public(), "message": self.message.public()}
+        return "message.created", {"ticket": customer_view(self.ticket), "message": self.message.public()}
 
     def deliveries(self) -> list[Delivery]:
         rooms = [(c, encode(self.frame(for_customer=cu))) for c, cu in _rooms(self.ticket.id, self.audience)]

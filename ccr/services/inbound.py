@@ -26,7 +26,7 @@ from ccr import security
 from ccr.mail import parse, threading
 from ccr.mail.inbound import FAILED, PROCESSED
 from ccr.mail.parse import ParsedEmail
-from ccr.services import attachments, files
+from ccr.services import attachments, auto_reply, files
 from ccr.services import tickets as ticket_service
 from ccr.services.context import Changes, Context
 from ccr.services.events import MessageCreated, TicketChanged
@@ -188,6 +188,7 @@ async def _open(
         ticket=ticket,
         reset_link=reset_link,
         link=ctx.link(f"/tickets/{ticket.id}"),
+        auto_reply=await auto_reply.written(conn, ticket.id),
     )
     return ticket
 

@@ -165,4 +165,6 @@ class SlaScheduler:
                     pass
             except (OSError, asyncpg.PostgresError):
                 log.warning("SLA scheduler: the database did not answer; trying again", exc_info=True)
+            except Exception:  # one bad alert must not stop every later one; it is retried
+                log.exception("SLA scheduler: sending alerts failed; trying again")
             await asyncio.sleep(self.poll_seconds)

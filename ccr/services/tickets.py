@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from ccr.errors import Conflict, Forbidden, Invalid
-from ccr.services import routing, search, sla, validate
+from ccr.services import auto_reply, routing, search, sla, validate
 
 # The gate lives in services.access; re-exported because "tickets.visible" is how callers know it.
 from ccr.services.access import can_see as can_see
@@ -21,7 +21,7 @@ from ccr.services.access import queue_mode as queue_mode
 from ccr.services.access import visible as visible
 from ccr.services.assignment import hand_to
 from ccr.services.context import Changes, Context
-from ccr.services.events import TicketChanged
+from ccr.services.events import MessageCreated, TicketChanged
 from ccr.store import email_channel, feedback, tickets, users
 from ccr.store.feedback import Rating
 from ccr.store.tickets import Event, ListedTicket, ListQuery, Ticket
@@ -65,7 +65,10 @@ async def timeline(ctx: Context, user: User, ticket_id: object, params: Mapping[
         return await tickets.events(conn, ticket.id, after=after, limit=limit)
 
 
-async def open_ticket(ctx: Context, customer: User, data: Mapping[str, object]) -> Ticket:
+async def open_ticket(
+    ctx: Context, customer: User, data: Mapping[str, object], *, now: datetime | None = None
+) -> Ticket:
+    """Open a ticket; `now` is the clock the automatic reply reads (tests pass their own)."""
     if customer.role != "customer":
         raise Forbidden("Only customers open tickets.")
     form = validate.Form()
@@ -76,7 +79,7 @@ async def open_ticket(ctx: Context, customer: User, data: Mapping[str, object]) 
     form.done()
     await ctx.limiter.hit(f"ticket_open:user:{customer.id}", ctx.settings.rate_limits["ticket_open_user"])
     async with ctx.write() as (conn, changes):
-        ticket = await create(ctx, conn, changes, customer, subject, description)
+        ticket = await create(ctx, conn, changes, customer, subject, description, now=now)
     return seen_by(customer, ticket)
 
 
@@ -89,9 +92,10 @@ async def create(
     description: str,
     *,
     channel: str = "web",
+    now: datetime | None = None,
 ) -> Ticket:
     """A new ticket in the caller's unit of work, however it came (the site, an email): the
-    admins are told and the board hears of it the same way."""
+    admins are told and the board hears of it the same way, and the automatic reply follows."""
     ticket_id = await tickets.insert(conn, customer.id, subject, description)
     if channel != "web":
         await email_channel.set_ticket_channel(conn, ticket_id, channel)
@@ -110,7 +114,13 @@ async def create(
             link=ctx.link(f"/tickets/{ticket.id}"),
         )
     changes.publish(TicketChanged(ticket, "created", queue=await queue_mode(conn)))
-    return await routing.route(ctx, conn, changes, ticket)
+    ticket = await routing.route(ctx, conn, changes, ticket)
+    # In the opening's own transaction: the ticket never exists without its automatic reply.
+    reply = await auto_reply.follow(conn, ticket, ctx.link, now or datetime.now(UTC))
+    if reply is None:
+        return ticket
+    changes.publish(MessageCreated(ticket, reply, prev_public_seq=ticket.last_public_seq))
+    return await tickets.reload(conn, ticket.id)
 
 
 SORTS = ("activity", "priority", "created", "waiting")

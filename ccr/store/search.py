@@ -7,7 +7,7 @@ from datetime import datetime
 
 import asyncpg
 
-from ccr.store import tickets
+from ccr.store import system_user, tickets
 from ccr.store.tickets import Ticket
 
 # Marks around highlighted words in a snippet: private-use characters, removed from the text
@@ -112,6 +112,8 @@ def _message_candidates_sql(scope: Scope, args: list[object], since: str) -> str
         where += f" AND m.ticket_agent_id = ${len(args)}"
     if not scope.notes:
         where += " AND NOT m.internal"
+    # The automatic reply says the same on every ticket: it would match everyone's searches.
+    where += f" AND m.sender_id NOT IN {system_user.IDS}"
     return f"""
         SELECT c.ticket_id, c.id AS message_id, CASE WHEN c.internal THEN 'note' ELSE 'message' END AS matched,
                ts_rank(c.search, {QUERY}) AS rank, c.created_at AS at

@@ -7,9 +7,11 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ccr.errors import Forbidden
 from ccr.services import profile, two_factor
 from ccr.services.context import Context
-from ccr.web.auth import clear_session_cookie, context, require_user
+from ccr.store.users import User
+from ccr.web.auth import bearer_token, clear_session_cookie, context, require_user
 from ccr.web.errors import JSON
 from ccr.web.middleware import SESSION_COOKIE
 
@@ -42,6 +44,15 @@ def set_device_cookie(response: Response, ctx: Context, device: str) -> None:
     )
 
 
+async def require_session_user(request: Request) -> User:
+    """The user of a browser session. An API token may edit the profile or export, but not
+    change what guards the account (password, address, two-factor, deletion): a leaked token
+    must not become a taken-over account."""
+    if bearer_token(request) is not None:
+        raise Forbidden("Do this from a logged-in session, not with an API token.", code="session_required")
+    return await require_user(request)
+
+
 async def _body(request: Request) -> dict[str, object]:
     from ccr.web.api import body  # the one JSON body parser; api imports this module's routes
 
@@ -55,15 +66,15 @@ async def update_me(request: Request) -> Response:
 
 
 async def change_password(request: Request) -> Response:
-    user = await require_user(request)
+    user = await require_session_user(request)
     await profile.change_password(
-        context(request), user, request.cookies[SESSION_COOKIE], await _body(request)
+        context(request), user, request.cookies.get(SESSION_COOKIE, ""), await _body(request)
     )
     return Response(status_code=204)
 
 
 async def change_email(request: Request) -> Response:
-    user = await require_user(request)
+    user = await require_session_user(request)
     await profile.request_email_change(context(request), user, await _body(request))
     return JSON({}, status_code=202)
 
@@ -83,7 +94,7 @@ async def export(request: Request) -> Response:
 
 
 async def delete_me(request: Request) -> Response:
-    user = await require_user(request)
+    user = await require_session_user(request)
     ctx = context(request)
     await profile.delete_account(ctx, user, await _body(request))
     response = Response(status_code=204)
@@ -92,19 +103,19 @@ async def delete_me(request: Request) -> Response:
 
 
 async def start_two_factor(request: Request) -> Response:
-    user = await require_user(request)
+    user = await require_session_user(request)
     setup = await two_factor.start(context(request), user)
     return JSON({"secret": setup.secret, "otpauth_uri": setup.otpauth_uri})
 
 
 async def enable_two_factor(request: Request) -> Response:
-    user = await require_user(request)
+    user = await require_session_user(request)
     codes = await two_factor.enable(context(request), user, await _body(request))
     return JSON({"recovery_codes": codes})
 
 
 async def disable_two_factor(request: Request) -> Response:
-    user = await require_user(request)
+    user = await require_session_user(request)
     await two_factor.disable(context(request), user, await _body(request))
     return Response(status_code=204)
 

@@ -158,6 +158,27 @@ def _many(key: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "required": [key], "properties": {key: {"type": "array", "items": schema}}}
 
 
+# The helpdesk settings (contract v2, "Routing"): the request fields and the answer.
+_SETTINGS_FIELDS: dict[str, Any] = {
+    "routing": {"enum": ["manual", "round_robin", "queue"]},
+    "agent_capacity": {"type": "integer", "minimum": 1, "maximum": 1000},
+    "business_hours": {
+        "type": ["object", "null"],
+        "properties": {
+            "timezone": {"type": "string", "maxLength": 64, "description": "an IANA zone"},
+            "week": {
+                "type": "object",
+                "description": 'mon..sun: [["HH:MM", "HH:MM"], ...]; overnight as two ranges',
+            },
+        },
+    },
+    "sla": {
+        "type": ["object", "null"],
+        "description": "urgent|high|normal|low: {first_response_minutes, resolution_minutes}",
+    },
+    "auto_reply": {"type": "boolean"},
+}
+_SETTINGS = {"type": "object", "properties": _SETTINGS_FIELDS}
 _ARTICLE_FIELDS: dict[str, Any] = {
     "title": {"type": "string", "minLength": 1, "maxLength": 200},
     "body": {"type": "string", "minLength": 1, "maxLength": 50_000, "description": "Markdown"},
@@ -359,7 +380,14 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
         {},
         200,
     ),
-    ("patch", "/settings", "admin", "Change some settings (every mistake reported at once)", {}, 200),
+    (
+        "patch",
+        "/settings",
+        "admin",
+        "Change some settings (every mistake reported at once)",
+        _SETTINGS_FIELDS,
+        200,
+    ),
     (
         "post",
         "/tickets/{id}/take",
@@ -369,28 +397,6 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any], int]] = [
         200,
     ),
 ]
-_SETTINGS = {
-    "type": "object",
-    "properties": {
-        "routing": {"enum": ["manual", "round_robin", "queue"]},
-        "agent_capacity": {"type": "integer", "minimum": 1, "maximum": 1000},
-        "business_hours": {
-            "type": ["object", "null"],
-            "properties": {
-                "timezone": {"type": "string", "maxLength": 64, "description": "an IANA zone"},
-                "week": {
-                    "type": "object",
-                    "description": 'mon..sun: [["HH:MM", "HH:MM"], ...]; overnight as two ranges',
-                },
-            },
-        },
-        "sla": {
-            "type": ["object", "null"],
-            "description": "urgent|high|normal|low: {first_response_minutes, resolution_minutes}",
-        },
-        "auto_reply": {"type": "boolean"},
-    },
-}
 
 # Request fields that must be present (the rest are optional).
 REQUIRED: dict[tuple[str, str], list[str]] = {

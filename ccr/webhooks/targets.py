@@ -52,7 +52,9 @@ def is_public(ip: IPAddress) -> bool:
     """False for loopback, private, link-local, multicast, reserved, unspecified and shared
     (carrier-grade NAT) addresses, and for IPv6 forms that wrap one (::ffff:10.0.0.1)."""
     if isinstance(ip, ipaddress.IPv6Address):
-        wrapped = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if ip.ipv4_mapped is not None:  # ::ffff:a.b.c.d is a.b.c.d, nothing else
+            return is_public(ip.ipv4_mapped)
+        wrapped = ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
         if wrapped is not None and not is_public(wrapped):
             return False
     return ip.is_global and not (

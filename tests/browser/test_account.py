@@ -61,4 +61,33 @@ async def test_account_page_profile_and_two_factor_setup(
     await expect(page.locator(".recovery-codes li")).to_have_count(10)
     await _no_violations(page, "account recovery codes", axe_js)
     await ui.shot(page, "account-recovery-codes")
+    recovery = (await page.locator(".recovery-codes li").first.inner_text()).strip()
+
+    # Logging in now asks for a code; a recovery code does.
+    await page.get_by_role("button", name="Log out").click()
+    await page.goto(server.url + "/login")
+    await page.get_by_label("Email").fill("carla@example.com")
+    await page.get_by_label("Password").fill(ui.PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+    code_field = page.get_by_label(re.compile("Code from your authenticator app"))
+    await expect(code_field).to_be_visible()
+    await _no_violations(page, "login asks for a code", axe_js)
+    await ui.shot(page, "account-login-code")
+    await page.get_by_label("Password").fill(ui.PASSWORD)
+    await code_field.fill(recovery)
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page).to_have_url(re.compile(r"/tickets$"))
+    watch.assert_clean()
+
+
+async def test_the_account_page_on_a_phone(
+    server: AppServer, smtp: Mailbox, browser: Browser, axe_js: Path
+) -> None:
+    watch = ui.Watch()
+    page = await ui.new_page(browser, watch, bypass_csp=True, viewport={"width": 390, "height": 844})
+    await ui.register_and_login(page, server.url, smtp, "phone@example.com", "Pia")
+    await page.get_by_role("link", name="Pia").click()  # the name stays in the top bar
+    await expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    await _no_violations(page, "account on a phone", axe_js)
+    await ui.shot(page, "account-phone")
     watch.assert_clean()

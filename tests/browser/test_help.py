@@ -91,3 +91,41 @@ async def test_editor_preview_help_pages_and_suggestions(
     await subject.press_sequentially("qqqzzz", delay=15)
     await expect(box.get_by_role("link")).to_have_count(0)
     watch.assert_clean()
+
+
+async def test_the_automatic_reply_in_the_chat(
+    browser: Browser, server: AppServer, smtp: Mailbox, database_url: str, axe_js: Path
+) -> None:
+    """A new ticket's automatic reply shows at once, styled apart, its article link clickable;
+    the agent who later opens the ticket sees the same."""
+    base = server.url
+    await create_admin(database_url, "admin@example.com")
+    admin_api = await ui.api_admin(server)
+    r = await admin_api.post(
+        "/articles",
+        json={"title": "Printing invoices", "body": "Billing → Invoices → Print.", "published": True},
+    )
+    article_id = r.json()["article"]["id"]
+    r = await admin_api.patch(
+        "/settings",
+        json={
+            "auto_reply": True,
+            "sla": {"normal": {"first_response_minutes": 120, "resolution_minutes": 960}},
+        },
+    )
+    assert r.status_code == 200, r.text
+
+    watch = ui.Watch()
+    customer = await ui.new_page(browser, watch, bypass_csp=True)
+    await ui.register_and_login(customer, base, smtp, "carla@example.com")
+    await ui.raise_ticket(customer, base, "My invoice will not print", "The button does nothing.")
+    await ui.live(customer)
+    reply = customer.locator("#messages .msg.system")
+    await expect(reply).to_have_count(1)
+    await expect(reply.locator(".sender")).to_have_text("Customer Care Registry")
+    await expect(reply.locator(".role")).to_have_text("automatic reply")
+    await expect(reply).to_contain_text("We usually answer within 2 hours.")
+    link = reply.get_by_role("link", name=f"{server.settings.base_url}/help/{article_id}")
+    await expect(link).to_have_attribute("rel", "noopener noreferrer nofollow")
+    await no_violations(customer, axe_js, "ticket-automatic-reply")
+    watch.assert_clean()

@@ -21,7 +21,7 @@ async def test_inbox_live_views_keyboard_attention_and_links(
     base = server.url
     await create_admin(database_url, "admin@example.com")
     admin_api = await ui.api_admin(server)
-    await ui.api_agent(server, admin_api, smtp, "agnes@example.com", "Agnes", "Agent")
+    agent_api = await ui.api_agent(server, admin_api, smtp, "agnes@example.com", "Agnes", "Agent")
     agent_id = next(a["id"] for a in (await admin_api.get("/agents")).json()["agents"])
     carla = await ui.api_customer(server, smtp, "carla@example.com", "Carla", "Customer")
     failures: dict[str, list[dict[str, Any]]] = {}
@@ -161,6 +161,29 @@ async def test_inbox_live_views_keyboard_attention_and_links(
     await expect(agent.locator("#shortcuts-dialog")).not_to_be_visible()
     await agent.keyboard.press("Escape")
     await expect(agent.locator("#f-body")).not_to_be_focused()
+    # n switches the composer to an internal note, r back to a reply.
+    await agent.keyboard.press("n")
+    await expect(agent.locator("#f-body")).to_be_focused()
+    await expect(agent.get_by_role("radio", name="Note")).to_be_checked()
+    await agent.keyboard.press("Escape")
+    await agent.keyboard.press("r")
+    await expect(agent.get_by_role("radio", name="Reply")).to_be_checked()
+    await agent.keyboard.press("Escape")
+
+    # A note is no answer: the customer still waits; a reply ends the wait, live.
+    parcel = agent.locator(f'#inbox-list li[data-ticket-id="{ids[1]}"] [data-slot="waiting"]')
+    await expect(parcel).to_be_visible()
+    r = await agent_api.post(
+        f"/tickets/{ids[1]}/messages",
+        json={"body": "Checking with the courier", "client_id": "n1", "internal": True},
+    )
+    assert r.status_code == 201, r.text
+    r = await agent_api.post(f"/tickets/{ids[2]}/messages", json={"body": "Refund sent.", "client_id": "r1"})
+    assert r.status_code == 201, r.text
+    await expect(
+        agent.locator(f'#inbox-list li[data-ticket-id="{ids[2]}"] [data-slot="waiting"]')
+    ).to_be_hidden()
+    await expect(parcel).to_be_visible()
 
     # ? lists the shortcuts in a modal dialog; Esc closes it.
     await agent.keyboard.press("?")

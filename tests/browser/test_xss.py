@@ -26,7 +26,7 @@ INJECTED = """() => {
   const add = (what, nodes) => { if (nodes.length) found.push(`${what} ×${nodes.length}`); };
   add("img[src=x]", document.querySelectorAll('img[src="x"]'));
   add("iframe", document.querySelectorAll("iframe"));
-  add("svg", document.querySelectorAll("svg:not(.chart)"));
+  add("svg", document.querySelectorAll("svg:not(.chart):not(.lock)"));
   add("inline script", [...document.querySelectorAll("script")].filter((s) => !s.src || s.textContent.trim()));
   add("javascript: link", [...document.querySelectorAll("a[href]")].filter((a) => /^\\s*javascript:/i.test(a.getAttribute("href"))));
   add("on* attribute", [...document.querySelectorAll("*")].filter((el) => [...el.attributes].some((a) => a.name.startsWith("on"))));
