@@ -47,6 +47,9 @@ async def test_a_token_acts_as_its_user_on_the_api_without_cookie_or_origin(
             "/me/tokens", json={"name": "third"}, headers={**FOREIGN, "Cookie": "ccr_session=x"}
         )
         expect_error(crossed, 403, "cross_origin")
+        # A token has no session to end: logging out with one is refused, never a 500.
+        expect_error(await program.post("/auth/logout"), 401, "not_authenticated")
+        assert (await program.get("/me")).status_code == 200
 
     listed = (await cast.agent1.client.get("/me/tokens")).json()["tokens"]
     assert [t["name"] for t in listed] == ["second", "CI bot"]

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ccr.errors import Malformed
+from ccr.errors import Malformed, Unauthenticated
 from ccr.services import accounts, agents, canned, chat, queue, search, stats, tickets, triage
 from ccr.services import feedback as feedback_service
 from ccr.services import settings as helpdesk_settings
@@ -67,7 +67,10 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     user = await require_user(request)
     ctx = context(request)
-    await accounts.logout(ctx, user, request.cookies[SESSION_COOKIE])
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie is None:  # an API token: it has no session to end (DELETE /me/tokens/{id} revokes it)
+        raise Unauthenticated("Logging out ends a browser session; revoke an API token instead.")
+    await accounts.logout(ctx, user, cookie)
     response = no_content()
     clear_session_cookie(response, ctx)
     return response

@@ -32,6 +32,7 @@ async def test_editor_preview_help_pages_and_suggestions(
     # server (a script typed in stays text; no dialog opens).
     admin = await ui.new_page(browser, watch, bypass_csp=True)
     await ui.login(admin, base, "admin@example.com")
+    await admin.locator("summary", has_text="Manage").click()  # the admins' menu
     await admin.get_by_role("link", name="Articles").click()
     await admin.get_by_role("link", name="New article").click()
     await admin.get_by_label("Title").fill("Resetting your password")
