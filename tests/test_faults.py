@@ -26,7 +26,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.helpers import CcrProcess, Mailbox, free_port, http_client
-from tests.ws_helpers import RedisServer, Ws, make_world, start_cluster, stored_messages
+from tests.ws_helpers import Person, RedisServer, Ws, make_world, start_cluster, stored_messages
 
 
 def _seqs(sock: Ws) -> list[int]:
@@ -320,3 +320,103 @@ async def test_postgres_restarted_mid_chat_nothing_acked_is_lost_and_retries_lan
         await cluster.aclose()
     finally:
         await pg.destroy()
+
+
+async def test_redis_stopped_for_seconds_mid_chat_every_acked_message_arrives_once_in_order(
+    ccr_processes: list[CcrProcess], smtp: Mailbox, database_url: str, tmp_path: Path
+) -> None:
+    """Redis stopped (the process gone, not frozen) for ~6 s while both parties keep chatting
+    on both processes, over sockets and HTTP; then started again on the same port. The clients
+    resume as static/app.js does: reconnect with after=<last seq seen>, resend what was not
+    acked with the same client_id."""
+    redis = await RedisServer(tmp_path / "redis").start()
+    try:
+        cluster = await start_cluster(
+            2,
+            ccr_processes,
+            database_url=database_url,
+            redis_url=redis.url,
+            prefix="ccr:",
+            smtp_url=smtp.url,
+            tmp_path=tmp_path,
+        )
+        a, b = cluster.sites
+        world = await make_world(a, smtp, database_url)
+        customer = await a.room(world.customer, world.ticket_id, label="customer on A")
+        agent = await b.room(world.agent, world.ticket_id, label="agent on B")
+        await customer.recv_until("presence", where=lambda f: world.agent.id in f["online"])
+        await customer.send({"type": "message", "client_id": "c-0", "body": "before"})
+        for sock in (customer, agent):
+            await sock.messages(1)
+
+        await redis.kill()
+        stopped_at = time.monotonic()
+        socket_sent: dict[str, list[str]] = {"customer": [], "agent": []}
+        http: list[tuple[Any, Person, str]] = []  # (site, person, client_id)
+        statuses: list[int] = []
+        i = 0
+        while time.monotonic() - stopped_at < 6:
+            for name, sock in (("customer", customer), ("agent", agent)):
+                client_id = f"{name[0]}-s{i}"
+                await sock.send({"type": "message", "client_id": client_id, "body": f"outage {client_id}"})
+                socket_sent[name].append(client_id)
+            for site, person in ((a, world.customer), (b, world.agent)):
+                client_id = f"h-{site.url[-5:]}-{i}"
+                r = await site.as_(person).post(
+                    f"/tickets/{world.ticket_id}/messages", json={"body": "outage", "client_id": client_id}
+                )
+                statuses.append(r.status_code)
+                assert r.status_code < 500 or (r.status_code == 503 and "Retry-After" in r.headers), r.text
+                http.append((site, person, client_id))
+            i += 1
+            await asyncio.sleep(0.5)  # a chat's pace
+        await redis.start()  # the same port: the buses reconnect to it
+        print(
+            f"Redis stopped {time.monotonic() - stopped_at:.1f}s; HTTP statuses meanwhile {sorted(set(statuses))}"
+        )
+
+        # Resume: collect the acks, reconnect after the last seq each client saw, resend the rest.
+        resumed: dict[str, Ws] = {}
+        seen: dict[str, list[int]] = {}
+        for name, sock, site, person in (
+            ("customer", customer, a, world.customer),
+            ("agent", agent, b, world.agent),
+        ):
+            unacked = []
+            for client_id in socket_sent[name]:
+                try:
+                    await sock.recv_until(
+                        "ack", where=lambda f, c=client_id: f.get("client_id") == c, timeout=15
+                    )
+                except AssertionError:
+                    unacked.append(client_id)
+            seen[name] = _seqs(sock)
+            assert seen[name] == list(range(1, len(seen[name]) + 1)), f"{sock.label} saw {seen[name]}"
+            await sock.close()
+            last = seen[name][-1] if seen[name] else 0
+            resumed[name] = await site.room(person, world.ticket_id, after=last, label=f"{name} resumed")
+            for client_id in unacked:
+                await resumed[name].send({"type": "message", "client_id": client_id, "body": "again"})
+                await resumed[name].recv_until("ack", where=lambda f, c=client_id: f.get("client_id") == c)
+        for site, person, client_id in http:  # idempotent: acked ones answer 200, the rest land now
+            r = await site.as_(person).post(
+                f"/tickets/{world.ticket_id}/messages", json={"body": "outage", "client_id": client_id}
+            )
+            assert r.status_code in (200, 201), r.text
+
+        stored = await stored_messages(database_url, world.ticket_id)
+        by_client = [r["client_id"] for r in stored]
+        expected = ["c-0", *socket_sent["customer"], *socket_sent["agent"], *(c for _, _, c in http)]
+        assert sorted(by_client) == sorted(expected), by_client
+        for name, sock in resumed.items():
+            await sock.messages(len(stored) - len(seen[name]), timeout=30)
+            await sock.nothing(ignore={"presence", "viewing", "ack", "read", "typing", "ticket"})
+            got = seen[name] + _seqs(sock)
+            assert got == list(range(1, len(stored) + 1)), f"{sock.label} saw {got}"
+        print(f"{len(stored)} messages, {len(expected) - 1} sent during the outage, each delivered once")
+        for process in cluster.processes:
+            log = process.log_path.read_text()
+            assert "Exception in ASGI application" not in log, log[-3000:]
+        await cluster.aclose()
+    finally:
+        await redis.kill()
