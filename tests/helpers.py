@@ -58,6 +58,9 @@ class _Collector:
         self.mailbox = mailbox
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.mailbox.refuse is not None:  # a server that is up but says "not now"
+            self.mailbox.refused += 1
+            return self.mailbox.refuse
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(msg, EmailMessage)
         self.mailbox.add(msg, [addr.lower() for addr in envelope.rcpt_tos])
@@ -77,6 +80,10 @@ class Mailbox:
         self.recipients: list[list[str]] = []
         self._lock = threading.Lock()
         self._controller: Controller | None = None
+        # While set (e.g. "421 4.3.2 Try again later"), every message is answered with it and
+        # not kept; `refused` counts those answers.
+        self.refuse: str | None = None
+        self.refused = 0
         # Tests waiting for a message: woken from aiosmtpd's thread as each one arrives.
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
 

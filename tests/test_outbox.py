@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
@@ -36,38 +36,61 @@ async def wait_until(check: Callable[[], object], timeout: float = 10, what: str
         await asyncio.sleep(0.05)
 
 
-async def test_smtp_down_at_registration_then_delivered_once_it_returns(
+async def test_smtp_down_then_answering_421_then_back_each_email_delivered_once(
     make_app_server: MakeAppServer, unstarted_smtp: Mailbox, database_url: str
 ) -> None:
+    """Issue 9 point 16: SMTP down (nothing listens), then up but answering 421 to every
+    message, then back: each email arrives exactly once, by Message-ID, on the outbox's own
+    backoff schedule (2 s, then 4 s), without restarting the app."""
     server = await make_app_server(smtp_url=unstarted_smtp.url)
     client = server.client()
-    r = await client.post(
-        "/auth/register", json={"email": "uma@example.com", "password": PASSWORD, **names("uma")}
-    )
-    assert r.status_code == 202
-    assert r.json() == {}
+    people = ["uma@example.com", "ursula@example.com", "ulf@example.com"]
+    for person in people:
+        r = await client.post(
+            "/auth/register", json={"email": person, "password": PASSWORD, **names(person.split("@")[0])}
+        )
+        assert r.status_code == 202
+        assert r.json() == {}
 
     conn = await asyncpg.connect(database_url)
     try:
 
-        async def failed_once() -> bool:
-            row = await conn.fetchrow("SELECT attempts, sent_at, last_error FROM outbox")
-            return row is not None and row["attempts"] >= 1 and row["last_error"] is not None
+        def failed(times: int, error: str) -> Callable[[], Awaitable[bool]]:
+            async def check() -> bool:
+                rows = await conn.fetch("SELECT attempts, last_error FROM outbox")
+                return len(rows) == len(people) and all(
+                    r["attempts"] >= times and error in (r["last_error"] or "") for r in rows
+                )
 
-        await wait_until(failed_once, what="a failed delivery attempt")
-        row = await conn.fetchrow("SELECT sent_at FROM outbox")
-        assert row["sent_at"] is None
+            return check
 
+        await wait_until(failed(1, ""), what="a failed delivery attempt of each email (SMTP down)")
+        assert await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL") == 0
+
+        unstarted_smtp.refuse = "421 4.3.2 Service not available, try again later"
         unstarted_smtp.start()
+        await wait_until(failed(2, "421"), timeout=20, what="each email answered 421")
+        assert unstarted_smtp.refused >= len(people)
+        assert unstarted_smtp.messages == []
+        assert await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL") == 0
+
+        unstarted_smtp.refuse = None  # back
         msg = await unstarted_smtp.wait_for("uma@example.com", "confirm", timeout=20)
         r = await client.post("/auth/verify-email", json={"token": token_in(msg, "/verify-email")})
         assert r.status_code == 204
 
-        await wait_until(lambda: conn.fetchval("SELECT sent_at IS NOT NULL FROM outbox"), what="sent_at set")
+        await wait_until(
+            lambda: conn.fetchval("SELECT bool_and(sent_at IS NOT NULL) FROM outbox"),
+            timeout=20,
+            what="all sent",
+        )
         # Sent is final: a sent row is never claimed again, and every delivery of it came
-        # before sent_at was set; so this count is the last one there will be.
-        assert len(unstarted_smtp.messages_to("uma@example.com")) == 1
-        assert await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+        # before sent_at was set; so these counts are the last there will be.
+        stored = sorted(await conn.fetchval("SELECT array_agg(message_id) FROM outbox"))
+        delivered = Counter(str(m["Message-ID"]) for m in unstarted_smtp.messages)
+        assert sorted(delivered) == stored and set(delivered.values()) == {1}, delivered
+        assert Counter(r for rcpts in unstarted_smtp.recipients for r in rcpts) == Counter(people)
+        print(f"{len(people)} emails: {unstarted_smtp.refused} answered 421, each delivered once")
     finally:
         await conn.close()
 
