@@ -280,3 +280,11 @@ class CcrProcess:
                 raise AssertionError(f"ccr serve ignored SIGTERM for {timeout}s:\n{self.log()}") from None
         assert self.proc.returncode is not None
         return self.proc.returncode
+
+
+def rss_mb(pid: int) -> float:
+    """The resident set size of a process, in MB, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for process {pid}")

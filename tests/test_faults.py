@@ -25,7 +25,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.helpers import CcrProcess, Mailbox, free_port, http_client
+from tests.helpers import CcrProcess, Mailbox, free_port, http_client, rss_mb
 from tests.ws_helpers import Person, RedisServer, Ws, make_world, start_cluster, stored_messages
 
 
@@ -420,14 +420,6 @@ async def test_redis_stopped_for_seconds_mid_chat_every_acked_message_arrives_on
         await cluster.aclose()
     finally:
         await redis.kill()
-
-
-def rss_mb(pid: int) -> float:
-    """The resident set size of a process, in MB, from /proc (Linux)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError(f"no VmRSS for process {pid}")
 
 
 async def test_memory_stays_bounded_through_a_steady_chat(

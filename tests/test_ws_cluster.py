@@ -14,8 +14,7 @@ import orjson
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.helpers import CcrProcess, Mailbox, text_of
-from tests.test_faults import rss_mb
+from tests.helpers import CcrProcess, Mailbox, rss_mb, text_of
 from tests.ticket_helpers import wait_until_sent
 from tests.ws_helpers import (
     Cluster,
