@@ -23,11 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 async def run_seeder(server: AppServer, plan: list, fanout: str) -> dict[str, Any]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": server.settings.database_url or "",
-        "SECRET_KEY": server.settings.secret_key,
-    }
+    return await seed(server.settings.database_url or "", server.settings.secret_key, plan, fanout)
+
+
+async def seed(database_url: str, secret_key: str, plan: list, fanout: str) -> dict[str, Any]:
+    """Run `python -m bench.seed` as the harness does; what it printed."""
+    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": secret_key}
     done = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "bench.seed", "--fanout", fanout],
