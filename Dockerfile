@@ -5,7 +5,7 @@ COPY pyproject.toml README.md ./
 COPY ccr ccr
 COPY templates templates
 COPY static static
-RUN pip install --no-cache-dir -e . && useradd --system ccr
+RUN pip install --no-cache-dir -e . && useradd --system --uid 10001 --user-group ccr
 USER ccr
 EXPOSE 8000
 CMD ["ccr", "serve", "--host", "0.0.0.0", "--port", "8000"]

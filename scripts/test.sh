@@ -191,6 +191,17 @@ check_compose() {
 }
 check_compose
 
+# --- Kubernetes manifests: validated offline against the API schemas kubernetes-validate
+# ships (a test extra); strict, so a misspelt field fails. Kustomize's own file has no API
+# schema: tests/test_k8s.py checks that it lists every manifest.
+check_k8s() {
+    log "kubernetes-validate --strict deploy/k8s"
+    local manifests=()
+    mapfile -t manifests < <(ls deploy/k8s/*.yaml | grep -v '/kustomization.yaml$')
+    .venv/bin/kubernetes-validate --strict --quiet "${manifests[@]}"
+}
+check_k8s
+
 log "ruff check"
 .venv/bin/ruff check .
 log "ruff format --check"
