@@ -12,7 +12,7 @@ from ccr.services import profile, two_factor
 from ccr.services.context import Context
 from ccr.store.users import User
 from ccr.web.auth import bearer_token, clear_session_cookie, context, require_user
-from ccr.web.errors import JSON
+from ccr.web.bodies import JSON, body
 from ccr.web.middleware import SESSION_COOKIE
 
 DEVICE_COOKIE = "ccr_device"
@@ -26,10 +26,6 @@ def device_cookie_name(ctx: Context) -> str:
 
 def device_cookie(conn: HTTPConnection) -> str | None:
     return conn.cookies.get(device_cookie_name(context(conn)))
-
-
-def user_agent(conn: HTTPConnection) -> str:
-    return conn.headers.get("user-agent", "")
 
 
 def set_device_cookie(response: Response, ctx: Context, device: str) -> None:
@@ -54,7 +50,6 @@ async def require_session_user(request: Request) -> User:
 
 
 async def _body(request: Request) -> dict[str, object]:
-    from ccr.web.api import body  # the one JSON body parser; api imports this module's routes
 
     return await body(request)
 

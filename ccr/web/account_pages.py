@@ -16,7 +16,7 @@ from ccr.errors import DomainError
 from ccr.services import profile, two_factor
 from ccr.store.users import User
 from ccr.web.auth import clear_session_cookie, context, require_user
-from ccr.web.errors import JSON
+from ccr.web.bodies import JSON
 from ccr.web.middleware import SESSION_COOKIE
 from ccr.web.pages import form, form_error, page, redirect, render
 

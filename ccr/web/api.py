@@ -2,41 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ccr.errors import Malformed, Unauthenticated
+from ccr.errors import Unauthenticated
 from ccr.services import accounts, agents, canned, chat, queue, search, stats, tickets, triage
 from ccr.services import feedback as feedback_service
 from ccr.services import settings as helpdesk_settings
 from ccr.web import account as account_api
 from ccr.web import attachments as attachment_api
-from ccr.web.auth import clear_session_cookie, client_ip, context, require_user, set_session_cookie
-from ccr.web.errors import JSON
+from ccr.web.auth import (
+    clear_session_cookie,
+    client_ip,
+    context,
+    require_user,
+    set_session_cookie,
+    user_agent,
+)
+from ccr.web.bodies import JSON, body, no_content
 from ccr.web.middleware import SESSION_COOKIE
 from ccr.web.openapi import openapi_document
-
-
-async def body(request: Request) -> dict[str, Any]:
-    """The request's JSON object, or a 400 that says what was wrong with it."""
-    raw = await request.body()
-    if not raw.strip():
-        raise Malformed("Send a JSON object as the request body.", code="empty_body")
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise Malformed("The request body is not valid JSON.", code="malformed_json") from None
-    if not isinstance(data, dict):
-        raise Malformed("The request body must be a JSON object.", code="malformed_json")
-    return data
-
-
-def no_content() -> Response:
-    return Response(status_code=204)
 
 
 async def register(request: Request) -> Response:
@@ -56,7 +42,7 @@ async def login(request: Request) -> Response:
         client_ip(request),
         await body(request),
         device=account_api.device_cookie(request),
-        user_agent=account_api.user_agent(request),
+        user_agent=user_agent(request),
     )
     response = JSON({"user": done.user.public()})
     set_session_cookie(response, ctx, done.session_token)

@@ -7,9 +7,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ccr.services import articles
-from ccr.web.api import body
 from ccr.web.auth import context, current_user, require_user
-from ccr.web.errors import JSON
+from ccr.web.bodies import JSON, body
 
 
 async def list_articles(request: Request) -> Response:

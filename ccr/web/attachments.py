@@ -20,7 +20,7 @@ from ccr.services import attachments, chat
 from ccr.services.context import Context
 from ccr.store.users import User
 from ccr.web.auth import context, current_user, require_user
-from ccr.web.errors import JSON
+from ccr.web.bodies import JSON
 
 # Bodies on these paths may be as large as CCR_MAX_UPLOAD plus the multipart framing around
 # the file (boundaries, part headers, the other form fields); everything else keeps 1 MB.

@@ -74,3 +74,8 @@ def clear_session_cookie(response: Response, ctx: Context) -> None:
         samesite="lax",
         secure=ctx.settings.secure_cookies,
     )
+
+
+def user_agent(conn: HTTPConnection) -> str:
+    """The browser's own description of itself (login alerts put it in words)."""
+    return conn.headers.get("user-agent", "")

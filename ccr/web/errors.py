@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from ccr.errors import DomainError, RateLimited
 from ccr.store.db import UNAVAILABLE
+from ccr.web.bodies import JSON
+from ccr.web.templating import env
 
 log = logging.getLogger(__name__)
 
@@ -21,13 +22,6 @@ _HTTP_CODES = {
     405: "method_not_allowed",
     413: "too_large",
 }
-
-
-class JSON(Response):
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
 
 
 def error_json(
@@ -63,7 +57,6 @@ def wants_page(request: Request) -> bool:
 
 
 def error_page(request: Request, status: int, message: str) -> Response:
-    from ccr.web.pages import env  # the page templates; imported here to keep errors.py leaf-like
 
     error = DomainError(message)
     error.status = status

@@ -7,9 +7,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ccr.services import api_tokens, webhooks
-from ccr.web.api import body
 from ccr.web.auth import context, require_user
-from ccr.web.errors import JSON
+from ccr.web.bodies import JSON, body
 
 
 async def create_token(request: Request) -> Response:

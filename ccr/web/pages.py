@@ -9,12 +9,9 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -30,17 +27,15 @@ from ccr.services import (
     mail_admin,
     search,
     setup,
-    sla,
     stats,
     tickets,
     triage,
-    validate,
 )
 from ccr.services import feedback as feedback_service
 from ccr.store.users import User
 from ccr.web import account as account_web
 from ccr.web import attachments as attachment_web
-from ccr.web import charts, formatting
+from ccr.web import charts
 from ccr.web.auth import (
     clear_session_cookie,
     client_ip,
@@ -48,11 +43,10 @@ from ccr.web.auth import (
     current_user,
     require_user,
     set_session_cookie,
+    user_agent,
 )
 from ccr.web.middleware import SESSION_COOKIE
-
-TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
-env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
+from ccr.web.templating import env
 
 NOTICES = {
     "registered": "Almost there: we sent you an email with a link to confirm your address.",
@@ -77,33 +71,6 @@ NOTICES = {
     "two-factor-off": "Two-factor sign-in is off.",
     "account-deleted": "Your account is deleted. Your tickets stay with the team, without your name.",
 }
-
-
-def _when(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else ""
-
-
-def _field_errors(error: object) -> dict[str, str]:
-    """Each bad field's message, for showing next to the field (empty for other errors)."""
-    if not isinstance(error, DomainError):
-        return {}
-    fields: dict[str, str] = getattr(error, "fields", None) or {}
-    if not fields and error.field:
-        fields = {error.field: error.message}
-    return fields
-
-
-env.filters["when"] = _when
-env.globals["field_errors"] = _field_errors
-env.globals["field_label"] = validate.label
-env.globals["sla_next"] = sla.next_due
-env.filters["iso"] = lambda value: value.astimezone(UTC).isoformat() if value else ""
-env.filters["filesize"] = attachments.human_size
-env.filters["filelabel"] = attachment_web.file_label
-env.filters["linkify"] = formatting.linkify
-env.filters["ago"] = formatting.ago
-env.filters["waited"] = formatting.waited
-env.filters["absolute"] = formatting.absolute
 
 
 async def render(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
@@ -197,7 +164,7 @@ async def login_page(request: Request) -> Response:
             client_ip(request),
             values,
             device=account_web.device_cookie(request),
-            user_agent=account_web.user_agent(request),
+            user_agent=user_agent(request),
         )
     except DomainError as exc:
         return await form_error(request, "login.html", exc, values, next=values.get("next", ""))
