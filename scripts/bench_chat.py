@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -44,6 +45,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ccr import security
 from ccr.store import sessions, users
 from ccr.store.db import migrate
+
+# Sessions outlive any run of the bench.
+BENCH_TIMEOUTS = sessions.Timeouts(timedelta(hours=1), timedelta(hours=1), timedelta(hours=1))
 
 CCR = Path(sys.executable).with_name("ccr")
 SECRET = "bench-secret-" + secrets.token_hex(8)
@@ -112,7 +116,7 @@ async def make_people(database_url: str, rooms: int) -> tuple[Party, list[tuple[
             )  # fmt: skip
             assert user is not None
             token = security.new_token()
-            await sessions.create(conn, security.token_hash(SECRET, token), user.id)
+            await sessions.create(conn, security.token_hash(SECRET, token), user.id, BENCH_TIMEOUTS)
             return Party(user.id, f"ccr_session={token}")
 
         admin = await person("admin@bench.example", "admin", "Admin")

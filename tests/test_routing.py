@@ -240,6 +240,9 @@ async def test_two_processes_creating_tickets_at_once_never_exceed_capacity(
         for member in await redis.zrange(key, 0, -1):
             if member.decode().split(":", 1)[0] == ann.id:
                 await redis.zadd(key, {member: 0})  # its expiry time long past
+        user_key = f"{key}:user:{ann.id}"  # her processes, read by "is she online"
+        for member in await redis.zrange(user_key, 0, -1):
+            await redis.zadd(user_key, {member: 0})
     finally:
         await redis.aclose()
     await configure(Person(world.admin.user, world.admin.email, b.as_(world.admin)), agent_capacity=10)

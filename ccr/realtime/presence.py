@@ -2,7 +2,10 @@
 
 In-process counts for a single process; with Redis, a sorted set per scope whose members
 are `user:process` scored by an expiry time, refreshed by each process while it holds the
-socket, so a process that dies takes its users offline within PRESENCE_TTL.
+socket, so a process that dies takes its users offline within PRESENCE_TTL. Beside it, a
+small sorted set per (scope, user) of that user's processes: "was this user here already",
+"has the last socket gone" and "which of these agents are online" read only those, so a
+connect costs the same with ten or ten thousand users online (never a read of the site set).
 """
 
 from __future__ import annotations
@@ -36,7 +39,13 @@ class Presence(Protocol):
 
 class MemoryPresence:
     def __init__(self) -> None:
-        self.counts: Counter[tuple[str, int]] = Counter()
+        # scope -> user -> sockets: every question is about one scope or one user in it.
+        self.scopes: dict[str, Counter[int]] = {}
+
+    @property
+    def counts(self) -> list[tuple[str, int]]:
+        """Every (scope, user) with a socket in this process."""
+        return [(scope, user) for scope, users in self.scopes.items() for user in users]
 
     async def start(self) -> None:
         pass
@@ -49,24 +58,32 @@ class MemoryPresence:
 
     async def join(self, scope: str, user_id: int) -> bool:
         """Count one more socket; True when the user was not present before."""
-        self.counts[(scope, user_id)] += 1
-        return self.counts[(scope, user_id)] == 1
+        users = self.scopes.setdefault(scope, Counter())
+        users[user_id] += 1
+        return users[user_id] == 1
 
     async def leave(self, scope: str, user_id: int) -> bool:
         """Count one socket fewer; True when the user has no socket left in the scope."""
-        key = (scope, user_id)
-        self.counts[key] -= 1
-        if self.counts[key] <= 0:
-            del self.counts[key]
+        users = self.scopes.get(scope)
+        if users is None or users[user_id] <= 0:
+            return True
+        users[user_id] -= 1
+        if users[user_id] <= 0:
+            del users[user_id]
+            if not users:
+                del self.scopes[scope]
             return True
         return False
 
+    def _here(self, scope: str, user_id: int) -> bool:
+        users = self.scopes.get(scope)
+        return users is not None and users[user_id] > 0
+
     async def online(self, scope: str) -> set[int]:
-        return {user for (s, user) in self.counts if s == scope}
+        return set(self.scopes.get(scope, ()))
 
     async def online_users(self, user_ids: list[int]) -> set[int]:
-        site = await self.online("site")
-        return {u for u in user_ids if u in site}
+        return {u for u in user_ids if self._here("site", u)}
 
 
 class RedisPresence(MemoryPresence):
@@ -82,6 +99,10 @@ class RedisPresence(MemoryPresence):
     def _key(self, scope: str) -> str:
         return f"{self.prefix}presence:{scope}"
 
+    def _user_key(self, scope: str, user_id: int) -> str:
+        """The processes holding a socket of the user in the scope (member: process)."""
+        return f"{self.prefix}presence:{scope}:user:{user_id}"
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._refresh_forever(), name="presence-refresh")
 
@@ -91,34 +112,42 @@ class RedisPresence(MemoryPresence):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         with contextlib.suppress(Exception):
-            for scope, user_id in list(self.counts):
-                await self.redis.zrem(self._key(scope), f"{user_id}:{self.process}")
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for scope, user_id in self.counts:
+                    pipe.zrem(self._key(scope), f"{user_id}:{self.process}")
+                    pipe.zrem(self._user_key(scope, user_id), self.process)
+                await pipe.execute()
 
     async def join(self, scope: str, user_id: int) -> bool:
-        try:
-            was = await self._present(scope, user_id)  # asked before counting this socket
-        except (RedisError, OSError):
-            was = None
         first_here = await super().join(scope, user_id)
+        now = time.time()
+        user_key = self._user_key(scope, user_id)
         try:
-            await self.redis.zadd(self._key(scope), {f"{user_id}:{self.process}": time.time() + PRESENCE_TTL})
-        except (RedisError, OSError):
-            pass
-        if was is None:  # Redis is down: this process's view is the best we have
+            # One round trip; the count is asked before this socket's entry is written.
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.zcount(user_key, now, "+inf")
+                pipe.zadd(self._key(scope), {f"{user_id}:{self.process}": now + PRESENCE_TTL})
+                pipe.zadd(user_key, {self.process: now + PRESENCE_TTL})
+                pipe.expire(user_key, PRESENCE_TTL)
+                was, *_ = await pipe.execute()
+        except (RedisError, OSError):  # Redis is down: this process's view is the best we have
             return first_here
         return not was
 
     async def leave(self, scope: str, user_id: int) -> bool:
         gone_here = await super().leave(scope, user_id)
+        if not gone_here:
+            return False
+        user_key = self._user_key(scope, user_id)
         try:
-            if gone_here:
-                await self.redis.zrem(self._key(scope), f"{user_id}:{self.process}")
-            return gone_here and not await self._present(scope, user_id)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.zrem(self._key(scope), f"{user_id}:{self.process}")
+                pipe.zrem(user_key, self.process)
+                pipe.zcount(user_key, time.time(), "+inf")
+                *_, left = await pipe.execute()
         except (RedisError, OSError):
             return gone_here
-
-    async def _present(self, scope: str, user_id: int) -> bool:
-        return user_id in await self.online(scope)
+        return not left
 
     async def online(self, scope: str) -> set[int]:
         try:
@@ -128,6 +157,21 @@ class RedisPresence(MemoryPresence):
         # Our own entries count even if a refresh was missed while Redis was away.
         return {_user_of(m) for m in members} | await super().online(scope)
 
+    async def online_users(self, user_ids: list[int]) -> set[int]:
+        """Which of these users have a socket anywhere: one count per user asked, however
+        many are online."""
+        if not user_ids:
+            return set()
+        try:
+            now = time.time()
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for user_id in user_ids:
+                    pipe.zcount(self._user_key("site", user_id), now, "+inf")
+                found = await pipe.execute()
+        except (RedisError, OSError):
+            return await super().online_users(user_ids)
+        return {u for u, n in zip(user_ids, found, strict=True) if n} | await super().online_users(user_ids)
+
     async def _refresh_forever(self) -> None:
         while True:
             await asyncio.sleep(REFRESH_SECONDS)
@@ -136,11 +180,17 @@ class RedisPresence(MemoryPresence):
     async def refresh(self) -> None:
         """Re-announce this process's users (also right after Redis comes back empty)."""
         with contextlib.suppress(RedisError, OSError):
-            expiry = time.time() + PRESENCE_TTL
+            now = time.time()
+            expiry = now + PRESENCE_TTL
             async with self.redis.pipeline(transaction=False) as pipe:
-                for scope, user_id in list(self.counts):
+                for scope in {scope for scope, _ in self.counts}:
+                    pipe.zremrangebyscore(self._key(scope), "-inf", now)
+                for scope, user_id in self.counts:
+                    user_key = self._user_key(scope, user_id)
                     pipe.zadd(self._key(scope), {f"{user_id}:{self.process}": expiry})
-                    pipe.zremrangebyscore(self._key(scope), "-inf", time.time())
+                    pipe.zremrangebyscore(user_key, "-inf", now)
+                    pipe.zadd(user_key, {self.process: expiry})
+                    pipe.expire(user_key, PRESENCE_TTL)
                 await pipe.execute()
 
 

@@ -25,8 +25,18 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 MIGRATION_LOCK = 0x0CC12001
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Nothing to undo on release (see create_pool)."""
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+    # A no-op reset: no reset query (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL) on
+    # every release, a round trip per chat message saved; asyncpg still rolls back a
+    # transaction left open. Safe while pooled connections keep no
+    # session state: locks are transaction-scoped, no LISTEN, no cursors, no session SET
+    # (a session-level setting that is the same on every connection, e.g. a planner
+    # option, may stay). The mailbox reader's session lock is on a connection of its own.
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, reset=_keep_session)
     assert pool is not None
     return pool
 
