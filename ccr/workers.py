@@ -44,16 +44,20 @@ class LeaseWorker:
         self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
-        # The flag too, not only the cancel: a cancel that lands as an answer or a poke
-        # arrives can be swallowed (Python 3.11's wait_for, in aiosmtplib and below), and
-        # the loop would then run on with stop() waiting for it forever.
+        # The flag and the wake-up too, not only a cancel: a cancel that lands as an answer or
+        # a poke arrives can be swallowed (Python 3.11's wait_for, in aiosmtplib and below), and
+        # the loop would run on. So cancel again until the task has ended: SIGTERM must stop
+        # the process whatever the SMTP server is doing.
         self._stopping = True
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        self._wake.set()
+        task = self._task
+        if task is None:
+            return
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=1)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: stopped with an error: %r", self.name, task.exception())
 
     async def _run(self) -> None:
         while not self._stopping:
