@@ -38,10 +38,12 @@ def _default_limits() -> dict[str, RateLimit]:
         "upload_user": RateLimit(60, 60),
         # Address changes: each mails a link to an address the user typed; a few an hour.
         "email_change_user": RateLimit(5, 60 * 60),
-        # Good logins per account: people log in a few times a day; each costs a hash and a row.
-        "login_user": RateLimit(30, 15 * 60),
-        # Tickets per customer: a burst of 30 is a busy day, a thousand is a script.
-        "ticket_open_user": RateLimit(30, 60 * 60),
+        # Good logins per account: people log in a few times a day, integrations and shared
+        # kiosks more; each costs a hash and a row, so hundreds a minute is an attack.
+        "login_user": RateLimit(60, 15 * 60),
+        # Tickets per customer: a burst of 30 is a busy day (an importer or a support desk on
+        # one account opens more), a thousand is a script; 60 per 10 minutes stops the script.
+        "ticket_open_user": RateLimit(60, 10 * 60),
         # Closes + reopens per user (each mails someone): a triage session, not a loop.
         "ticket_status_user": RateLimit(120, 10 * 60),
     }
