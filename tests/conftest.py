@@ -52,6 +52,7 @@ from ccr.store.db import migrate
 from tests.helpers import CcrProcess, Mailbox, free_port, http_client
 from tests.imap_helpers import Account, Dovecot
 from tests.snapshots import serves_with_secret
+from tests.ws_helpers import Cluster, start_cluster
 
 T = TypeVar("T")
 ADMIN_DATABASE_URL = os.environ.get("CCR_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -369,6 +370,29 @@ async def ccr_processes() -> AsyncIterator[list[CcrProcess]]:
     for process in processes:
         if process.proc is not None and process.proc.returncode is None:
             await process.stop()
+
+
+@pytest.fixture
+async def cluster(
+    ccr_processes: list[CcrProcess],
+    smtp: Mailbox,
+    database_url: str,
+    redis_url: str,
+    redis_prefix: str,
+    tmp_path: Path,
+) -> AsyncIterator[Cluster]:
+    """Two real `ccr serve` processes sharing this run's database, Redis prefix and SMTP sink."""
+    running = await start_cluster(
+        2,
+        ccr_processes,
+        database_url=database_url,
+        redis_url=redis_url,
+        prefix=redis_prefix,
+        smtp_url=smtp.url,
+        tmp_path=tmp_path,
+    )
+    yield running
+    await running.aclose()
 
 
 # --- The email channel: one throw-away Dovecot per run, a mailbox user per test ---------------

@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from redis import asyncio as aioredis
 
 from tests.conftest import AppServer
-from tests.helpers import CcrProcess, Mailbox
+from tests.helpers import Mailbox
 from tests.routing_helpers import configure, events_of, is_online, loads, quick_agents, until, waiting
 from tests.ticket_helpers import wait_until_sent
-from tests.ws_helpers import Cluster, Endpoint, Person, World, make_world, open_ticket, start_cluster
+from tests.ws_helpers import Cluster, Endpoint, Person, World, make_world, open_ticket
 
 
 @pytest.fixture
@@ -187,28 +186,6 @@ async def test_turning_round_robin_on_hands_out_the_waiting_tickets(
 
 
 # --- two processes ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def cluster(
-    ccr_processes: list[CcrProcess],
-    smtp: Mailbox,
-    database_url: str,
-    redis_url: str,
-    redis_prefix: str,
-    tmp_path: Path,
-) -> AsyncIterator[Cluster]:
-    running = await start_cluster(
-        2,
-        ccr_processes,
-        database_url=database_url,
-        redis_url=redis_url,
-        prefix=redis_prefix,
-        smtp_url=smtp.url,
-        tmp_path=tmp_path,
-    )
-    yield running
-    await running.aclose()
 
 
 async def test_two_processes_creating_tickets_at_once_never_exceed_capacity(

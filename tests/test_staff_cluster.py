@@ -8,35 +8,9 @@ the customer's socket never hears of it."""
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
-
-from tests.helpers import CcrProcess, Mailbox
-from tests.ws_helpers import Cluster, World, make_world, start_cluster
-
-
-@pytest.fixture
-async def cluster(
-    ccr_processes: list[CcrProcess],
-    smtp: Mailbox,
-    database_url: str,
-    redis_url: str,
-    redis_prefix: str,
-    tmp_path: Path,
-) -> AsyncIterator[Cluster]:
-    running = await start_cluster(
-        2,
-        ccr_processes,
-        database_url=database_url,
-        redis_url=redis_url,
-        prefix=redis_prefix,
-        smtp_url=smtp.url,
-        tmp_path=tmp_path,
-    )
-    yield running
-    await running.aclose()
+from tests.helpers import Mailbox
+from tests.ws_helpers import Cluster, World, make_world
 
 
 async def test_fifty_notes_among_fifty_replies_reach_staff_only(

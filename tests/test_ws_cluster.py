@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,28 +27,6 @@ from tests.ws_helpers import (
     stored_messages,
     worker_ids,
 )
-
-
-@pytest.fixture
-async def cluster(
-    ccr_processes: list[CcrProcess],
-    smtp: Mailbox,
-    database_url: str,
-    redis_url: str,
-    redis_prefix: str,
-    tmp_path: Path,
-) -> AsyncIterator[Cluster]:
-    running = await start_cluster(
-        2,
-        ccr_processes,
-        database_url=database_url,
-        redis_url=redis_url,
-        prefix=redis_prefix,
-        smtp_url=smtp.url,
-        tmp_path=tmp_path,
-    )
-    yield running
-    await running.aclose()
 
 
 @pytest.fixture
