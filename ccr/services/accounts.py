@@ -229,6 +229,16 @@ async def live_sessions(ctx: Context, session_tokens: list[str]) -> set[str]:
     return {by_hash[h] for h in alive}
 
 
+async def touch_sessions(ctx: Context, session_tokens: list[str]) -> None:
+    """The users behind these session cookies are active: their sessions' idle clocks start
+    again (one query, whatever the number; for the socket sweep)."""
+    hashes = [security.token_hash(ctx.settings.secret_key, t) for t in session_tokens if t]
+    if not hashes:
+        return
+    async with ctx.pool.acquire() as conn:
+        await sessions.touch(conn, hashes, session_timeouts(ctx))
+
+
 async def delete_expired_sessions(ctx: Context) -> int:
     async with ctx.pool.acquire() as conn:
         return await sessions.delete_expired(conn, session_timeouts(ctx))

@@ -101,6 +101,19 @@ async def alive(conn: asyncpg.Connection, token_hashes: list[bytes], timeouts: T
     return {bytes(r["token_hash"]) for r in rows}
 
 
+async def touch(conn: asyncpg.Connection, token_hashes: list[bytes], timeouts: Timeouts) -> None:
+    """Refresh the idle clock of these sessions, those still alive, in one statement (the
+    socket sweep's, for the sockets whose clients sent something since the last one)."""
+    await conn.execute(
+        f"""UPDATE sessions s SET last_seen_at = now() FROM users u
+            WHERE u.id = s.user_id AND s.token_hash = ANY($1::bytea[]) AND {ALIVE}
+              AND u.disabled_at IS NULL""",
+        token_hashes,
+        timeouts.idle_customer,
+        timeouts.idle_staff,
+    )
+
+
 async def delete_expired(conn: asyncpg.Connection, timeouts: Timeouts) -> int:
     """Delete the rows of sessions past either timeout; how many went."""
     rows = await conn.fetch(

@@ -1,9 +1,11 @@
 """The WebSocket endpoints: /ws/tickets/{id} (a ticket's chat room) and /ws/board.
 
-Every socket has one writer (draining its Member queue) and one reader (client frames).
-Room messages reach each socket in seq order, exactly once, without gaps: a message whose
-seq is not the next one expected is backfilled from the database first, and one already
-sent is dropped.
+A socket reads its client's frames in the ASGI task itself. Frames for it (from the bus, or
+its own replies) are written at once when the socket is idle and the frame needs nothing
+else (the fast path); otherwise they wait in the socket's backlog, which a writer task,
+started only while there is one, drains in order. Room messages reach each socket in seq
+order, exactly once, without gaps: a message whose seq is not the next one expected is
+backfilled from the database first, and one already sent is dropped.
 """
 
 from __future__ import annotations
@@ -12,13 +14,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
 from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected, WebSocketState
 
 from ccr.errors import DomainError, NotFound
 from ccr.realtime.rooms import Member, Rooms
@@ -27,6 +28,7 @@ from ccr.services.context import Context
 from ccr.store.db import UNAVAILABLE
 from ccr.store.tickets import Ticket
 from ccr.store.users import User
+from ccr.web import wire
 from ccr.web.auth import context, current_user
 from ccr.web.middleware import SESSION_COOKIE
 
@@ -44,13 +46,28 @@ TYPING_CLEAR = 5.0
 READ_EVERY = 0.25  # seconds: one read receipt stored and relayed per socket at most this often
 
 
-@dataclass(frozen=True)
 class Frame:
-    """A bus payload decoded once per process, shared by every local socket."""
+    """A bus payload decoded once per process, shared by every local socket; framed for the
+    wire once too, the first time a socket writes it directly."""
 
-    text: str
-    type: str
-    data: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("_wire", "data", "payload", "type")
+
+    def __init__(self, payload: bytes, type: str, data: dict[str, Any] | None = None) -> None:
+        self.payload = payload
+        self.type = type
+        self.data: dict[str, Any] = {} if data is None else data
+        self._wire: bytes | None = None
+
+    @property
+    def text(self) -> str:
+        return self.payload.decode()
+
+    @property
+    def wire(self) -> bytes:
+        framed = self._wire
+        if framed is None:
+            framed = self._wire = wire.text_frame(self.payload)
+        return framed
 
     @property
     def seq(self) -> int | None:
@@ -58,7 +75,7 @@ class Frame:
         return message["seq"] if self.type == "message" and message else None
 
 
-RESYNC = Frame("", events.RESYNC)
+RESYNC = Frame(b"", events.RESYNC)
 REPLY = "reply"  # a frame this socket answers its client with (ack, error, pong), not from the bus
 
 
@@ -84,7 +101,7 @@ class SessionEnded(Exception):
 
 def decode(channel: str, payload: bytes) -> Frame:
     data = orjson.loads(payload)
-    return Frame(payload.decode(), data.get("type", ""), data)
+    return Frame(payload, data.get("type", ""), data)
 
 
 def create_rooms(ctx: Context) -> Rooms:
@@ -101,24 +118,58 @@ async def _authenticate(websocket: WebSocket) -> User | None:
     return await current_user(websocket)
 
 
-class Socket:
-    """One accepted WebSocket: its inbox, its writer, and the checks shared by both kinds.
+class Socket(Member):
+    """One accepted WebSocket: the inbox it is, how frames reach its client, and the checks
+    shared by both kinds.
 
-    Bus frames are dispatched by type to `bus_handlers`; a handler returns False when the
-    socket is done (it has been closed).
+    Frames for the socket are dispatched by type. While the socket is idle (ready, nothing
+    waiting, nothing being written) `now_handlers` may handle a frame on the spot: True, it
+    is done (written or dropped); False, it goes to the backlog. From the backlog a writer
+    task, alive only while there is one, runs `bus_handlers`, which return False when the
+    socket is done (it has been closed). A type in neither table is dropped.
     """
 
-    bus_handlers: dict[str, Callable[[Any, Frame], Awaitable[bool]]] = {}
+    __slots__ = (
+        "active",
+        "closing",
+        "connection",
+        "cookie",
+        "ctx",
+        "in_site",
+        "ready",
+        "receiving",
+        "rooms",
+        "stopping",
+        "task",
+        "user",
+        "writer",
+        "ws",
+    )
 
-    def __init__(self, websocket: WebSocket, ctx: Context, user: User) -> None:
+    bus_handlers: dict[str, Callable[[Any, Frame], Awaitable[bool]]] = {}
+    now_handlers: dict[str, Callable[[Any, Frame], bool]] = {}
+
+    def __init__(self, websocket: WebSocket, ctx: Context, user: User, rooms: Rooms) -> None:
+        super().__init__()
         self.ws = websocket
         self.ctx = ctx
         self.user = user
-        self.member = Member()
+        self.rooms = rooms
         self.cookie = websocket.cookies.get(SESSION_COOKIE, "")
-        self.session = accounts.session_name(ctx, self.cookie)
         self.closing = False
         self.in_site = False
+        self.ready = False  # the greeting (and backlog) is out: live frames may follow
+        self.active = False  # sent a message since the last sweep, which refreshes the session
+        self.receiving = False  # the reader is waiting for the client (a safe point to stop it)
+        self.stopping = False  # the reader was stopped by us, not by the server
+        self.task: asyncio.Task[Any] | None = None  # the ASGI task: the reader
+        self.writer: asyncio.Task[None] | None = None  # alive only while there is a backlog
+        self.connection: Any = None  # uvicorn's, once accepted: frames may be written directly
+
+    @property
+    def session(self) -> str:
+        """A short name of this socket's session, as `session_ended` events name it."""
+        return accounts.session_name(self.ctx, self.cookie)
 
     async def send(self, payload: dict[str, Any] | str) -> None:
         text = payload if isinstance(payload, str) else orjson.dumps(payload).decode()
@@ -146,22 +197,90 @@ class Socket:
         self.in_site = False
         await presence.leave_site(self.ctx, self.user)
 
-    async def write(self) -> None:
-        """Drain the inbox: each frame goes to the handler for its type (unknown ones are dropped)."""
+    # --- writing -----------------------------------------------------------------------------
+
+    def live(self) -> None:
+        """The greeting is out: frames go to the client as they come from now on."""
+        self.ready = True
+        if self.backlog:
+            self.wake()
+
+    def take(self, item: Frame) -> bool:
+        if not self.ready:
+            return False
+        handler = self.now_handlers.get(item.type)
+        if handler is None:
+            return item.type not in self.bus_handlers
+        return handler(self, item)
+
+    def write_now(self, frame: Frame) -> bool:
+        """The fast path: the frame's bytes straight to the transport, when that is safe."""
+        return self.connection is not None and not self.closing and wire.write(self.connection, frame.wire)
+
+    def wake(self) -> None:
+        if self.ready and self.writer is None and not self.closing:
+            self.writer = asyncio.ensure_future(self._drain())
+
+    def overflow(self) -> None:
+        if self.writer is not None:  # most likely waiting for a transport that does not drain
+            self.writer.cancel()
+        self.writer = asyncio.ensure_future(self._end(TRY_AGAIN_LATER, "too far behind; reconnect to resume"))
+
+    async def _drain(self) -> None:
+        """The writer: hand the backlog, in order, to the handler of each frame's type."""
         try:
             while True:
-                frame: Frame = await self.member.queue.get()
+                backlog = self.backlog
+                if not backlog:
+                    self.backlog = None  # idle again: the next frame may take the fast path
+                    return
+                frame = backlog.popleft()
                 handler = self.bus_handlers.get(frame.type)
                 if handler is not None and not await handler(self, frame):
-                    return
+                    break
         except NotFound:  # access was lost while catching up
             await self.close(POLICY_VIOLATION, "you no longer have access to this ticket")
         except SessionEnded:
             pass
+        except (WebSocketDisconnect, OSError, RuntimeError):  # the client went, or we closed
+            pass
+        except Exception as exc:
+            log.warning("socket writer failed: %r", exc)
+        finally:
+            if self.writer is asyncio.current_task():
+                self.writer = None
+        self._stop_reader()
+
+    async def _end(self, code: int, reason: str) -> None:
+        await self.close(code, reason)
+        self._stop_reader()
+
+    def _stop_reader(self) -> None:
+        """The socket was closed by its writer: end the reader (the ASGI task) as well. A
+        reader busy with a frame sees `closing` when it is done; one waiting for the client
+        is cancelled (the server's disconnect message may never come if the close did not
+        go out, e.g. to a client that reads nothing)."""
+        self.closing = True
+        self.backlog = None
+        self.overflowed = True  # nothing more is queued for a closed socket
+        if self.receiving and self.task is not None and not self.stopping:
+            self.stopping = True
+            self.task.cancel()
+
+    async def stop_writer(self) -> None:
+        self.closing = True
+        writer, self.writer = self.writer, None
+        if writer is not None and writer is not asyncio.current_task():
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
 
     def expire(self) -> None:
         """Called by the session sweep: the writer closes the socket like a logout would."""
-        self.member.deliver(Frame("", events.SessionEnded.type, {"session": self.session}))
+        self.deliver(Frame(b"", events.SessionEnded.type, {"session": self.session}))
+
+    def session_ended_now(self, frame: Frame) -> bool:
+        session = frame.data.get("session")
+        return session is not None and session != self.session  # another session's: ignored
 
     async def on_session_ended(self, frame: Frame) -> bool:
         session = frame.data.get("session")
@@ -174,39 +293,95 @@ class Socket:
         await self.send(frame.text)
         return True
 
-    async def run(self, reader: Any, writer: Any) -> None:
-        """Run reader and writer until either ends or the inbox overflows; then clean up."""
-        tasks = [
-            asyncio.ensure_future(reader()),
-            asyncio.ensure_future(writer()),
-            asyncio.ensure_future(self.member.overflowed.wait()),
-        ]
+    # --- the socket's life -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Greet the client, then read its frames until it goes, here in the ASGI task (a
+        writer task runs only while frames wait); then clean up. A user who already holds
+        the most sockets this process allows is refused: a script opening sockets in a loop
+        gets a refusal each, not a server full of them."""
+        sockets = self.ws.app.state.sockets
+        if not sockets.admit(self):
+            await self.close(
+                TRY_AGAIN_LATER, f"too many open sockets (at most {sockets.cap}); close some tabs"
+            )
+            return
+        task = self.task = asyncio.current_task()
+        self.connection = wire.connection(self.ws)
+        receive = self.ws.receive
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            if tasks[2] in done:
-                await self.close(TRY_AGAIN_LATER, "too far behind; reconnect to resume")
-            for task in done:
-                if (
-                    not task.cancelled()
-                    and task.exception()
-                    and not isinstance(task.exception(), WebSocketDisconnect)
-                ):
-                    log.warning("socket task failed: %r", task.exception())
+            await self.greet()
+            while not self.closing:
+                self.receiving = True  # a safe point for the writer to stop this reader
+                try:
+                    message = await receive()
+                finally:
+                    self.receiving = False
+                if message["type"] == "websocket.disconnect":
+                    break
+                await self.on_client(message)
+        except SessionEnded:
+            pass
+        except NotFound:  # access lost between the handshake and now
+            await self.close(POLICY_VIOLATION, "you no longer have access to this ticket")
+        except asyncio.CancelledError:
+            if not self.stopping:
+                raise
+            assert task is not None
+            task.uncancel()  # the writer closed the socket and stopped this reader: done
+        except (WebSocketDisconnect, WebSocketDisconnected):
+            pass  # the client went (or the socket was closed) while it was greeted
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            sockets.release(self)
+            await self.stop_writer()
+            await self.leave()
+
+    async def greet(self) -> None:
+        """Subscribe, say hello (and send what the client missed), then `live()`."""
+        raise NotImplementedError
+
+    async def on_client(self, message: MutableMapping[str, Any]) -> None:
+        """A frame from the client."""
+
+    async def leave(self) -> None:
+        """Unsubscribe and uncount the socket (whatever `greet` got to)."""
 
 
 class TicketSocket(Socket):
-    def __init__(self, websocket: WebSocket, ctx: Context, user: User, rooms: Rooms, ticket: Ticket) -> None:
-        super().__init__(websocket, ctx, user)
-        self.rooms = rooms
-        self.ticket = ticket
+    __slots__ = (
+        "_read_later",
+        "_typing_clear",
+        "ack_copy",
+        "in_room",
+        "last_sent",
+        "last_typing",
+        "read_at",
+        "read_pending",
+        "read_stored",
+        "room",
+        "staff",
+        "ticket_id",
+        "typing",
+    )
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        ctx: Context,
+        user: User,
+        rooms: Rooms,
+        ticket: Ticket,
+        *,
+        after: int = 0,
+        ack_copy: bool = False,
+    ) -> None:
+        super().__init__(websocket, ctx, user, rooms)
+        self.ticket_id = ticket.id  # not the ticket: its description alone can be 20,000 characters
         room = events.room_for(user, ticket)
         assert room is not None, "the handshake let in someone who may not see the ticket"
-        self.channels = [room, events.user_channel(user.id)]
-        self.last_sent = 0
+        self.room = room
+        self.in_room = False  # counted in the ticket's presence
+        self.last_sent = after  # the client's `after` until the greeting clamps it
         self.last_typing = 0.0
         self.staff = access.is_staff(user)
         self.typing = False  # shown to the other staff in `viewing` until TYPING_CLEAR passes
@@ -215,62 +390,60 @@ class TicketSocket(Socket):
         self.read_pending = 0  # a later one waiting for READ_EVERY to pass (0: none)
         self.read_at = 0.0
         self._read_later: asyncio.Task[None] | None = None
+        # `?ack=copy`: the sender's own copy of its message is its acknowledgement.
+        self.ack_copy = ack_copy
 
-    async def serve(self, after: int) -> None:
-        try:
-            await self._serve(after)
-        except NotFound:  # access lost between the handshake and now
-            await self.close(POLICY_VIOLATION, "you no longer have access to this ticket")
+    def channels(self) -> list[str]:
+        return [self.room, events.user_channel(self.user.id)]
 
-    async def _serve(self, after: int) -> None:
-        ctx, user, ticket_id = self.ctx, self.user, self.ticket.id
+    async def greet(self) -> None:
+        ctx, user, ticket_id = self.ctx, self.user, self.ticket_id
         # Join before reading the backlog: whatever is published meanwhile waits in the inbox
         # and is de-duplicated by seq, so nothing falls between backlog and live.
-        in_room = False
-        try:
-            for channel in self.channels:
-                await self.rooms.join(channel, self.member)
-            await self._check_session()  # a logout published before we listened is not missed
-            await presence.enter_room(ctx, user, ticket_id)
-            in_room = True
-            await self.enter_site()
-            ticket = await tickets.get(ctx, user, ticket_id)
-            online = await presence.online(ctx, ticket_id)
-            await self.send(
-                {
-                    "type": "hello",
-                    "ticket": ticket.public(),
-                    "last_seq": ticket.last_seq,
-                    "online": [str(u) for u in online],
-                    "user": {"id": str(user.id), "name": user.name, "role": user.role},
-                }
-            )
-            self.last_sent = max(0, min(after, ticket.last_seq))
+        for channel in self.channels():
+            await self.rooms.join(channel, self)
+        await self._check_session()  # a logout published before we listened is not missed
+        await presence.enter_room(ctx, user, ticket_id)
+        self.in_room = True
+        await self.enter_site()
+        ticket = await tickets.get(ctx, user, ticket_id)
+        online = await presence.online(ctx, ticket_id)
+        await self.send(
+            {
+                "type": "hello",
+                "ticket": ticket.public(),
+                "last_seq": ticket.last_seq,
+                "online": [str(u) for u in online],
+                "user": {"id": str(user.id), "name": user.name, "role": user.role},
+            }
+        )
+        self.last_sent = max(0, min(self.last_sent, ticket.last_seq))
+        if self.last_sent < ticket.last_seq:  # an up-to-date client costs no query
             await self.backfill(None)
-            await presence.announce(ctx, user, ticket_id)
-            await self.run(self.read, self.write)
-        except SessionEnded:
-            pass
-        finally:
-            for channel in self.channels:
-                await self.rooms.leave(channel, self.member)
+        self.live()
+        await presence.announce(ctx, user, ticket_id)
+
+    async def leave(self) -> None:
+        for channel in self.channels():
+            await self.rooms.leave(channel, self)
+        with contextlib.suppress(Exception):
+            await self.leave_site()
+        if self._typing_clear is not None:
+            self._typing_clear.cancel()
+        if self._read_later is not None:  # the last receipt is still stored
+            self._read_later.cancel()
             with contextlib.suppress(Exception):
-                await self.leave_site()
-            if self._typing_clear is not None:
-                self._typing_clear.cancel()
-            if self._read_later is not None:  # the last receipt is still stored
-                self._read_later.cancel()
-                with contextlib.suppress(Exception):
-                    await self._store_read()
-            if in_room:
-                with contextlib.suppress(Exception):
-                    await presence.leave_room(ctx, user, ticket_id, was_typing=self.typing)
+                await self._store_read()
+        if self.in_room:
+            self.in_room = False
+            with contextlib.suppress(Exception):
+                await presence.leave_room(self.ctx, self.user, self.ticket_id, was_typing=self.typing)
 
     async def backfill(self, upto: int | None) -> None:
         """Send, in order, every stored message after last_sent (up to `upto`)."""
         while upto is None or self.last_sent < upto:
             page = await chat.history(
-                self.ctx, self.user, self.ticket.id, {"after": self.last_sent, "limit": BACKFILL_PAGE}
+                self.ctx, self.user, self.ticket_id, {"after": self.last_sent, "limit": BACKFILL_PAGE}
             )
             for message in page:
                 if upto is not None and message.seq > upto:
@@ -286,12 +459,27 @@ class TicketSocket(Socket):
         # Events published while the bus was down are gone: catch up from the database.
         await self._check_session()
         await self.backfill(None)
-        ticket = await tickets.get(self.ctx, self.user, self.ticket.id)  # NotFound: access lost
+        ticket = await tickets.get(self.ctx, self.user, self.ticket_id)  # NotFound: access lost
         await self.send({"type": "ticket", "event": "resync", "ticket": ticket.public()})
-        online = await presence.online(self.ctx, self.ticket.id)
+        online = await presence.online(self.ctx, self.ticket_id)
         await self.send({"type": "presence", "online": [str(u) for u in online]})
         if self.staff:
-            await self.send((await presence.viewing(self.ctx, self.ticket.id)).frame())
+            await self.send((await presence.viewing(self.ctx, self.ticket_id)).frame())
+        return True
+
+    def message_now(self, frame: Frame) -> bool:
+        """The next message in seq, for someone still allowed: written at once."""
+        seq = frame.seq or 0
+        if seq <= self.last_sent:
+            return True  # already sent (backlog or backfill)
+        data = frame.data
+        if self.user.role == "agent" and data.get("agent_id") != str(self.user.id):
+            return False  # the writer closes the socket
+        if data.get("prev_seq", seq - 1) > self.last_sent:
+            return False  # a gap: the writer backfills it first
+        if not self.write_now(frame):
+            return False
+        self.last_sent = seq
         return True
 
     async def on_message(self, frame: Frame) -> bool:
@@ -315,10 +503,20 @@ class TicketSocket(Socket):
             return False
         return True
 
+    def others_now(self, frame: Frame, user_id: Any) -> bool:
+        """Typing and read receipts: the socket's own user is not told of their own."""
+        return user_id == str(self.user.id) or self.write_now(frame)
+
+    def typing_now(self, frame: Frame) -> bool:
+        return self.others_now(frame, frame.data.get("user", {}).get("id"))
+
     async def on_typing(self, frame: Frame) -> bool:
         if frame.data.get("user", {}).get("id") != str(self.user.id):
             await self.send(frame.text)
         return True
+
+    def read_now(self, frame: Frame) -> bool:
+        return self.others_now(frame, frame.data.get("user_id"))
 
     async def on_read(self, frame: Frame) -> bool:
         if frame.data.get("user_id") != str(self.user.id):
@@ -336,6 +534,15 @@ class TicketSocket(Socket):
         events.SessionEnded.type: Socket.on_session_ended,
         REPLY: Socket.forward,
     }
+    now_handlers = {
+        events.MessageCreated.type: message_now,
+        events.Typing.type: typing_now,
+        events.ReadMoved.type: read_now,
+        events.PresenceChanged.type: Socket.write_now,
+        events.Viewing.type: Socket.write_now,
+        events.SessionEnded.type: Socket.session_ended_now,
+        REPLY: Socket.write_now,
+    }
 
     def _still_allowed(self, ticket: dict[str, Any]) -> bool:
         if self.user.role != "agent":
@@ -345,29 +552,26 @@ class TicketSocket(Socket):
 
     # --- frames from the client ------------------------------------------------------------
 
-    async def read(self) -> None:
-        while True:
-            message = await self.ws.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            text = message.get("text")
-            if too_big(text if text is not None else message.get("bytes")):
-                # uvicorn's ws_max_size does this first under `ccr serve`; this holds the
-                # protocol's limit however the app is served.
-                await self.close(MESSAGE_TOO_BIG, "frames are limited to 64 KB")
-                return
-            if text is None:
-                self.reply_error("invalid_frame", "Send JSON text frames.")
-                continue
+    async def on_client(self, message: MutableMapping[str, Any]) -> None:
+        text = message.get("text")
+        if too_big(text if text is not None else message.get("bytes")):
+            # uvicorn's ws_max_size does this first under `ccr serve`; this holds the
+            # protocol's limit however the app is served.
+            await self.close(MESSAGE_TOO_BIG, "frames are limited to 64 KB")
+        elif text is None:
+            self.reply_error("invalid_frame", "Send JSON text frames.")
+        else:
             await self.handle(text)
 
     def _ack(self, posted: chat.Posted) -> None:
         message = posted.message
+        if self.ack_copy and posted.created:
+            return  # the sender's own copy of the broadcast (it carries client_id) is the ack
         self.reply({"type": "ack", "client_id": message.client_id, "id": str(message.id), "seq": message.seq})
 
     def reply(self, payload: dict[str, Any]) -> None:
-        # Replies go through the inbox too, so the writer is the only one sending.
-        self.member.deliver(Frame(orjson.dumps(payload).decode(), REPLY))
+        # Replies take the same way as bus frames, so they keep their order with them.
+        self.deliver(Frame(orjson.dumps(payload), REPLY))
 
     def reply_error(self, code: str, message: str, client_id: Any = None, field: str | None = None) -> None:
         payload: dict[str, Any] = {"type": "error", "code": code, "message": message}
@@ -406,13 +610,13 @@ class TicketSocket(Socket):
             self.reply_error("unavailable", "The service is briefly unavailable; try again.", client_id)
 
     async def on_client_message(self, data: dict[str, Any]) -> None:
-        await self._check_session()
+        self.active = True  # the session sweep refreshes its idle clock: no query per frame
         # Shielded: if this socket dies meanwhile, a stored message is still announced.
         posted = await asyncio.shield(
             chat.post_message(
                 self.ctx,
                 self.user,
-                self.ticket.id,
+                self.ticket_id,
                 {
                     "body": data.get("body"),
                     "client_id": data.get("client_id"),
@@ -431,7 +635,7 @@ class TicketSocket(Socket):
         now = time.monotonic()
         if now - self.last_typing >= TYPING_EVERY:
             self.last_typing = now
-            await presence.typing(self.ctx, self.user, self.ticket.id, internal=data.get("internal") is True)
+            await presence.typing(self.ctx, self.user, self.ticket_id, internal=data.get("internal") is True)
             if self.staff:
                 await self._typing_now()
 
@@ -440,7 +644,7 @@ class TicketSocket(Socket):
             self._typing_clear.cancel()
         if not self.typing:
             self.typing = True
-            await presence.set_typing(self.ctx, self.user, self.ticket.id, typing=True)
+            await presence.set_typing(self.ctx, self.user, self.ticket_id, typing=True)
         self._typing_clear = asyncio.ensure_future(self._clear_typing_later())
 
     async def _clear_typing_later(self) -> None:
@@ -455,7 +659,7 @@ class TicketSocket(Socket):
         self._typing_clear = None
         if self.typing:
             self.typing = False
-            await presence.set_typing(self.ctx, self.user, self.ticket.id, typing=False)
+            await presence.set_typing(self.ctx, self.user, self.ticket_id, typing=False)
 
     async def on_client_read(self, data: dict[str, Any]) -> None:
         """Coalesced: at most one stored (and relayed) receipt per READ_EVERY, only forward
@@ -478,7 +682,7 @@ class TicketSocket(Socket):
             return
         self.read_stored, self.read_at = seq, time.monotonic()
         # Clamped to the last message: a later real read of a new message still moves it.
-        self.read_stored = await asyncio.shield(chat.mark_read(self.ctx, self.user, self.ticket.id, seq))
+        self.read_stored = await asyncio.shield(chat.mark_read(self.ctx, self.user, self.ticket_id, seq))
 
     async def _store_read_later(self, wait: float) -> None:
         await asyncio.sleep(wait)
@@ -502,52 +706,61 @@ class TicketSocket(Socket):
 
 
 async def ticket_room(websocket: WebSocket) -> None:
+    socket = await _ticket_handshake(websocket)
+    if socket is not None:
+        await socket.run()
+
+
+async def _ticket_handshake(websocket: WebSocket) -> TicketSocket | None:
+    """The accepted socket, or None when the handshake was refused. (A function of its own:
+    what it reads, the whole ticket included, is not kept alive while the socket is open.)"""
     ctx = context(websocket)
     user = await _authenticate(websocket)
     if user is None:
         await websocket.close(POLICY_VIOLATION)
-        return
+        return None
     try:
         ticket = await tickets.get(ctx, user, websocket.path_params["id"])
     except NotFound:
         await websocket.close(POLICY_VIOLATION)
-        return
-    after = parse_after(websocket.query_params.get("after", "0"))
-    socket = TicketSocket(websocket, ctx, user, websocket.app.state.rooms, ticket)
+        return None
+    socket = TicketSocket(
+        websocket,
+        ctx,
+        user,
+        websocket.app.state.rooms,
+        ticket,
+        after=parse_after(websocket.query_params.get("after", "0")),
+        ack_copy=websocket.query_params.get("ack") == "copy",
+    )
     await websocket.accept()
-    await _serve_admitted(socket, lambda: socket.serve(after))
+    return socket
 
 
 class BoardSocket(Socket):
+    __slots__ = ()
+
     def channels(self) -> list[str]:
         queue = [events.QUEUE_BOARD] if self.user.role == "agent" else []
         return [events.board_for(self.user), events.user_channel(self.user.id), *queue]
 
-    async def serve(self, rooms: Rooms) -> None:
+    async def greet(self) -> None:
         user = self.user
-        try:
-            for channel in self.channels():
-                await rooms.join(channel, self.member)
-            await self._check_session()  # a logout published before we listened is not missed
-            await self.enter_site()
-            await self.send(
-                {"type": "hello", "role": user.role, "user": {"id": str(user.id), "name": user.name}}
-            )
-            await self.run(self.read, self.write)
-        except SessionEnded:
-            pass
-        finally:
-            for channel in self.channels():
-                await rooms.leave(channel, self.member)
-            with contextlib.suppress(Exception):
-                await self.leave_site()
+        for channel in self.channels():
+            await self.rooms.join(channel, self)
+        await self._check_session()  # a logout published before we listened is not missed
+        await self.enter_site()
+        await self.send({"type": "hello", "role": user.role, "user": {"id": str(user.id), "name": user.name}})
+        self.live()
 
-    async def read(self) -> None:
-        while True:
-            message = await self.ws.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            # The board is receive-only; pings keep proxies from timing the socket out.
+    # The board is receive-only (on_client ignores frames); pings keep proxies from timing
+    # the socket out.
+
+    async def leave(self) -> None:
+        for channel in self.channels():
+            await self.rooms.leave(channel, self)
+        with contextlib.suppress(Exception):
+            await self.leave_site()
 
     async def on_resync(self, frame: Frame) -> bool:
         # Board events published while the bus was down are gone: ask the page to reload
@@ -566,6 +779,12 @@ class BoardSocket(Socket):
         events.ACTIVITY: Socket.forward,
         events.AgentPresence.type: Socket.forward,
     }
+    now_handlers = {
+        events.SessionEnded.type: Socket.session_ended_now,
+        events.TicketChanged.type: Socket.write_now,
+        events.ACTIVITY: Socket.write_now,
+        events.AgentPresence.type: Socket.write_now,
+    }
 
 
 async def board(websocket: WebSocket) -> None:
@@ -574,22 +793,9 @@ async def board(websocket: WebSocket) -> None:
     if user is None:
         await websocket.close(POLICY_VIOLATION)
         return
-    socket = BoardSocket(websocket, ctx, user)
+    socket = BoardSocket(websocket, ctx, user, websocket.app.state.rooms)
     await websocket.accept()
-    await _serve_admitted(socket, lambda: socket.serve(websocket.app.state.rooms))
-
-
-async def _serve_admitted(socket: Socket, serve: Callable[[], Awaitable[None]]) -> None:
-    """Serve the socket unless its user already holds the most this process allows: a
-    script opening sockets in a loop gets a refusal each, not a server full of them."""
-    sockets = socket.ws.app.state.sockets
-    if not sockets.admit(socket):
-        await socket.close(TRY_AGAIN_LATER, f"too many open sockets (at most {sockets.cap}); close some tabs")
-        return
-    try:
-        await serve()
-    finally:
-        sockets.release(socket)
+    await socket.run()
 
 
 routes = [
