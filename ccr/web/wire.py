@@ -70,6 +70,10 @@ def connection(websocket: WebSocket) -> Any | None:
         return None
     if protocol.conn.extensions:  # compressed frames are not ours to build
         return None
+    # The parsed handshake request and response (headers twice over, a few KB per socket)
+    # are read only before the handshake completes; an idle socket need not carry them.
+    if protocol.handshake_complete:
+        protocol.request = protocol.response = None  # type: ignore[assignment]
     return protocol
 
 
