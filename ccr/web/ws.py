@@ -242,7 +242,7 @@ class Socket(Member):
             await self.close(POLICY_VIOLATION, "you no longer have access to this ticket")
         except SessionEnded:
             pass
-        except (WebSocketDisconnect, OSError, RuntimeError):  # the client went, or we closed
+        except (WebSocketDisconnect, WebSocketDisconnected, OSError):  # the client went, or we closed
             pass
         except Exception as exc:
             log.warning("socket writer failed: %r", exc)
