@@ -26,6 +26,7 @@ from ccr.metrics import Metrics, RequestLatency
 from ccr.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from ccr.realtime.bus import create_bus
 from ccr.realtime.presence import MemoryPresence, Presence, RedisPresence
+from ccr.realtime.redis_client import untimed
 from ccr.services import inbound
 from ccr.services.context import Context
 from ccr.services.operations import Probe
@@ -110,12 +111,17 @@ def create_app(settings: Settings) -> Starlette:
         bus = create_bus(settings.redis_url, settings.redis_prefix)
         await bus.start()
         redis: Redis | None = None
+        presence_redis: Redis | None = None
         limiter: Limiter
         presence: Presence
         if settings.redis_url:
+            # The limiter keeps redis-py's per-command timeout; presence puts each whole call
+            # under one asyncio.timeout (ccr/realtime/redis_client.py), so it has a client
+            # (and pool) of its own without one.
             redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
             limiter = RedisLimiter(redis, settings.redis_prefix)
-            presence = RedisPresence(redis, settings.redis_prefix)
+            presence_redis = untimed(settings.redis_url)
+            presence = RedisPresence(presence_redis, settings.redis_prefix)
         else:
             limiter = MemoryLimiter()
             presence = MemoryPresence()
@@ -165,8 +171,9 @@ def create_app(settings: Settings) -> Starlette:
             await worker.stop()
             await presence.stop()
             await bus.stop()
-            if redis is not None:
-                await redis.aclose()
+            for client in (redis, presence_redis):
+                if client is not None:
+                    await client.aclose()
             await pool.close()
 
     routes = [
