@@ -164,6 +164,7 @@ def create_app(settings: Settings) -> Starlette:
             yield
         finally:
             await sockets.stop()
+            await app.state.ctx.announcements.aclose()  # the last presence state goes out
             await hooks.stop()
             if reader is not None:
                 await reader.stop()
