@@ -50,6 +50,7 @@ from ccr.web import (
 from ccr.web import articles as article_api
 from ccr.web import attachments as attachment_api
 from ccr.web import help as help_pages
+from ccr.web.drain import Drain, RefuseWhileDraining
 from ccr.web.errors import UNAVAILABLE_HANDLERS, domain_error, http_error, server_error
 from ccr.web.middleware import BodyLimit, LoopbackAlias, SameOrigin, SecurityHeaders, SessionCookieName
 from ccr.web.sockets import Sockets
@@ -160,9 +161,12 @@ def create_app(settings: Settings) -> Starlette:
         if reader is not None:
             reader.start()
         hooks.start()
+        app.state.drain = drain = Drain(settings.drain_seconds, sockets.open)
+        drain.catch_sigterm()  # under uvicorn: SIGTERM drains first (ccr/web/drain.py)
         try:
             yield
         finally:
+            drain.release_sigterm()
             await sockets.stop()
             await app.state.ctx.announcements.aclose()  # the last presence state goes out
             await hooks.stop()
@@ -200,6 +204,7 @@ def create_app(settings: Settings) -> Starlette:
         middleware=[
             # Outermost: the latency a client sees, refusals by the layers below included.
             Middleware(RequestLatency, metrics=metrics, routes=routes),
+            Middleware(RefuseWhileDraining),  # app.state.drain, set by the lifespan
             Middleware(SessionCookieName, secure=settings.secure_cookies),
             Middleware(LoopbackAlias, base_url=settings.base_url, exempt=operations.PATHS),
             Middleware(

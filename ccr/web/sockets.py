@@ -31,6 +31,9 @@ class OpenSocket(Protocol):
     def expire(self) -> None:
         """The session ended: close this socket (from its own writer)."""
 
+    def drain(self) -> None:
+        """The process is shutting down: close with 1012 (from its own writer)."""
+
 
 class Sockets:
     def __init__(self, ctx: Context) -> None:
@@ -50,6 +53,10 @@ class Sockets:
         held.add(socket)
         return True
 
+    def open(self) -> list[OpenSocket]:
+        """Every socket of this process (the drain closes them)."""
+        return [s for held in self._by_user.values() for s in held]
+
     def release(self, socket: OpenSocket) -> None:
         held = self._by_user.get(socket.user.id)
         if held is not None:
@@ -58,7 +65,7 @@ class Sockets:
                 del self._by_user[socket.user.id]
 
     async def sweep(self) -> None:
-        sockets = [s for held in self._by_user.values() for s in held]
+        sockets = self.open()
         if sockets:
             alive = await accounts.live_sessions(self.ctx, sorted({s.cookie for s in sockets}))
             for socket in sockets:

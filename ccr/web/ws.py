@@ -27,6 +27,7 @@ from ccr.services.context import Context
 from ccr.store.db import UNAVAILABLE
 from ccr.store.tickets import Ticket
 from ccr.store.users import User
+from ccr.web import drain
 from ccr.web.auth import context, current_user
 from ccr.web.middleware import SESSION_COOKIE
 
@@ -59,6 +60,7 @@ class Frame:
 
 
 RESYNC = Frame("", events.RESYNC)
+DRAIN = Frame("", "drain")  # not from the bus: this process is shutting down (web/drain.py)
 REPLY = "reply"  # a frame this socket answers its client with (ack, error, pong), not from the bus
 
 
@@ -119,6 +121,8 @@ class Socket:
         self.session = accounts.session_name(ctx, self.cookie)
         self.closing = False
         self.in_site = False
+        self.draining = False
+        self.posting: asyncio.Future[None] | None = None  # the client's message being stored
 
     async def send(self, payload: dict[str, Any] | str) -> None:
         text = payload if isinstance(payload, str) else orjson.dumps(payload).decode()
@@ -162,6 +166,22 @@ class Socket:
     def expire(self) -> None:
         """Called by the session sweep: the writer closes the socket like a logout would."""
         self.member.deliver(Frame("", events.SessionEnded.type, {"session": self.session}))
+
+    def drain(self) -> None:
+        """Called by the drain: the writer closes the socket with 1012 after what is queued."""
+        self.member.deliver(DRAIN)
+
+    async def on_drain(self, frame: Frame) -> bool:
+        self.draining = True  # the reader stores nothing more: the client resends it elsewhere
+        if self.posting is not None:  # stored and acked (the ack is queued) before we close
+            await asyncio.wait({self.posting})
+        for _ in range(self.member.queue.qsize()):  # that ack, and what came before it
+            queued = self.member.queue.get_nowait()
+            handler = self.bus_handlers.get(queued.type)
+            if handler is not None and handler is not Socket.on_drain and not await handler(self, queued):
+                return False
+        await self.close(drain.SERVICE_RESTART, drain.REASON)
+        return False
 
     async def on_session_ended(self, frame: Frame) -> bool:
         session = frame.data.get("session")
@@ -327,6 +347,7 @@ class TicketSocket(Socket):
 
     bus_handlers = {
         events.RESYNC: on_resync,
+        DRAIN.type: Socket.on_drain,
         events.MessageCreated.type: on_message,
         events.TicketChanged.type: on_ticket,
         events.Typing.type: on_typing,
@@ -406,8 +427,18 @@ class TicketSocket(Socket):
             self.reply_error("unavailable", "The service is briefly unavailable; try again.", client_id)
 
     async def on_client_message(self, data: dict[str, Any]) -> None:
+        if self.draining:  # closing with 1012: not acked, so the client resends it elsewhere
+            return
+        # Shielded: if this socket dies meanwhile, a stored message is still announced (and a
+        # drain waits for it: self.posting).
+        self.posting = asyncio.ensure_future(self._post(data))
+        try:
+            await asyncio.shield(self.posting)
+        finally:
+            self.posting = None
+
+    async def _post(self, data: dict[str, Any]) -> None:
         await self._check_session()
-        # Shielded: if this socket dies meanwhile, a stored message is still announced.
         posted = await asyncio.shield(
             chat.post_message(
                 self.ctx,
@@ -561,6 +592,7 @@ class BoardSocket(Socket):
 
     bus_handlers = {
         events.RESYNC: on_resync,
+        DRAIN.type: Socket.on_drain,
         events.SessionEnded.type: Socket.on_session_ended,
         events.TicketChanged.type: Socket.forward,
         events.ACTIVITY: Socket.forward,
