@@ -429,8 +429,8 @@ class TicketSocket(Socket):
     async def on_client_message(self, data: dict[str, Any]) -> None:
         if self.draining:  # closing with 1012: not acked, so the client resends it elsewhere
             return
-        # Shielded: if this socket dies meanwhile, a stored message is still announced (and a
-        # drain waits for it: self.posting).
+        # A task of its own, shielded: if this socket dies meanwhile, a stored message is still
+        # announced; a drain waits for it (self.posting). One task per post, as before.
         self.posting = asyncio.ensure_future(self._post(data))
         try:
             await asyncio.shield(self.posting)
@@ -439,19 +439,17 @@ class TicketSocket(Socket):
 
     async def _post(self, data: dict[str, Any]) -> None:
         await self._check_session()
-        posted = await asyncio.shield(
-            chat.post_message(
-                self.ctx,
-                self.user,
-                self.ticket.id,
-                {
-                    "body": data.get("body"),
-                    "client_id": data.get("client_id"),
-                    "internal": data.get("internal"),
-                    "attachment_ids": data.get("attachment_ids"),
-                },
-                on_stored=self._ack,
-            )
+        posted = await chat.post_message(
+            self.ctx,
+            self.user,
+            self.ticket.id,
+            {
+                "body": data.get("body"),
+                "client_id": data.get("client_id"),
+                "internal": data.get("internal"),
+                "attachment_ids": data.get("attachment_ids"),
+            },
+            on_stored=self._ack,
         )
         if not posted.created:
             self._ack(posted)
