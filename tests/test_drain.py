@@ -13,8 +13,9 @@ from typing import Any
 import orjson
 from websockets.exceptions import ConnectionClosed
 
+from tests.conftest import MakeAppServer
 from tests.helpers import Mailbox, http_client
-from tests.ws_helpers import Cluster, Ws, make_world, stored_messages
+from tests.ws_helpers import Cluster, Endpoint, Ws, make_world, stored_messages
 
 SERVICE_RESTART = 1012
 REASON = "server restarting; reconnect"
@@ -137,3 +138,24 @@ async def test_sigterm_drains_a_process_and_its_sockets_resume_elsewhere_exactly
     assert {*customer.sent, "c-after"} <= set(client_ids)
     await resumed.sock.close()
     await agent.sock.close()
+
+
+async def test_a_drain_closes_room_and_board_sockets_with_1012_and_refuses_new_ones(
+    make_app_server: MakeAppServer, smtp: Mailbox, database_url: str
+) -> None:
+    server = await make_app_server(drain_seconds=1)
+    site = Endpoint(server.url, server.settings.origin)
+    world = await make_world(site, smtp, database_url)
+    board = await site.board(world.agent)
+    room = await site.room(world.customer, world.ticket_id)
+    async with http_client() as client:
+        assert (await client.get(server.url + "/readyz")).status_code == 200
+        server.app.state.drain.begin()  # what SIGTERM does, without ending the test's process
+        r = await client.get(server.url + "/readyz")
+        assert (r.status_code, r.json()) == (503, {"status": "draining"})
+    refused = await site.ws("/ws/board", world.admin, label="new board")
+    assert (await refused.closed())[0] == SERVICE_RESTART
+    assert (await room.closed())[0] == SERVICE_RESTART
+    assert (await board.closed())[0] == SERVICE_RESTART
+    await asyncio.wait_for(server.app.state.drain.done.wait(), 10)
+    await site.aclose()
