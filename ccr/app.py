@@ -26,6 +26,7 @@ from ccr.metrics import Metrics, RequestLatency
 from ccr.ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from ccr.realtime.bus import create_bus
 from ccr.realtime.presence import MemoryPresence, Presence, RedisPresence
+from ccr.realtime.redis_client import untimed
 from ccr.services import inbound
 from ccr.services.context import Context
 from ccr.services.operations import Probe
@@ -49,6 +50,7 @@ from ccr.web import (
 from ccr.web import articles as article_api
 from ccr.web import attachments as attachment_api
 from ccr.web import help as help_pages
+from ccr.web.drain import Drain, RefuseWhileDraining
 from ccr.web.errors import UNAVAILABLE_HANDLERS, domain_error, http_error, server_error
 from ccr.web.middleware import BodyLimit, LoopbackAlias, SameOrigin, SecurityHeaders, SessionCookieName
 from ccr.web.sockets import Sockets
@@ -110,12 +112,17 @@ def create_app(settings: Settings) -> Starlette:
         bus = create_bus(settings.redis_url, settings.redis_prefix)
         await bus.start()
         redis: Redis | None = None
+        presence_redis: Redis | None = None
         limiter: Limiter
         presence: Presence
         if settings.redis_url:
+            # The limiter keeps redis-py's per-command timeout; presence puts each whole call
+            # under one asyncio.timeout (ccr/realtime/redis_client.py), so it has a client
+            # (and pool) of its own without one.
             redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
             limiter = RedisLimiter(redis, settings.redis_prefix)
-            presence = RedisPresence(redis, settings.redis_prefix)
+            presence_redis = untimed(settings.redis_url)
+            presence = RedisPresence(presence_redis, settings.redis_prefix)
         else:
             limiter = MemoryLimiter()
             presence = MemoryPresence()
@@ -154,10 +161,14 @@ def create_app(settings: Settings) -> Starlette:
         if reader is not None:
             reader.start()
         hooks.start()
+        app.state.drain = drain = Drain(settings.drain_seconds, sockets.open)
+        drain.catch_sigterm()  # under uvicorn: SIGTERM drains first (ccr/web/drain.py)
         try:
             yield
         finally:
+            drain.release_sigterm()
             await sockets.stop()
+            await app.state.ctx.announcements.aclose()  # the last presence state goes out
             await hooks.stop()
             if reader is not None:
                 await reader.stop()
@@ -165,8 +176,9 @@ def create_app(settings: Settings) -> Starlette:
             await worker.stop()
             await presence.stop()
             await bus.stop()
-            if redis is not None:
-                await redis.aclose()
+            for client in (redis, presence_redis):
+                if client is not None:
+                    await client.aclose()
             await pool.close()
 
     routes = [
@@ -192,6 +204,7 @@ def create_app(settings: Settings) -> Starlette:
         middleware=[
             # Outermost: the latency a client sees, refusals by the layers below included.
             Middleware(RequestLatency, metrics=metrics, routes=routes),
+            Middleware(RefuseWhileDraining),  # app.state.drain, set by the lifespan
             Middleware(SessionCookieName, secure=settings.secure_cookies),
             Middleware(LoopbackAlias, base_url=settings.base_url, exempt=operations.PATHS),
             Middleware(

@@ -16,6 +16,7 @@ from ccr.config import Settings
 from ccr.errors import DomainError
 
 log = logging.getLogger("ccr")
+GRACEFUL_SHUTDOWN_SECONDS = 15
 
 
 @contextlib.contextmanager
@@ -89,6 +90,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # Forwarded headers are read by the app, from CCR_TRUSTED_PROXIES only (ccr.proxies);
             # uvicorn's own handling would believe any loopback peer.
             proxy_headers=False,
+            # After the drain (ccr/web/drain.py: CCR_DRAIN_SECONDS + 5 s at most), HTTP requests
+            # still running get this long: within Kubernetes' 45 s grace after a 10 s preStop.
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
     return 0
 

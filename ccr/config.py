@@ -90,6 +90,8 @@ class Settings:
     """CCR_MAX_SOCKETS_PER_USER: open WebSockets one user may hold on one process."""
     webhook_retry_base: float = 1.0
     """Seconds before a failed delivery's first retry (doubling after); tests shorten it."""
+    drain_seconds: float = 5.0
+    """CCR_DRAIN_SECONDS: on SIGTERM, open sockets are closed (1012) spread over this long."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -122,6 +124,7 @@ class Settings:
             session_idle_customer=_duration(env, "CCR_SESSION_IDLE_CUSTOMER", cls.session_idle_customer),
             session_absolute=_duration(env, "CCR_SESSION_ABSOLUTE", cls.session_absolute),
             max_sockets_per_user=_count(env, "CCR_MAX_SOCKETS_PER_USER", cls.max_sockets_per_user),
+            drain_seconds=_duration(env, "CCR_DRAIN_SECONDS", cls.drain_seconds),
         )
 
     def with_(self, **changes: object) -> Settings:

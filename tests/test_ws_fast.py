@@ -180,7 +180,7 @@ def test_the_fast_path_is_refused_for_other_servers() -> None:
 
 
 def _live_sockets(server: AppServer) -> list[Any]:
-    return server.app.state.sockets._all()
+    return server.app.state.sockets.open()
 
 
 async def test_under_uvicorn_sockets_write_frames_directly(

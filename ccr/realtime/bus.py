@@ -14,10 +14,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import ConnectionPool
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+
+from ccr.realtime.redis_client import CALL_TIMEOUT, CONNECT_TIMEOUT, untimed
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +109,43 @@ class MemoryBus:
         pass  # an in-process bus never loses messages
 
 
+class _Publishers:
+    """At most `size` connections for publishing, each used by one call at a time.
+
+    Handed out and taken back without awaiting anything: redis-py's pipeline hands its pooled
+    connection back through asyncio.shield, a new Task per call. A call sends all its
+    PUBLISHes in one write and reads their replies; a burst waits for a free connection."""
+
+    def __init__(self, url: str, size: int) -> None:
+        # Only to parse the URL and make connections: the bookkeeping is ours.
+        self._factory = ConnectionPool.from_url(
+            url, socket_timeout=None, socket_connect_timeout=CONNECT_TIMEOUT
+        )
+        self._idle: list[AbstractConnection] = []
+        self._slots = asyncio.Semaphore(size)
+
+    async def call(self, commands: list[tuple[str | bytes, ...]]) -> list[object]:
+        """Send the commands in one write, return their replies; bound it by the caller's
+        asyncio.timeout. A connection left mid-reply (an error, a timeout) is closed, never
+        reused as it is: it reconnects on its next call."""
+        async with self._slots:
+            conn = self._idle.pop() if self._idle else self._factory.make_connection()
+            try:
+                await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+                return [await conn.read_response() for _ in commands]
+            except BaseException:
+                await conn.disconnect(nowait=True)
+                raise
+            finally:
+                self._idle.append(conn)
+
+    async def aclose(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                await conn.disconnect()
+
+
 class RedisBus:
     """Redis pub/sub: one publishing pool and one subscriber connection per process.
 
@@ -120,23 +160,14 @@ class RedisBus:
         self.prefix = prefix
         self.ping_after = ping_after
         self.pong_within = pong_within
-        # A blocking pool: a burst of publishes waits for a connection instead of failing
-        # (redis-py's plain pool raises MaxConnectionsError once its limit is in flight).
-        self.redis = Redis(
-            connection_pool=BlockingConnectionPool.from_url(
-                url, max_connections=32, timeout=10, socket_timeout=5, socket_connect_timeout=5
-            )
-        )
+        # A burst of publishes waits for one of 32 connections instead of failing. No
+        # per-command timeout: each call runs under one asyncio.timeout (see
+        # ccr/realtime/redis_client.py), the wait for a connection included.
+        self._publishers = _Publishers(url, 32)
         # No silent retries on the subscriber: a reconnect we do not see would hide the
         # messages published while it was down. _listen PINGs an idle connection itself and
         # treats a missing PONG as a lost connection (Redis gone without a TCP reset).
-        self._sub_redis = Redis.from_url(
-            url,
-            retry=Retry(NoBackoff(), 0),
-            socket_timeout=5,
-            socket_connect_timeout=5,
-            socket_keepalive=True,
-        )
+        self._sub_redis = untimed(url, retry=Retry(NoBackoff(), 0), socket_keepalive=True)
         self._last_heard = 0.0
         self._ping_sent = False
         self._listeners = _Listeners()
@@ -152,7 +183,8 @@ class RedisBus:
         return self.prefix + channel
 
     async def start(self) -> None:
-        await self.redis.ping()
+        async with asyncio.timeout(CALL_TIMEOUT):
+            await self._publishers.call([("PING",)])
         self._last_heard = time.monotonic()
         self._ping_sent = False
         self._task = asyncio.create_task(self._listen(), name="redis-bus")
@@ -165,12 +197,13 @@ class RedisBus:
         with contextlib.suppress(Exception):
             await self._pubsub.aclose()
         await self._sub_redis.aclose()
-        await self.redis.aclose()
+        await self._publishers.aclose()
 
     async def publish(self, channel: str, payload: bytes) -> None:
         try:
-            await self.redis.publish(self._key(channel), payload)
-        except (RedisError, OSError) as exc:
+            async with asyncio.timeout(CALL_TIMEOUT):
+                await self._publishers.call([("PUBLISH", self._key(channel), payload)])
+        except (RedisError, OSError) as exc:  # OSError: TimeoutError too
             # This process's own sockets still hear it; the others catch up from the
             # database when the bus is back.
             log.warning("redis bus: publish on %s reached this process only (%s)", channel, exc)
@@ -179,10 +212,8 @@ class RedisBus:
     async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
         """Several publishes in one round trip, in order."""
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for channel, payload in items:
-                    pipe.publish(self._key(channel), payload)
-                await pipe.execute()
+            async with asyncio.timeout(CALL_TIMEOUT):
+                await self._publishers.call([("PUBLISH", self._key(c), payload) for c, payload in items])
         except (RedisError, OSError) as exc:
             log.warning("redis bus: %d publishes reached this process only (%s)", len(items), exc)
             for channel, payload in items:
@@ -196,7 +227,8 @@ class RedisBus:
             else:
                 confirmed = self._confirmations[channel] = asyncio.get_running_loop().create_future()
                 try:
-                    await self._pubsub.subscribe(self._key(channel))
+                    async with asyncio.timeout(CALL_TIMEOUT):
+                        await self._pubsub.subscribe(self._key(channel))
                 except (RedisError, OSError) as exc:
                     # The listener stays registered: the reconnect subscribes it.
                     log.warning("redis bus: subscribe to %s deferred (%s)", channel, exc)
@@ -205,7 +237,8 @@ class RedisBus:
             # Until Redis has processed SUBSCRIBE, a publish would pass us by: a socket must
             # not read its backlog before that.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(confirmed), 2)
+                async with asyncio.timeout(2):
+                    await asyncio.shield(confirmed)
 
     async def unsubscribe(self, channel: str, listener: Listener) -> None:
         async with self._lock:
@@ -213,7 +246,8 @@ class RedisBus:
                 self._confirmations.pop(channel, None)
                 if not self._broken:
                     try:
-                        await self._pubsub.unsubscribe(self._key(channel))
+                        async with asyncio.timeout(CALL_TIMEOUT):
+                            await self._pubsub.unsubscribe(self._key(channel))
                     except (RedisError, OSError):
                         self._broken = True  # reconnect (and catch up) rather than trust it
 
@@ -262,7 +296,8 @@ class RedisBus:
             raise ConnectionError(f"no reply from Redis for {quiet:.0f}s")
         if quiet > self.ping_after and not self._ping_sent:
             self._ping_sent = True
-            await self._pubsub.ping()
+            async with asyncio.timeout(CALL_TIMEOUT):  # a send only: the PONG is a message
+                await self._pubsub.ping()
         elif quiet <= self.ping_after:
             self._ping_sent = False
 
@@ -273,9 +308,10 @@ class RedisBus:
                 await self._pubsub.aclose()
             self._pubsub = self._sub_redis.pubsub()
             channels = [self._key(c) for c in self._listeners.by_channel]
-            await self._sub_redis.ping()
-            if channels:
-                await self._pubsub.subscribe(*channels)
+            async with asyncio.timeout(CALL_TIMEOUT):
+                await self._sub_redis.ping()
+                if channels:
+                    await self._pubsub.subscribe(*channels)
             self._last_heard = time.monotonic()
             self._ping_sent = False
             self._broken = False

@@ -21,6 +21,8 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from ccr.realtime.redis_client import CALL_TIMEOUT
+
 # Refresh every 15 s and let entries live 45 s: a missed refresh or two (a GC pause,
 # a Redis blip) does not make anyone flicker offline, a dead process does within a minute.
 REFRESH_SECONDS = 15
@@ -87,7 +89,11 @@ class MemoryPresence:
 
 
 class RedisPresence(MemoryPresence):
-    """Local counts as above, mirrored into Redis so every process sees every process's users."""
+    """Local counts as above, mirrored into Redis so every process sees every process's users.
+
+    `redis` should be made by ccr.realtime.redis_client.untimed: each call here (one pipeline)
+    runs under one asyncio.timeout(CALL_TIMEOUT), not a timeout per command.
+    """
 
     def __init__(self, redis: Redis, prefix: str) -> None:
         super().__init__()
@@ -112,7 +118,7 @@ class RedisPresence(MemoryPresence):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         with contextlib.suppress(Exception):
-            async with self.redis.pipeline(transaction=False) as pipe:
+            async with asyncio.timeout(CALL_TIMEOUT), self.redis.pipeline(transaction=False) as pipe:
                 for scope, user_id in self.counts:
                     pipe.zrem(self._key(scope), f"{user_id}:{self.process}")
                     pipe.zrem(self._user_key(scope, user_id), self.process)
@@ -124,13 +130,13 @@ class RedisPresence(MemoryPresence):
         user_key = self._user_key(scope, user_id)
         try:
             # One round trip; the count is asked before this socket's entry is written.
-            async with self.redis.pipeline(transaction=False) as pipe:
+            async with asyncio.timeout(CALL_TIMEOUT), self.redis.pipeline(transaction=False) as pipe:
                 pipe.zcount(user_key, now, "+inf")
                 pipe.zadd(self._key(scope), {f"{user_id}:{self.process}": now + PRESENCE_TTL})
                 pipe.zadd(user_key, {self.process: now + PRESENCE_TTL})
                 pipe.expire(user_key, PRESENCE_TTL)
                 was, *_ = await pipe.execute()
-        except (RedisError, OSError):  # Redis is down: this process's view is the best we have
+        except (RedisError, OSError):  # Redis down or slow (TimeoutError): our own view it is
             return first_here
         return not was
 
@@ -140,7 +146,7 @@ class RedisPresence(MemoryPresence):
             return False
         user_key = self._user_key(scope, user_id)
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
+            async with asyncio.timeout(CALL_TIMEOUT), self.redis.pipeline(transaction=False) as pipe:
                 pipe.zrem(self._key(scope), f"{user_id}:{self.process}")
                 pipe.zrem(user_key, self.process)
                 pipe.zcount(user_key, time.time(), "+inf")
@@ -151,7 +157,8 @@ class RedisPresence(MemoryPresence):
 
     async def online(self, scope: str) -> set[int]:
         try:
-            members = await self.redis.zrangebyscore(self._key(scope), time.time(), "+inf")
+            async with asyncio.timeout(CALL_TIMEOUT):
+                members = await self.redis.zrangebyscore(self._key(scope), time.time(), "+inf")
         except (RedisError, OSError):
             return await super().online(scope)
         # Our own entries count even if a refresh was missed while Redis was away.
@@ -164,7 +171,7 @@ class RedisPresence(MemoryPresence):
             return set()
         try:
             now = time.time()
-            async with self.redis.pipeline(transaction=False) as pipe:
+            async with asyncio.timeout(CALL_TIMEOUT), self.redis.pipeline(transaction=False) as pipe:
                 for user_id in user_ids:
                     pipe.zcount(self._user_key("site", user_id), now, "+inf")
                 found = await pipe.execute()
@@ -182,7 +189,7 @@ class RedisPresence(MemoryPresence):
         with contextlib.suppress(RedisError, OSError):
             now = time.time()
             expiry = now + PRESENCE_TTL
-            async with self.redis.pipeline(transaction=False) as pipe:
+            async with asyncio.timeout(CALL_TIMEOUT), self.redis.pipeline(transaction=False) as pipe:
                 for scope in {scope for scope, _ in self.counts}:
                     pipe.zremrangebyscore(self._key(scope), "-inf", now)
                 for scope, user_id in self.counts:

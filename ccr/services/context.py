@@ -13,6 +13,7 @@ from ccr.mail import compose, threading
 from ccr.metrics import Metrics
 from ccr.ratelimit import Limiter
 from ccr.realtime.bus import Bus
+from ccr.realtime.coalesce import Coalescer
 from ccr.realtime.presence import Presence
 from ccr.services import webhook_events
 from ccr.services.events import Event
@@ -80,6 +81,12 @@ async def _thread_headers(changes: Changes, ticket_id: int) -> dict[str, str]:
     return headers
 
 
+# A reconnect storm (a pod drained, thousands of sockets back within seconds) would otherwise
+# send every room one presence frame per socket that comes or goes; a quarter of a second is
+# below what a person notices in an "online" list.
+ANNOUNCE_EVERY = 0.25
+
+
 @dataclass(frozen=True)
 class Context:
     settings: Settings
@@ -95,6 +102,9 @@ class Context:
     """This app's Prometheus registry (one per app: tests run several in one process)."""
     webhooks_queued: Callable[[], None] = lambda: None
     """Tell the webhook worker deliveries were committed, so they go out now."""
+    announcements: Coalescer = field(default_factory=lambda: Coalescer(ANNOUNCE_EVERY))
+    """A room's presence and viewing frames, at most one of each per ANNOUNCE_EVERY (this
+    process): see services/presence.announce."""
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[tuple[asyncpg.Connection, Changes]]:

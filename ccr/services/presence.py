@@ -7,6 +7,8 @@ staff are viewing it and typing — and announces it through events.
 
 from __future__ import annotations
 
+import functools
+
 from ccr.services import routing
 from ccr.services.access import is_staff
 from ccr.services.context import Context
@@ -56,10 +58,25 @@ async def online(ctx: Context, ticket_id: int) -> list[int]:
     return sorted(await ctx.presence.online(_scope(ticket_id)))
 
 
+PRESENCE = "presence"
+VIEWING = "viewing"
+
+
 async def announce(ctx: Context, user: User, ticket_id: int) -> None:
-    """`user` came or went: everyone hears who is here; staff also who of them is viewing."""
-    changed: list[Event] = [PresenceChanged(ticket_id, tuple(await online(ctx, ticket_id)))]
-    if is_staff(user):
+    """`user` came or went: everyone hears who is here; staff also who of them is viewing.
+
+    Coalesced per room (ctx.announcements): the first change is announced at once, the
+    changes within the next ANNOUNCE_EVERY are folded into one announcement at its end that
+    reads the state then, so the last state is always announced."""
+    what = (PRESENCE, VIEWING) if is_staff(user) else (PRESENCE,)
+    await ctx.announcements.run(ticket_id, functools.partial(_announce, ctx, ticket_id), *what)
+
+
+async def _announce(ctx: Context, ticket_id: int, what: frozenset[str]) -> None:
+    changed: list[Event] = []
+    if PRESENCE in what:
+        changed.append(PresenceChanged(ticket_id, tuple(await online(ctx, ticket_id))))
+    if VIEWING in what:
         changed.append(await viewing(ctx, ticket_id))
     await ctx.publish(*changed)
 
@@ -84,4 +101,6 @@ async def set_typing(ctx: Context, user: User, ticket_id: int, *, typing: bool) 
         await ctx.presence.join(_typing_scope(ticket_id), user.id)
     else:
         await ctx.presence.leave(_typing_scope(ticket_id), user.id)
-    await ctx.publish(await viewing(ctx, ticket_id))
+    # In the room's window like presence: a viewing frame composed meanwhile by a join or a
+    # leave must not overtake this one with an older state.
+    await ctx.announcements.run(ticket_id, functools.partial(_announce, ctx, ticket_id), VIEWING)

@@ -27,6 +27,9 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    drain = getattr(request.app.state, "drain", None)
+    if drain is not None and drain.draining:  # SIGTERM: leave the load balancer first
+        return JSONResponse({"status": "draining"}, status_code=503)
     failing = await operations.failing(request.app.state.probes)
     if failing:
         return JSONResponse({"failing": failing}, status_code=503)

@@ -34,6 +34,9 @@ class OpenSocket(Protocol):
     def expire(self) -> None:
         """The session ended: close this socket (from its own writer)."""
 
+    def drain(self) -> None:
+        """The process is shutting down: close with 1012 (from its own writer)."""
+
 
 class Sockets:
     def __init__(self, ctx: Context) -> None:
@@ -74,11 +77,12 @@ class Sockets:
         elif held is socket:
             del self._by_user[uid]
 
-    def _all(self) -> list[OpenSocket]:
+    def open(self) -> list[OpenSocket]:
+        """Every socket of this process (the sweep checks them, the drain closes them)."""
         return [s for held in self._by_user.values() for s in (held if isinstance(held, set) else (held,))]
 
     async def sweep(self) -> None:
-        sockets = self._all()
+        sockets = self.open()
         active = [s for s in sockets if s.active]
         if active:
             for socket in active:

@@ -28,7 +28,7 @@ from ccr.services.context import Context
 from ccr.store.db import UNAVAILABLE
 from ccr.store.tickets import Ticket
 from ccr.store.users import User
-from ccr.web import wire
+from ccr.web import drain, wire
 from ccr.web.auth import context, current_user
 from ccr.web.middleware import SESSION_COOKIE
 
@@ -76,6 +76,7 @@ class Frame:
 
 
 RESYNC = Frame(b"", events.RESYNC)
+DRAIN = Frame(b"", "drain")  # not from the bus: this process is shutting down (web/drain.py)
 REPLY = "reply"  # a frame this socket answers its client with (ack, error, pong), not from the bus
 
 
@@ -135,7 +136,9 @@ class Socket(Member):
         "connection",
         "cookie",
         "ctx",
+        "draining",
         "in_site",
+        "posting",
         "ready",
         "receiving",
         "rooms",
@@ -165,6 +168,8 @@ class Socket(Member):
         self.task: asyncio.Task[Any] | None = None  # the ASGI task: the reader
         self.writer: asyncio.Task[None] | None = None  # alive only while there is a backlog
         self.connection: Any = None  # uvicorn's, once accepted: frames may be written directly
+        self.draining = False
+        self.posting: asyncio.Future[None] | None = None  # the client's message being stored
 
     @property
     def session(self) -> str:
@@ -281,6 +286,23 @@ class Socket(Member):
     def session_ended_now(self, frame: Frame) -> bool:
         session = frame.data.get("session")
         return session is not None and session != self.session  # another session's: ignored
+
+    def drain(self) -> None:
+        """Called by the drain: the writer closes the socket with 1012 after what is queued."""
+        self.deliver(DRAIN)
+
+    async def on_drain(self, frame: Frame) -> bool:
+        self.draining = True  # the reader stores nothing more: the client resends it elsewhere
+        if self.posting is not None:  # stored and acked (the ack is queued) before we close
+            await asyncio.wait({self.posting})
+        backlog = self.backlog
+        for _ in range(len(backlog) if backlog else 0):  # that ack, and what came before it
+            queued = backlog.popleft()  # type: ignore[union-attr]
+            handler = self.bus_handlers.get(queued.type)
+            if handler is not None and handler is not Socket.on_drain and not await handler(self, queued):
+                return False
+        await self.close(drain.SERVICE_RESTART, drain.REASON)
+        return False
 
     async def on_session_ended(self, frame: Frame) -> bool:
         session = frame.data.get("session")
@@ -525,6 +547,7 @@ class TicketSocket(Socket):
 
     bus_handlers = {
         events.RESYNC: on_resync,
+        DRAIN.type: Socket.on_drain,
         events.MessageCreated.type: on_message,
         events.TicketChanged.type: on_ticket,
         events.Typing.type: on_typing,
@@ -610,21 +633,29 @@ class TicketSocket(Socket):
             self.reply_error("unavailable", "The service is briefly unavailable; try again.", client_id)
 
     async def on_client_message(self, data: dict[str, Any]) -> None:
+        if self.draining:  # closing with 1012: not acked, so the client resends it elsewhere
+            return
         self.active = True  # the session sweep refreshes its idle clock: no query per frame
-        # Shielded: if this socket dies meanwhile, a stored message is still announced.
-        posted = await asyncio.shield(
-            chat.post_message(
-                self.ctx,
-                self.user,
-                self.ticket_id,
-                {
-                    "body": data.get("body"),
-                    "client_id": data.get("client_id"),
-                    "internal": data.get("internal"),
-                    "attachment_ids": data.get("attachment_ids"),
-                },
-                on_stored=self._ack,
-            )
+        # A task of its own, shielded: if this socket dies meanwhile, a stored message is still
+        # announced; a drain waits for it (self.posting).
+        self.posting = asyncio.ensure_future(self._post(data))
+        try:
+            await asyncio.shield(self.posting)
+        finally:
+            self.posting = None
+
+    async def _post(self, data: dict[str, Any]) -> None:
+        posted = await chat.post_message(
+            self.ctx,
+            self.user,
+            self.ticket_id,
+            {
+                "body": data.get("body"),
+                "client_id": data.get("client_id"),
+                "internal": data.get("internal"),
+                "attachment_ids": data.get("attachment_ids"),
+            },
+            on_stored=self._ack,
         )
         if not posted.created:
             self._ack(posted)
@@ -774,6 +805,7 @@ class BoardSocket(Socket):
 
     bus_handlers = {
         events.RESYNC: on_resync,
+        DRAIN.type: Socket.on_drain,
         events.SessionEnded.type: Socket.on_session_ended,
         events.TicketChanged.type: Socket.forward,
         events.ACTIVITY: Socket.forward,
