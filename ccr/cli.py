@@ -82,6 +82,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             workers=args.workers,
+            # Named, not "auto": web/wire.py writes pre-framed messages straight to this
+            # protocol's transport (the fan-out fast path); httptools parses the handshakes.
+            http="httptools",
+            ws="websockets-sansio",
             ws_max_size=64 * 1024,  # the protocol's frame limit: larger frames close with 1009
             ws_per_message_deflate=False,  # compression costs CPU per socket and invites zip bombs
             loop="uvloop" if sys.platform != "win32" else "asyncio",
