@@ -124,6 +124,7 @@ class Batcher:
         self.batches += 1
         self.posts += len(batch)
         self.largest = max(self.largest, len(batch))
+        self.ctx.metrics.chat_batch_size.observe(len(batch))
         try:
             outcomes, events, queued = await self._store(batch)
             outcomes = await self._with_attachments(outcomes)
