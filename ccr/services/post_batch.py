@@ -24,8 +24,10 @@ The guarantees of `Context.write`, kept:
   statement): BEGIN, the call, the deliveries, COMMIT. Webhook rows are built in Python from
   the events (`webhook_events.queue`), the one owner of their shape.
 - Events as the single path makes them: MessageCreated with the ticket as it stood before
-  that message (`_before_each`), prev_public_seq the customer's previous seq; one bus round
-  trip for the whole batch, in seq order per ticket.
+  that message (`_events`, `_after`), prev_public_seq the customer's previous seq; one bus
+  round trip for the whole batch, in seq order per ticket. Announced by a task of its own,
+  each batch after the one before, while the next batch is written; a post's caller gets
+  its answer once its batch is announced, as from the single path.
 - Failure: if the batch's round trip fails, every post in it gets that error (UNAVAILABLE:
   the sender retries with the same client_id, and a retry answers the original). A deadlock
   or a unique violation (the batch is rolled back whole) is tried again.
@@ -85,6 +87,8 @@ class Batcher:
     context: weakref.ref[Context]
     pending: list[_Post] = field(default_factory=list)
     writing: asyncio.Task[None] | None = None
+    announcing: asyncio.Task[None] | None = None
+    """The latest batch's announcement (each waits for the one before)."""
     webhooks: bool = False
     """Batches run in a transaction that queues webhook deliveries (one wants them)."""
     batches: int = 0
@@ -127,10 +131,13 @@ class Batcher:
         self.ctx.metrics.chat_batch_size.observe(len(batch))
         try:
             outcomes, events, queued = await self._store(batch)
-            outcomes = await self._with_attachments(outcomes)
         except Exception as exc:  # the database is away, or worse: nobody's post was stored
             _fail(batch, exc)
             return
+        try:
+            outcomes = await self._with_attachments(outcomes)
+        except Exception as exc:  # committed all the same: only the repeats lack their answer
+            _fail([p for p, o in zip(batch, outcomes, strict=True) if o.status == "repeat"], exc)
         for post, outcome in zip(batch, outcomes, strict=True):
             if outcome.status == "created":
                 assert outcome.message is not None
@@ -140,6 +147,24 @@ class Batcher:
                         post.on_stored(Posted(outcome.message, created=True))
                     except Exception:
                         log.exception("on_stored failed for message %s", outcome.message.id)
+        # Announced by a task of its own, so the next batch is written meanwhile (a slow or
+        # frozen Redis holds up the announcements, not the commits and acks).
+        self.announcing = asyncio.create_task(
+            self._announce(self.announcing, batch, outcomes, events, queued)
+        )
+
+    async def _announce(
+        self,
+        previous: asyncio.Task[None] | None,
+        batch: list[_Post],
+        outcomes: list[Outcome],
+        events: list[MessageCreated],
+        queued: bool,
+    ) -> None:
+        """The batch's events, after the previous batch's (seq order holds across batches);
+        then the posts' answers, as the single path answers once it has published."""
+        if previous is not None:
+            await asyncio.wait([previous])
         try:
             await self.ctx.publish(*events)
         except Exception:  # stored all the same: sockets catch up from the database
