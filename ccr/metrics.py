@@ -19,6 +19,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # From a cached page (a few ms) to a slow search or upload; Prometheus interpolates between.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Posts per group commit: 1 when idle, up to post_batch.MAX_BATCH (256) under load.
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"
 """The route label of a request no route matched: raw paths would grow the series without end."""
@@ -39,6 +41,12 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.messages_stored = Counter(
             "ccr_messages_stored", "Chat messages committed to the database.", registry=self.registry
+        )
+        self.chat_batch_size = Histogram(
+            "ccr_chat_batch_size",
+            "Chat posts written by one group commit (services/post_batch.py).",
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
         )
         self.open_sockets = Gauge(
             "ccr_open_sockets", "WebSockets open on this process.", registry=self.registry

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -162,3 +163,37 @@ class RedisLimiter:
             await self.fallback.check(key, limit)
             return
         _check(now, window, int(previous or 0), int(current or 0) + 1, limit)
+
+
+class TokenBuckets:
+    """Per-key token buckets kept in this process: a limit checked without a round trip.
+
+    `limit.count` per `limit.seconds` becomes a bucket of `count` tokens refilled at
+    count/seconds a second: a burst of `count` at once, then the steady rate. For the chat's
+    message limit (`message_user`), counted per user per process: a user whose sockets sit on
+    two processes may send up to twice the limit, which still stops a flood.
+    """
+
+    # Past this many keys, those whose bucket has refilled (and so could be rebuilt as
+    # full) are dropped: memory stays bounded under a flood of distinct keys.
+    MAX_KEYS = 100_000
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._buckets: dict[object, tuple[float, float]] = {}  # key → (tokens, as of when)
+
+    def take(self, key: object, limit: RateLimit) -> None:
+        """Take one token; raise RateLimited (when one will be back) if there is none."""
+        now = self._clock()
+        rate = limit.count / limit.seconds
+        tokens, stamp = self._buckets.get(key, (float(limit.count), now))
+        tokens = min(float(limit.count), tokens + (now - stamp) * rate)
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
+            raise RateLimited((1 - tokens) / rate)
+        if len(self._buckets) >= self.MAX_KEYS and key not in self._buckets:
+            self._prune(now, limit)
+        self._buckets[key] = (tokens - 1, now)
+
+    def _prune(self, now: float, limit: RateLimit) -> None:
+        self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < limit.seconds}

@@ -9,7 +9,7 @@ import redis.asyncio
 
 from ccr.config import RateLimit
 from ccr.errors import RateLimited
-from ccr.ratelimit import MemoryLimiter, RedisLimiter
+from ccr.ratelimit import MemoryLimiter, RedisLimiter, TokenBuckets
 from tests.conftest import MakeAppServer
 from tests.helpers import PASSWORD, create_admin
 
@@ -64,3 +64,40 @@ async def test_login_limit_is_shared_by_processes_through_redis(
         assert r.status_code == 429
         assert r.json()["error"]["code"] == "rate_limited"
         assert 1 <= int(r.headers["retry-after"]) <= DAY
+
+
+def test_token_buckets_allow_a_burst_then_the_steady_rate() -> None:
+    now = [1000.0]
+    buckets = TokenBuckets(clock=lambda: now[0])
+    limit = RateLimit(3, 30)  # 3 at once, then one every 10 s
+    for _ in range(3):
+        buckets.take("a", limit)
+    with pytest.raises(RateLimited) as raised:
+        buckets.take("a", limit)
+    assert raised.value.retry_after == 10
+    buckets.take("b", limit)  # per key
+    now[0] += 9
+    with pytest.raises(RateLimited) as raised:
+        buckets.take("a", limit)
+    assert raised.value.retry_after == 1
+    now[0] += 1
+    buckets.take("a", limit)
+    with pytest.raises(RateLimited):
+        buckets.take("a", limit)
+    now[0] += 3600  # a long pause refills the bucket, never past its size
+    for _ in range(3):
+        buckets.take("a", limit)
+    with pytest.raises(RateLimited):
+        buckets.take("a", limit)
+
+
+def test_token_buckets_stay_bounded_under_many_keys() -> None:
+    now = [0.0]
+    buckets = TokenBuckets(clock=lambda: now[0])
+    buckets.MAX_KEYS = 10
+    limit = RateLimit(1, 5)
+    for key in range(10):
+        buckets.take(key, limit)
+    now[0] += 5  # all refilled: forgetting them changes nothing
+    buckets.take("new", limit)
+    assert len(buckets._buckets) == 1

@@ -8,18 +8,21 @@ The HTTP API and the WebSocket room both come through here.
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 
 import asyncpg
 
-from ccr.errors import Conflict, Forbidden, Invalid, RateLimited
-from ccr.services import attachments, presence, validate
+from ccr.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
+from ccr.ratelimit import TokenBuckets
+from ccr.services import attachments, post_batch, presence, validate
 from ccr.services.access import is_staff, visible
 from ccr.services.context import Changes, Context
 from ccr.services.events import MessageCreated, ReadMoved
-from ccr.store import email_channel, messages, tickets, users
+from ccr.services.post_batch import Posted
+from ccr.store import email_channel, message_batch, messages, tickets, users
 from ccr.store.messages import Message
 from ccr.store.tickets import Ticket
 from ccr.store.users import User
@@ -31,11 +34,7 @@ HISTORY_MAX = 500
 REPLY_EMAIL_EVERY = timedelta(minutes=10)
 
 
-@dataclass(frozen=True)
-class Posted:
-    message: Message
-    created: bool
-    """False when client_id repeated an earlier message: nothing new was stored or sent."""
+__all__ = ["Posted", "check_can_post", "history", "mark_read", "others_read", "post_message"]
 
 
 def check_can_post(user: User, ticket: Ticket, *, internal: bool) -> None:
@@ -56,7 +55,11 @@ async def post_message(
     on_stored: Callable[[Posted], None] | None = None,
 ) -> Posted:
     """Store a message and announce it. `on_stored` runs after the commit and before the
-    announcement, so a sender's acknowledgement can precede its own broadcast."""
+    announcement, so a sender's acknowledgement can precede its own broadcast.
+
+    A message without files that causes no email goes with this process's next batch
+    (services/post_batch.py: one round trip and one commit for all the posts in flight);
+    the rest, and whatever the batch hands back, in a transaction of its own."""
     attachment_ids = attachments.requested_ids(data)
     # With files attached, the text is optional (a screenshot can say it all).
     body = validate.text(
@@ -67,7 +70,8 @@ async def post_message(
     if not isinstance(internal, bool):
         raise Invalid("internal must be true or false.", code="wrong_type", field="internal")
     try:
-        await ctx.limiter.hit(f"message:user:{user.id}", ctx.settings.rate_limits["message_user"])
+        # In process, no round trip: per user per process (ratelimit.TokenBuckets).
+        _message_buckets(ctx).take(user.id, ctx.settings.rate_limits["message_user"])
     except RateLimited:
         # A retry of a stored message is answered with the original, limit or not.
         async with ctx.pool.acquire() as conn:
@@ -76,6 +80,61 @@ async def post_message(
         if original is None:
             raise
         return Posted(original, created=False)
+    if not attachment_ids:
+        posted = await _post_batched(ctx, user, ticket_id, body, client_id, internal, on_stored)
+        if posted is not None:
+            return posted
+    return await _post_alone(ctx, user, ticket_id, body, client_id, internal, attachment_ids, on_stored)
+
+
+async def _post_batched(
+    ctx: Context,
+    user: User,
+    ticket_id: object,
+    body: str,
+    client_id: str,
+    internal: bool,
+    on_stored: Callable[[Posted], None] | None,
+) -> Posted | None:
+    """Post with the process's next batch; None when it is for `_post_alone` to do."""
+    try:
+        number = validate.identifier(ticket_id, "id")
+    except Invalid:
+        raise NotFound("No such ticket.") from None
+    watchers: tuple[int, ...] = ()
+    if user.role == "agent" and not internal:
+        # A reply is emailed unless its customer is in the room; nobody there: the single path.
+        watchers = tuple(await presence.online(ctx, number))
+        if not watchers:
+            return None
+    request = message_batch.Request(number, user.id, user.role, body, client_id, internal, watchers)
+    outcome = await post_batch.post(ctx, user, request, on_stored)
+    match outcome.status:
+        case "created" | "repeat":
+            assert outcome.message is not None
+            return Posted(outcome.message, created=outcome.status == "created")
+        case "not_found":
+            raise NotFound("No such ticket.")
+        case "refused":
+            assert outcome.ticket is not None
+            check_can_post(user, outcome.ticket, internal=internal)
+            raise RuntimeError(f"the chat batch refused what check_can_post allows: {request}")
+        case _:
+            return None
+
+
+async def _post_alone(
+    ctx: Context,
+    user: User,
+    ticket_id: object,
+    body: str,
+    client_id: str,
+    internal: bool,
+    attachment_ids: list[int],
+    on_stored: Callable[[Posted], None] | None,
+) -> Posted:
+    """The post in a transaction of its own: files to claim, an email to send, or what the
+    batch handed back."""
     # Asked before the transaction: presence may be a Redis round trip.
     replying = user.role == "agent" and not internal
     customer_watching = not replying or await _customer_watching(ctx, ticket_id)
@@ -181,3 +240,15 @@ async def _customer_watching(ctx: Context, ticket_id: object) -> bool:
     async with ctx.pool.acquire() as conn:
         ticket = await tickets.get(conn, number)
     return ticket is None or ticket.customer_id in online
+
+
+_BUCKETS: dict[int, TokenBuckets] = {}
+
+
+def _message_buckets(ctx: Context) -> TokenBuckets:
+    """The message limit's buckets of `ctx`'s app (gone with the context)."""
+    buckets = _BUCKETS.get(id(ctx))
+    if buckets is None:
+        buckets = _BUCKETS[id(ctx)] = TokenBuckets()
+        weakref.finalize(ctx, _BUCKETS.pop, id(ctx), None)
+    return buckets

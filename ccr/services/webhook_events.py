@@ -29,7 +29,7 @@ def body(event: str, delivery_id: uuid.UUID, data: dict[str, object]) -> bytes:
 
 async def queue(conn: asyncpg.Connection, events: Iterable[Event]) -> int:
     """Queue deliveries for `events` on `conn`'s open transaction; how many rows were written."""
-    queued = 0
+    deliveries = []
     for event in events:
         payload = event.webhook()
         if payload is None:
@@ -37,5 +37,5 @@ async def queue(conn: asyncpg.Connection, events: Iterable[Event]) -> int:
         name, data = payload
         assert name in EVENTS, name
         delivery_id = uuid.uuid4()
-        queued += await webhooks.enqueue(conn, name, delivery_id, body(name, delivery_id, data))
-    return queued
+        deliveries.append((name, delivery_id, body(name, delivery_id, data)))
+    return await webhooks.enqueue(conn, deliveries)

@@ -71,14 +71,20 @@ async def delete(conn: asyncpg.Connection, webhook_id: int) -> bool:
     return bool(await conn.fetchval("DELETE FROM webhooks WHERE id = $1 RETURNING true", webhook_id))
 
 
-async def enqueue(conn: asyncpg.Connection, event: str, delivery_id: uuid.UUID, body: bytes) -> int:
-    """One delivery row per webhook that wants `event`; how many were queued."""
+async def enqueue(conn: asyncpg.Connection, deliveries: list[tuple[str, uuid.UUID, bytes]]) -> int:
+    """(event, delivery id, body) each: one row per webhook that wants its event, in one
+    statement (a batch of chat messages has many); how many rows were queued."""
+    if not deliveries:
+        return 0
     result = await conn.execute(
         """INSERT INTO webhook_deliveries (webhook_id, delivery_id, event, body)
-           SELECT id, $2, $1, $3 FROM webhooks WHERE $1 = ANY(events)""",
-        event,
-        delivery_id,
-        body,
+           SELECT w.id, d.delivery_id, d.event, d.body
+           FROM unnest($1::text[], $2::uuid[], $3::bytea[]) WITH ORDINALITY AS d(event, delivery_id, body, n)
+           JOIN webhooks w ON d.event = ANY(w.events)
+           ORDER BY d.n, w.id""",
+        [event for event, _, _ in deliveries],
+        [delivery_id for _, delivery_id, _ in deliveries],
+        [body for _, _, body in deliveries],
     )
     return int(result.split()[-1])
 
