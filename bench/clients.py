@@ -90,9 +90,9 @@ async def _read(sock: Sock, ws: ClientConnection, on_frame: OnFrame) -> None:
     except ConnectionClosed:
         pass
     finally:
-        rcvd = ws.close_rcvd
-        sock.close_code = rcvd.code if rcvd is not None else None
         sock.closed.set()
+        rcvd = ws.protocol.close_rcvd
+        sock.close_code = rcvd.code if rcvd is not None else None
 
 
 async def open_all(
