@@ -40,7 +40,7 @@ async def storm(args: argparse.Namespace) -> int:
     report.header(f"storm: {args.clients:,} clients on two processes, one process stopped")
     report.table(
         ["signal", "clients", "moved", "kill → all reconnected s", "kill → all caught up s",
-         "reconnect p50 s", "reconnect p99 s", "retries", "msgs sent", "lost", "dup", "gap-free"],
+         "reconnect p50 s", "reconnect p99 s", "retries", "later reconnects", "msgs sent", "lost", "dup", "gap-free"],
         rows,
     )  # fmt: skip
     report.note(
@@ -66,7 +66,7 @@ async def one_storm(args: argparse.Namespace, sig: str) -> tuple[list[object], b
     moved_at: dict[Sock, float] = {}
     caught_at: dict[Sock, float] = {}
     targets: dict[Sock, int] = {}
-    retries = 0
+    retries = reconnects = 0
 
     def on_frame(sock: Sock, d: dict[str, Any], now: int) -> None:
         nonlocal dup
@@ -112,25 +112,34 @@ async def one_storm(args: argparse.Namespace, sig: str) -> tuple[list[object], b
             sender_task = asyncio.create_task(open_loop(args.rate, 10**9, send, lag))
             await asyncio.sleep(args.warmup)
 
-            async def resume(sock: Sock) -> None:
-                nonlocal retries
-                await sock.closed.wait()
-                delay = 0.05
-                while True:
-                    try:
-                        await open_socket(sock, survivor.ws, cluster.base_url, on_frame, after=sock.last_seq)
-                        break
-                    except Exception:
-                        retries += 1
-                        await asyncio.sleep(delay * (0.5 + random.random()))
-                        delay = min(1.0, delay * 2)
-                sock.server = 1
-                moved_at[sock] = time.monotonic()
-                targets[sock] = acked.get(sock.room, 0)
-                if sock.last_seq >= targets[sock]:
-                    caught_at.setdefault(sock, time.monotonic())
+            stopping = False
 
-            resumers = [asyncio.create_task(resume(s)) for s in moving]
+            async def resume(sock: Sock) -> None:
+                """Back on B with after= whenever the socket closes (the kill, or a later 1013)."""
+                nonlocal retries, reconnects
+                while not stopping:
+                    await sock.closed.wait()
+                    if stopping:
+                        return
+                    delay = 0.05
+                    while True:
+                        try:
+                            await open_socket(sock, survivor.ws, cluster.base_url, on_frame, after=sock.last_seq)
+                            break
+                        except Exception:
+                            retries += 1
+                            await asyncio.sleep(delay * (0.5 + random.random()))
+                            delay = min(1.0, delay * 2)
+                    reconnects += 1
+                    if sock in moved_at or sock.server != 0:
+                        continue
+                    sock.server = 1
+                    moved_at[sock] = time.monotonic()
+                    targets[sock] = acked.get(sock.room, 0)
+                    if sock.last_seq >= targets[sock]:
+                        caught_at.setdefault(sock, time.monotonic())
+
+            resumers = [asyncio.create_task(resume(s)) for s in socks]
             report.progress(f"[{sig}] stopping process A ({len(moving)} clients) with SIG{sig.upper()}")
             killed_at = time.monotonic()
             cluster.kill(victim, signal.SIGKILL if sig == "kill" else signal.SIGTERM)
@@ -138,16 +147,17 @@ async def one_storm(args: argparse.Namespace, sig: str) -> tuple[list[object], b
             while len(caught_at) < len(moving) and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
             done = len(caught_at) == len(moving)
-            for task in resumers:
-                task.cancel()
             await asyncio.sleep(1)
             sender_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender_task
-            # Drain: every socket up to its room's count, or 10 s.
-            drain_until = time.monotonic() + 10
+            # Drain: every socket up to its room's count, or --timeout.
+            drain_until = time.monotonic() + args.timeout
             while time.monotonic() < drain_until and any(s.last_seq < sent.get(s.room, 0) for s in socks):
                 await asyncio.sleep(0.05)
+            stopping = True
+            for task in resumers:
+                task.cancel()
         finally:
             if sender_task is not None:
                 sender_task.cancel()
@@ -165,6 +175,7 @@ async def one_storm(args: argparse.Namespace, sig: str) -> tuple[list[object], b
         report.percentile(took, 50),
         report.percentile(took, 99),
         retries,
+        reconnects - len(moving),
         sum(sent.values()),
         expected - received,
         dup,
