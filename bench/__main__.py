@@ -30,7 +30,9 @@ def common(p: argparse.ArgumentParser, servers: bool = True) -> None:
     p.add_argument("--keep", action="store_true", help="keep the database at the end")
     if servers:
         p.add_argument("--redis-url", default=os.environ.get("CCR_TEST_REDIS_URL") or DEFAULT_REDIS_URL)
-        p.add_argument("--private-redis", action="store_true", help="start a redis-server of our own and count its CPU")
+        p.add_argument(
+            "--private-redis", action="store_true", help="start a redis-server of our own and count its CPU"
+        )
         p.add_argument("--server-cpus", help="pin the servers (and a private Redis) to these CPUs, e.g. 1")
         p.add_argument("--gen-cpus", help="pin the load generator (this process) to these CPUs, e.g. 0")
 

@@ -83,7 +83,7 @@ class Run:
             self.error_samples.append(orjson.dumps(frame).decode()[:300])
 
 
-def room_frames(run: Run):  # noqa: ANN201 - a closure factory
+def room_frames(run: Run):
     def on_frame(sock: Sock, d: dict[str, Any], now: int) -> None:
         t = d.get("type")
         if t == "message":
@@ -102,7 +102,7 @@ def room_frames(run: Run):  # noqa: ANN201 - a closure factory
     return on_frame
 
 
-def board_frames(run: Run, room_handler):  # noqa: ANN001, ANN201
+def board_frames(run: Run, room_handler):
     def on_frame(sock: Sock, d: dict[str, Any], now: int) -> None:
         if sock.path != "/ws/board":
             room_handler(sock, d, now)
@@ -262,7 +262,9 @@ async def board(args: argparse.Namespace) -> int:
         socks = [customer, *boards]
         try:
             report.progress(f"connecting {len(socks)} sockets")
-            await open_all(socks, [s.ws for s in servers], cluster.base_url, board_frames(run, room_frames(run)))
+            await open_all(
+                socks, [s.ws for s in servers], cluster.base_url, board_frames(run, room_frames(run))
+            )
             await run_steps(cluster, run, socks, [customer], args, rates, {"r0": len(socks)})
         finally:
             await close_all(socks)

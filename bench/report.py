@@ -36,7 +36,9 @@ def header(title: str) -> None:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\n## {title}\n")
     print(f"    {command()}\n")
-    print(f"{time.strftime('%Y-%m-%d %H:%M')}, commit {rev or '?'}, {os.cpu_count()} CPUs, load average {load}\n")
+    print(
+        f"{time.strftime('%Y-%m-%d %H:%M')}, commit {rev or '?'}, {os.cpu_count()} CPUs, load average {load}\n"
+    )
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:

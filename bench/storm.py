@@ -124,7 +124,9 @@ async def one_storm(args: argparse.Namespace, sig: str) -> tuple[list[object], b
                     delay = 0.05
                     while True:
                         try:
-                            await open_socket(sock, survivor.ws, cluster.base_url, on_frame, after=sock.last_seq)
+                            await open_socket(
+                                sock, survivor.ws, cluster.base_url, on_frame, after=sock.last_seq
+                            )
                             break
                         except Exception:
                             retries += 1
