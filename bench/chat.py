@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from bench import report
-from bench.clients import Sock, close_all, message_frame, open_all, open_loop, seed, send_text
+from bench.clients import Sock, close_all, describe_gaps, message_frame, open_all, open_loop, seed, send_text
 from bench.cluster import Cluster, CpuMeter
 
 
@@ -166,6 +166,8 @@ async def run_steps(
         step.cpu_pg = meter_pg.stop(await cluster.pg_backends())
         step.cpu_redis = meter_redis.stop(redis_pids)
         step.gap_free = gap_free(socks, sent_per_room)
+        for line in describe_gaps(socks, sent_per_room, 3):
+            report.progress(f"not gap-free: {line}")
         step.lat_ns.sort()
         step.lag_ns.sort()
 

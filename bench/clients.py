@@ -154,3 +154,28 @@ async def send_text(sock: Sock, text: str) -> bool:
         return True
     except ConnectionClosed:
         return False
+
+
+def describe_gaps(socks: list[Sock], sent_per_room: dict[str, int], limit: int = 5) -> list[str]:
+    """What went wrong on the first few sockets that did not see 1..N once, in order."""
+    out = []
+    for s in socks:
+        n = sent_per_room.get(s.room, 0)
+        if s.seqs == list(range(1, n + 1)):
+            continue
+        seen = set(s.seqs)
+        missing = [q for q in range(1, n + 1) if q not in seen]
+        disorder = next((i for i in range(1, len(s.seqs)) if s.seqs[i] <= s.seqs[i - 1]), None)
+        out.append(
+            f"{s.user} (process {s.server}, {'closed ' + str(s.close_code) if s.closed.is_set() else 'open'}):"
+            f" {len(s.seqs)} of {n}, missing {len(missing)}"
+            + (f" from seq {missing[0]} to {missing[-1]}" if missing else "")
+            + (
+                f", out of order at #{disorder}: {s.seqs[disorder - 1]} then {s.seqs[disorder]}"
+                if disorder
+                else ""
+            )
+        )
+        if len(out) >= limit:
+            break
+    return out

@@ -26,7 +26,17 @@ from typing import Any
 import orjson
 
 from bench import report
-from bench.clients import Sock, close_all, message_frame, open_all, open_loop, open_socket, seed, send_text
+from bench.clients import (
+    Sock,
+    close_all,
+    describe_gaps,
+    message_frame,
+    open_all,
+    open_loop,
+    open_socket,
+    seed,
+    send_text,
+)
 from bench.cluster import Cluster
 
 
@@ -183,4 +193,6 @@ async def one_storm(args: argparse.Namespace, sig: str) -> tuple[list[object], b
         dup,
         "yes" if not bad else f"NO ({bad} sockets)",
     ]
+    for line in describe_gaps(socks, sent):
+        report.progress(f"[{sig}] not gap-free: {line}")
     return row, done and not bad and dup == 0 and expected == received
