@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 
 from bench.cluster import DEFAULT_REDIS_URL
@@ -91,6 +92,20 @@ def parser() -> argparse.ArgumentParser:
 
 
 async def dispatch(args: argparse.Namespace) -> int:
+    # SIGTERM and SIGHUP end a run the way Ctrl-C does: the scenario is cancelled and its
+    # cleanup stops every process it started and drops its database.
+    task = asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
+    try:
+        return await scenario(args)
+    except asyncio.CancelledError:
+        print("stopped by a signal; everything started was stopped", file=sys.stderr)
+        return 143
+
+
+async def scenario(args: argparse.Namespace) -> int:
     if args.scenario in ("chat", "board"):
         from bench import chat
 

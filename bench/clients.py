@@ -1,23 +1,21 @@
 """The load generator's side: seeded people, their sockets, and an open-loop sender.
 
-One asyncio process (uvloop when installed) with the `websockets` client; compression off,
-no client pings, as the peers harness. Every socket has a reader task that hands each parsed
-frame to the scenario's callback.
+One asyncio process (uvloop when installed); the sockets are bench.rawws clients (compression
+off, no client pings, as the peers harness), each handing every parsed frame to the scenario's
+callback from inside the event loop's read, with no task per socket.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
 
+from bench import rawws
 from bench import seed as seeder
 from bench.cluster import Cluster
 from ccr.config import Settings
@@ -40,8 +38,7 @@ class Sock:
     server: int
     path: str
     cookie: str
-    ws: ClientConnection | None = None
-    reader: asyncio.Task[None] | None = None
+    ws: rawws.RawWS | None = None
     seqs: list[int] = field(default_factory=list)  # seqs of messages (or activity) in arrival order
     seen: set[int] = field(default_factory=set)  # message ids seen
     duplicates: int = 0
@@ -60,39 +57,43 @@ OnFrame = Callable[[Sock, dict[str, Any], int], None]
 async def open_socket(
     sock: Sock, ws_base: str, origin: str, on_frame: OnFrame, *, after: int | None = None, timeout: float = 60
 ) -> float:
-    """Connect, wait for hello, start the reader; returns the seconds it took."""
+    """Connect, wait for hello; returns the seconds it took. Later frames go to on_frame."""
     start = time.perf_counter()
     path = sock.path if after is None else f"{sock.path}?after={after}"
-    ws = await connect(
-        ws_base + path,
-        additional_headers={"Origin": origin, "Cookie": sock.cookie},
-        compression=None,
-        max_size=None,
-        ping_interval=None,
-        open_timeout=timeout,
-        close_timeout=2,
-    )
+    hello: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+    hello.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved, even if unawaited
+    mine: list[rawws.RawWS] = []
+
+    def on_text(data: bytes) -> None:
+        d = orjson.loads(data)
+        if hello.done():
+            on_frame(sock, d, time.monotonic_ns())
+        elif d.get("type") == "hello":
+            hello.set_result(d)
+        else:
+            hello.set_exception(RuntimeError(f"{sock.user}: expected hello, got {d}"))
+
+    def on_close(code: int | None) -> None:
+        if not hello.done():
+            hello.set_exception(ConnectionError(f"{sock.user}: closed ({code}) before hello"))
+        if mine and sock.ws is mine[0]:
+            sock.close_code = code
+            sock.closed.set()
+
+    headers = {"Origin": origin, "Cookie": sock.cookie}
     async with asyncio.timeout(timeout):
-        hello = orjson.loads(await ws.recv())
-    if hello.get("type") != "hello":
-        await ws.close()
-        raise RuntimeError(f"{sock.user}: expected hello, got {hello}")
+        ws = await rawws.connect(ws_base + path, headers, on_text, on_close)
+        mine.append(ws)
+        try:
+            await hello
+        except BaseException:
+            ws.close()
+            raise
     sock.ws = ws
     sock.closed.clear()
-    sock.reader = asyncio.create_task(_read(sock, ws, on_frame))
-    return time.perf_counter() - start
-
-
-async def _read(sock: Sock, ws: ClientConnection, on_frame: OnFrame) -> None:
-    try:
-        async for raw in ws:
-            on_frame(sock, orjson.loads(raw), time.monotonic_ns())
-    except ConnectionClosed:
-        pass
-    finally:
+    if ws.closed:  # closed between hello and now
         sock.closed.set()
-        rcvd = ws.protocol.close_rcvd
-        sock.close_code = rcvd.code if rcvd is not None else None
+    return time.perf_counter() - start
 
 
 async def open_all(
@@ -109,15 +110,10 @@ async def open_all(
 
 
 async def close_all(socks: list[Sock]) -> None:
-    async def one(sock: Sock) -> None:
+    for sock in socks:
         if sock.ws is not None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(3):
-                    await sock.ws.close()
-        if sock.reader is not None:
-            sock.reader.cancel()
-
-    await asyncio.gather(*(one(s) for s in socks))
+            sock.ws.close()
+    await asyncio.sleep(0.1)  # let the close frames go out
 
 
 def message_frame(client_id: str, msg_id: int, intended_ns: int) -> str:
@@ -145,15 +141,9 @@ async def open_loop(
 
 
 async def send_text(sock: Sock, text: str) -> bool:
-    """Hand a frame to the socket (it waits only if the socket's write buffer is full); False
-    when the socket is gone (what it carried then counts as lost unless resent)."""
-    if sock.ws is None:
-        return False
-    try:
-        await sock.ws.send(text)
-        return True
-    except ConnectionClosed:
-        return False
+    """Hand a frame to the socket's transport (never waits); False when the socket is gone
+    (what it carried then counts as lost unless resent)."""
+    return sock.ws is not None and sock.ws.send_text(text)
 
 
 def describe_gaps(socks: list[Sock], sent_per_room: dict[str, int], limit: int = 5) -> list[str]:

@@ -208,8 +208,11 @@ class Cluster:
                 await client.aclose()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: object, *exc: object) -> None:
         await self.stop_all()
+        if isinstance(exc_type, type) and issubclass(exc_type, Exception):
+            for server in self.servers:  # the logs go with the work dir: show their ends now
+                print(f"--- ccr serve :{server.port} log (end)\n{self.log_tail(server)}", file=sys.stderr)
         if self.redis_pid is not None:
             self._redis_proc.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
