@@ -29,7 +29,17 @@ from typing import Any
 import orjson
 
 from bench import report
-from bench.clients import Sock, close_all, describe_gaps, message_frame, open_all, open_loop, seed, send_text
+from bench.clients import (
+    Sock,
+    close_all,
+    describe_gaps,
+    message_frame,
+    open_all,
+    open_loop,
+    retries_note,
+    seed,
+    send_text,
+)
 from bench.cluster import Cluster, CpuMeter
 
 
@@ -207,7 +217,8 @@ def print_steps(run: Run, args: argparse.Namespace, unit: str, private_redis: bo
     report.table(headers, rows)
     report.note(
         f"errors: {run.errors}{' ' + '; '.join(run.error_samples) if run.error_samples else ''};"
-        f" acks after the sender's own copy: {run.ack_after_copy}; ack seq ≠ predicted: {run.seq_mismatch}"
+        f" acks after the sender's own copy: {run.ack_after_copy}; ack seq ≠ predicted: {run.seq_mismatch};"
+        f" {retries_note()}"
     )
 
 

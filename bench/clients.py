@@ -96,17 +96,39 @@ async def open_socket(
     return time.perf_counter() - start
 
 
+RETRIES: dict[str, Any] = {"count": 0, "first": None}  # handshakes refused or failed, then retried
+
+
 async def open_all(
     socks: list[Sock], ws_bases: list[str], origin: str, on_frame: OnFrame, concurrency: int = 64
 ) -> list[float]:
-    """Open every socket, at most `concurrency` handshakes in flight; each one's seconds."""
+    """Open every socket, at most `concurrency` handshakes in flight; each one's seconds.
+    A failed handshake is retried (up to 5 times, 0.1 s doubling) as a real client would;
+    the retries are counted in RETRIES and printed by the scenarios."""
     limit = asyncio.Semaphore(concurrency)
 
     async def one(sock: Sock) -> float:
-        async with limit:
-            return await open_socket(sock, ws_bases[sock.server], origin, on_frame)
+        delay = 0.1
+        for attempt in range(6):
+            async with limit:
+                try:
+                    return await open_socket(sock, ws_bases[sock.server], origin, on_frame)
+                except (OSError, rawws.HandshakeError, TimeoutError) as e:
+                    if attempt == 5:
+                        raise
+                    RETRIES["count"] += 1
+                    RETRIES["first"] = RETRIES["first"] or f"{sock.user}: {str(e).splitlines()[0]}"
+            await asyncio.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")
 
     return list(await asyncio.gather(*(one(s) for s in socks)))
+
+
+def retries_note() -> str:
+    if not RETRIES["count"]:
+        return "handshakes retried: 0"
+    return f"handshakes retried: {RETRIES['count']} (first: {RETRIES['first']})"
 
 
 async def close_all(socks: list[Sock]) -> None:

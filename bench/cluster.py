@@ -210,9 +210,13 @@ class Cluster:
 
     async def __aexit__(self, exc_type: object, *exc: object) -> None:
         await self.stop_all()
-        if isinstance(exc_type, type) and issubclass(exc_type, Exception):
-            for server in self.servers:  # the logs go with the work dir: show their ends now
-                print(f"--- ccr serve :{server.port} log (end)\n{self.log_tail(server)}", file=sys.stderr)
+        if isinstance(exc_type, type) and issubclass(exc_type, Exception) and self.servers:
+            # The work dir goes below: keep the servers' logs where they can be read.
+            kept = Path(tempfile.mkdtemp(prefix=f"ccr-bench-{self.scenario}-logs-"))
+            for server in self.servers:
+                if server.log.exists():
+                    shutil.copy(server.log, kept / server.log.name)
+            print(f"the servers' logs are in {kept}", file=sys.stderr)
         if self.redis_pid is not None:
             self._redis_proc.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):

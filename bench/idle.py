@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from bench import report
-from bench.clients import Sock, close_all, open_all, seed
+from bench.clients import Sock, close_all, open_all, retries_note, seed
 from bench.cluster import Cluster, CpuMeter, rss_bytes
 
 
@@ -88,6 +88,6 @@ async def idle(args: argparse.Namespace) -> int:
         report.note(
             f"{args.concurrency} handshakes in flight; a socket counts once its hello arrived. Holding"
             f" {2 * n:,} idle sockets: {idle_cpu / args.idle_seconds * 100:.1f} % of a CPU"
-            f" over {args.idle_seconds:g} s; sockets closed by the server meanwhile: {dead}."
+            f" over {args.idle_seconds:g} s; sockets closed by the server meanwhile: {dead}; {retries_note()}."
         )
     return 0 if dead == 0 else 1

@@ -34,6 +34,7 @@ from bench.clients import (
     open_all,
     open_loop,
     open_socket,
+    retries_note,
     seed,
     send_text,
 )
@@ -55,7 +56,8 @@ async def storm(args: argparse.Namespace) -> int:
     )  # fmt: skip
     report.note(
         f"{args.rate:g} msgs/s kept flowing (senders on the surviving process); caught up = the client"
-        " has every message acked in its room when its new hello arrived, gap-free."
+        " has every message acked in its room when its new hello arrived, gap-free. Initial connects: "
+        + retries_note()
     )
     return 0 if ok else 1
 
