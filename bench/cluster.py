@@ -95,22 +95,44 @@ def pin(pid: int, cpus: list[int] | None) -> None:
 class CpuMeter:
     """CPU seconds used by a changing set of PIDs between start() and stop().
 
-    A PID first seen at stop() (a PostgreSQL backend opened during the step) counts from 0,
-    slightly over-counting its start-up; one gone by stop() is not counted after its last sample."""
+    A PID first seen at stop() counts from 0 only if it was born after start() (a PostgreSQL
+    backend opened during the step); an older one that was missed at start() is left out
+    rather than counted for its whole life. One gone by stop() is not counted at all."""
 
     def __init__(self) -> None:
         self.start_at: dict[int, float] = {}
+        self.started = 0.0
 
     def start(self, pids: Iterable[int]) -> None:
+        self.started = time.time()
         self.start_at = {p: c for p in pids if (c := cpu_seconds(p)) is not None}
 
     def stop(self, pids: Iterable[int]) -> float:
         total = 0.0
         for p in set(pids) | set(self.start_at):
             now = cpu_seconds(p)
-            if now is not None:
-                total += now - self.start_at.get(p, 0.0)
+            if now is None:
+                continue
+            if p in self.start_at:
+                total += now - self.start_at[p]
+            elif born(p) >= self.started:
+                total += now
         return total
+
+
+def born(pid: int) -> float:
+    try:
+        if psutil is not None:
+            return psutil.Process(pid).create_time()
+        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime")
+        )
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except Exception:
+        return 0.0
 
 
 @dataclass
@@ -166,6 +188,7 @@ class Cluster:
         self.prefix = f"ccrbench:{self.scenario}:{secrets.token_hex(4)}:"
         self.workdir = Path(tempfile.mkdtemp(prefix=f"ccr-bench-{self.scenario}-"))
         self.base_url = ""
+        self._admin: asyncpg.Connection | None = None
 
     @property
     def url(self) -> str:
@@ -210,6 +233,9 @@ class Cluster:
 
     async def __aexit__(self, exc_type: object, *exc: object) -> None:
         await self.stop_all()
+        if self._admin is not None:
+            with contextlib.suppress(Exception):
+                await self._admin.close()
         if isinstance(exc_type, type) and issubclass(exc_type, Exception) and self.servers:
             # The work dir goes below: keep the servers' logs where they can be read.
             kept = Path(tempfile.mkdtemp(prefix=f"ccr-bench-{self.scenario}-logs-"))
@@ -307,15 +333,20 @@ class Cluster:
             _LIVE.discard(server.pid)
 
     async def pg_backends(self) -> list[int]:
-        """PIDs of the PostgreSQL backends connected to the bench database (none if not local)."""
-        with contextlib.suppress(Exception):
-            conn = await asyncpg.connect(self.admin_url)
-            try:
-                rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", self.db_name)
-            finally:
-                await conn.close()
-            return [r["pid"] for r in rows if cpu_seconds(r["pid"]) is not None]
-        return []
+        """PIDs of the PostgreSQL backends connected to the bench database (none if not local).
+        One admin connection, kept: connecting anew per step can fail when the server is busy."""
+        try:
+            if self._admin is None or self._admin.is_closed():
+                self._admin = await asyncpg.connect(self.admin_url, timeout=10)
+            rows = await self._admin.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1", self.db_name
+            )
+        except Exception as e:
+            print(
+                f"# pg_stat_activity not read: {e!r}; PostgreSQL CPU not counted this time", file=sys.stderr
+            )
+            return []
+        return [r["pid"] for r in rows if cpu_seconds(r["pid"]) is not None]
 
     def server_pids(self) -> list[int]:
         return [s.pid for s in self.servers if s.alive()]
