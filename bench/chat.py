@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +58,8 @@ class Step:
     cpu_servers: float = 0.0
     cpu_pg: float = 0.0
     cpu_redis: float = 0.0
+    cpu_gen: float = 0.0  # this process, over the step and its drain
+    seconds: float = 0.0
     gap_free: str = ""
     final: tuple[int, int, int, list[int]] = (0, 0, 0, [])
 
@@ -156,6 +159,7 @@ async def run_steps(
         redis_pids = [cluster.redis_pid] if cluster.redis_pid else []
         meter_redis.start(redis_pids)
         step.window_end = time.monotonic_ns() + 20_000_000 + int(args.duration * 1e9)
+        gen0, t0 = os.times(), time.monotonic()
 
         async def send(k: int, due: int, step: Step = step, first_id: int = first_id) -> None:
             msg_id = first_id + k
@@ -178,6 +182,9 @@ async def run_steps(
         step.cpu_servers = meter_servers.stop(cluster.server_pids())
         step.cpu_pg = meter_pg.stop(await cluster.pg_backends())
         step.cpu_redis = meter_redis.stop(redis_pids)
+        gen1 = os.times()
+        step.seconds = time.monotonic() - t0
+        step.cpu_gen = gen1.user + gen1.system - gen0.user - gen0.system
         # A snapshot: what arrives after the drain counts as lost for this step.
         step.final = (step.received, step.duplicates, step.in_window, sorted(step.lat_ns))
         step.gap_free = gap_free(socks)
@@ -193,7 +200,7 @@ def print_steps(run: Run, args: argparse.Namespace, unit: str, private_redis: bo
     ]  # fmt: skip
     if private_redis:
         headers.append("CPU s/1k +PG+Redis")
-    headers += ["send lag p99 ms", "in order, no gap"]
+    headers += ["send lag p99 ms", "generator CPU %", "in order, no gap"]
     rows = []
     for s in run.steps:
         received, duplicates, in_window, lat = s.final
@@ -212,7 +219,11 @@ def print_steps(run: Run, args: argparse.Namespace, unit: str, private_redis: bo
         ]
         if private_redis:
             row.append((s.cpu_servers + s.cpu_pg + s.cpu_redis) * per_k)
-        row += [report.percentile(s.lag_ns, 99) / 1e6, s.gap_free]
+        row += [
+            report.percentile(s.lag_ns, 99) / 1e6,
+            100 * s.cpu_gen / s.seconds if s.seconds else 0.0,
+            s.gap_free,
+        ]
         rows.append(row)
     report.table(headers, rows)
     report.note(
