@@ -18,7 +18,7 @@ from ccr.config import RateLimit
 from ccr.errors import DomainError, RateLimited
 from ccr.services import chat, post_batch, presence
 from ccr.services.context import Context
-from ccr.store import message_batch, tickets, users, webhooks
+from ccr.store import message_batch, messages, search, tickets, users, webhooks
 from ccr.store.db import UNAVAILABLE
 from ccr.store.users import User
 from tests.conftest import AppServer, MakeAppServer
@@ -389,3 +389,52 @@ async def test_the_message_limit_is_in_process_and_a_retry_still_gets_its_origin
         await send(scene.ctx, scene.alice, scene.ticket, "c")
     assert await send(scene.ctx, scene.alice, scene.ticket, "a") == chat.Posted(first.message, created=False)
     await send(scene.ctx, scene.bob, scene.bobs, "b")  # per user
+
+
+async def test_batched_and_single_messages_feed_search_words_and_carry_their_tickets_agent(
+    scene: Scene, database_url: str
+) -> None:
+    """Migration 0015 moved both jobs of 0006's row triggers: a batch's words come from one
+    statement trigger, its ticket_agent_id from ccr_post_messages; a single insert still gets
+    both from the triggers. Every new word is suggestible, every agent copy right (NULL on an
+    unassigned ticket), for batched and single messages alike, and after a reassignment."""
+    unassigned = int((await open_ticket(scene.cast.alice, "Nobody yet"))["id"])
+    batch = [
+        message_batch.Request(
+            scene.ticket, scene.alice.id, "customer", "Flumbrix ERR-4012 quavering", "b1", False
+        ),
+        message_batch.Request(scene.bobs, scene.bob.id, "customer", "zelkovas and glimmerous", "b2", False),
+        message_batch.Request(scene.bobs, scene.agent2.id, "agent", "Noted: ploverine", "b3", True),
+        message_batch.Request(unassigned, scene.alice.id, "customer", "anybody? snorkelweed", "b4", False),
+    ]
+    async with scene.ctx.pool.acquire() as conn:
+        outcomes, _ = await message_batch.post(conn, batch, webhooks=False)
+        assert [o.status for o in outcomes] == ["created"] * 4
+        async with conn.transaction():
+            await conn.execute("SELECT 1 FROM tickets WHERE id = $1 FOR UPDATE", scene.second)
+            await messages.append(conn, scene.second, scene.alice.id, "a single trombulent post", "s1")
+        async with conn.transaction():
+            await conn.execute("SELECT 1 FROM tickets WHERE id = $1 FOR UPDATE", unassigned)
+            await messages.append(conn, unassigned, scene.alice.id, "still nobody, wibblesnatch", "s2")
+        fresh = ["flumbrix", "quavering", "zelkovas", "glimmerous", "ploverine", "snorkelweed", "trombulent"]
+        fresh.append("wibblesnatch")
+        assert await search.known_words(conn, fresh) == set(fresh)
+        nearest = await search.nearest_words(conn, ["flumbricks"], 1)
+        assert nearest["flumbricks"] == ["flumbrix"]
+
+    agents = {
+        r["client_id"]: r["ticket_agent_id"]
+        for r in await fetch(database_url, "SELECT client_id, ticket_agent_id FROM messages")
+    }
+    assert agents == {
+        "b1": scene.agent1.id,
+        "b2": scene.agent2.id,
+        "b3": scene.agent2.id,
+        "b4": None,
+        "s1": scene.agent1.id,
+        "s2": None,
+    }
+    # A later assignment reaches the messages of the ticket, batched and single.
+    await assign(scene.cast.admin, str(unassigned), scene.cast.agent2)
+    rows = await fetch(database_url, "SELECT ticket_agent_id FROM messages WHERE ticket_id = $1", unassigned)
+    assert [r["ticket_agent_id"] for r in rows] == [scene.agent2.id] * 2
