@@ -176,6 +176,38 @@ def test_the_fast_path_is_refused_for_other_servers() -> None:
     assert wire.connection(SimpleNamespace(_send=send)) is None  # type: ignore[arg-type]
 
 
+def _sansio_protocol(missing: str | None) -> Any:
+    """A WebSocketsSansIOProtocol (not run: only its attributes), without `missing`."""
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+    protocol = WebSocketsSansIOProtocol.__new__(WebSocketsSansIOProtocol)
+    conn = SimpleNamespace(extensions=[], state=State.OPEN)
+    attributes = {
+        "transport": FakeTransport([]),
+        "conn": conn,
+        "handshake_complete": True,
+        "close_sent": False,
+        "disconnected": False,
+        "writable": asyncio.Event(),
+        "request": object(),
+        "response": object(),
+    }
+    for name, value in attributes.items():
+        if name != missing:
+            setattr(protocol, name, value)
+    if missing is not None and missing.startswith("conn."):
+        delattr(conn, missing.removeprefix("conn."))
+    return protocol
+
+
+@pytest.mark.parametrize("missing", [*wire.USED, *(f"conn.{name}" for name in wire.CONN_USED)])
+def test_a_uvicorn_protocol_without_an_attribute_we_use_takes_the_ordinary_path(missing: str) -> None:
+    whole = _sansio_protocol(None)
+    assert wire.connection(SimpleNamespace(_send=whole.send)) is whole  # type: ignore[arg-type]
+    lacking = _sansio_protocol(missing)
+    assert wire.connection(SimpleNamespace(_send=lacking.send)) is None  # type: ignore[arg-type]
+
+
 # --- on a real server ----------------------------------------------------------------------------
 
 

@@ -29,6 +29,22 @@ try:
 except ImportError:  # pragma: no cover - another server: every frame takes the ordinary path
     WebSocketsSansIOProtocol = None  # type: ignore[assignment,misc]
 
+USED = (
+    "transport",
+    "conn",
+    "handshake_complete",
+    "close_sent",
+    "disconnected",
+    "writable",
+    "request",
+    "response",
+)
+"""The protocol's attributes this module reads or writes: private to uvicorn (checked with
+pyproject's range, `uvicorn>=0.44,<0.55`), so a socket whose protocol lacks one of them takes
+the ordinary path rather than failing on it."""
+CONN_USED = ("extensions", "state")
+"""The same, of the protocol's websockets connection (`conn`)."""
+
 TEXT_FIN = 0x81  # FIN + opcode 1 (text); a server's frames are never masked (RFC 6455 5.1)
 
 
@@ -67,6 +83,10 @@ def connection(websocket: WebSocket) -> Any | None:
         send = send.__closure__[_SENDER[1]].cell_contents
     protocol = getattr(send, "__self__", None)
     if type(protocol) is not WebSocketsSansIOProtocol or send.__func__ is not WebSocketsSansIOProtocol.send:
+        return None
+    if not all(hasattr(protocol, name) for name in USED) or not all(
+        hasattr(protocol.conn, name) for name in CONN_USED
+    ):  # another uvicorn than the one this was written for
         return None
     if protocol.conn.extensions:  # compressed frames are not ours to build
         return None
