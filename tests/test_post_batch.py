@@ -438,3 +438,48 @@ async def test_batched_and_single_messages_feed_search_words_and_carry_their_tic
     await assign(scene.cast.admin, str(unassigned), scene.cast.agent2)
     rows = await fetch(database_url, "SELECT ticket_agent_id FROM messages WHERE ticket_id = $1", unassigned)
     assert [r["ticket_agent_id"] for r in rows] == [scene.agent2.id] * 2
+
+
+async def test_a_batch_whose_writer_is_cancelled_mid_store_answers_every_post(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writing = asyncio.Event()
+    never = asyncio.Event()
+
+    async def stuck(conn: Any, requests: Any, *, webhooks: bool) -> Any:
+        writing.set()
+        await never.wait()  # a round trip that does not come back
+
+    monkeypatch.setattr(message_batch, "post", stuck)
+    posts = [asyncio.ensure_future(send(scene.ctx, scene.alice, scene.ticket, f"m{n}")) for n in range(3)]
+    await writing.wait()
+    later = asyncio.ensure_future(send(scene.ctx, scene.alice, scene.ticket, "waiting"))  # the next batch
+    await asyncio.sleep(0)
+    batcher = post_batch.for_context(scene.ctx)
+    assert batcher.writing is not None and batcher.pending
+    batcher.writing.cancel()
+    async with asyncio.timeout(10):  # a guard against the hang this is about, not a timing
+        results = await asyncio.gather(*posts, later, return_exceptions=True)
+    # Abandoned is a CancelledError: each caller's task ends cancelled (the app is stopping).
+    assert all(isinstance(r, asyncio.CancelledError) for r in results), results
+    assert batcher.writing is None and not batcher.pending
+
+
+async def test_a_batch_whose_announcement_fails_still_answers_every_post(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    def broken() -> None:
+        raise RuntimeError("the webhook worker's wake-up failed")
+
+    ctx = dataclasses.replace(scene.ctx, webhooks_queued=broken)
+    write = post_batch.Batcher._store
+
+    async def queued(self: post_batch.Batcher, batch: Any) -> Any:
+        outcomes, events, _ = await write(self, batch)
+        return outcomes, events, True  # as if the batch had queued webhook deliveries
+
+    monkeypatch.setattr(post_batch.Batcher, "_store", queued)
+    async with asyncio.timeout(10):  # a guard against the hang this is about, not a timing
+        results = await asyncio.gather(*(send(ctx, scene.alice, scene.ticket, f"m{n}") for n in range(3)))
+    assert [r.message.seq for r in results] == [1, 2, 3]
+    assert [r["client_id"] for r in await stored(database_url, scene.ticket)] == ["m0", "m1", "m2"]

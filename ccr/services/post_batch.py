@@ -31,6 +31,10 @@ The guarantees of `Context.write`, kept:
 - Failure: if the batch's round trip fails, every post in it gets that error (UNAVAILABLE:
   the sender retries with the same client_id, and a retry answers the original). A deadlock
   or a unique violation (the batch is rolled back whole) is tried again.
+- Nobody waits for ever: if the writer is cancelled (the app is stopping) or fails outside
+  the store's handling, the batch in hand and those waiting fail (`Abandoned`, a
+  CancelledError, when cancelled); once a batch is committed its announcement answers every
+  post with its outcome, whatever happens to the publishing.
 - A caller that is cancelled (its socket died) leaves the batch alone: the batch runs in a
   task of its own and announces the message all the same.
 """
@@ -63,6 +67,11 @@ ATTEMPTS = 3
 """A deadlock (against another process's batch, or a worker's multi-ticket update) rolls the
 batch back whole; a second try almost always goes through."""
 RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.UniqueViolationError)
+
+
+class Abandoned(asyncio.CancelledError):
+    """A post's batch was cancelled before it was answered (the app is stopping): whether it
+    was stored is not known; a resend with the same client_id answers the original if it was."""
 
 
 @dataclass(frozen=True)
@@ -113,16 +122,23 @@ class Batcher:
         return await asyncio.shield(future)
 
     async def _write_all(self) -> None:
+        batch: list[_Post] = []
         try:
             while self.pending:
                 batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
                 await self._write(batch)
+                batch = []  # its announcement (a task of its own) answers it now
+        except BaseException as exc:
+            # Cancelled (the app is stopping) or a failure outside the store's own handling:
+            # the batch in hand and those waiting are answered, never left waiting for ever.
+            # Whether the batch in hand was stored is not known: its senders resend with the
+            # same client_id, which answers the original if it was.
+            error = exc if isinstance(exc, Exception) else Abandoned("the chat batch was abandoned")
+            left, self.pending = [*batch, *self.pending], []
+            _fail(left, error)
+            raise
         finally:
             self.writing = None
-            if self.pending:  # only when cancelled (the app is stopping)
-                left, self.pending = self.pending, []
-                for post in left:
-                    post.future.cancel()
 
     async def _write(self, batch: list[_Post]) -> None:
         self.batches += 1
@@ -163,17 +179,23 @@ class Batcher:
     ) -> None:
         """The batch's events, after the previous batch's (seq order holds across batches);
         then the posts' answers, as the single path answers once it has published."""
-        if previous is not None:
-            await asyncio.wait([previous])
         try:
-            await self.ctx.publish(*events)
-        except Exception:  # stored all the same: sockets catch up from the database
-            log.exception("publishing a chat batch failed")
-        if queued:
-            self.ctx.webhooks_queued()
-        for post, outcome in zip(batch, outcomes, strict=True):
-            if not post.future.done():
-                post.future.set_result(outcome)
+            if previous is not None:
+                await asyncio.wait([previous])
+            try:
+                await self.ctx.publish(*events)
+            except Exception:  # stored all the same: sockets catch up from the database
+                log.exception("publishing a chat batch failed")
+            if queued:
+                self.ctx.webhooks_queued()
+        except Exception:  # the webhook worker polls all the same
+            log.exception("announcing a chat batch failed")
+        finally:
+            # Committed (and the new ones acked by on_stored) whatever happened above: every
+            # post gets its outcome, even if this task is cancelled.
+            for post, outcome in zip(batch, outcomes, strict=True):
+                if not post.future.done():
+                    post.future.set_result(outcome)
 
     async def _store(self, batch: list[_Post]) -> tuple[list[Outcome], list[MessageCreated], bool]:
         requests = [post.request for post in batch]
