@@ -397,3 +397,30 @@ async def test_disabling_an_agent_closes_their_sockets_and_sessions(site: Endpoi
     assert r.status_code == 200 and r.json()["user"]["disabled"] is False
     r = await site.client().post("/auth/login", json={"email": world.agent.email, "password": PASSWORD})
     assert r.status_code == 200
+
+
+async def test_a_message_failing_with_an_unexpected_error_answers_unavailable_and_the_socket_lives(
+    site: Endpoint, world: World, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ccr.services import chat
+
+    real = chat.post_message
+    failures = 0
+
+    async def once_broken(*args: object, **kwargs: object) -> chat.Posted:
+        nonlocal failures
+        if failures == 0:
+            failures += 1
+            raise RuntimeError("a batch failed in a way nobody planned for")
+        return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(chat, "post_message", once_broken)
+    sock = await site.room(world.customer, world.ticket_id)
+    await sock.send({"type": "message", "client_id": "c-1", "body": "hello"})
+    error = await sock.recv_until("error", skip={"presence", "viewing"})
+    assert (error["code"], error["client_id"]) == ("unavailable", "c-1")
+    assert await stored_messages(database_url, world.ticket_id) == []
+    # The socket is still open: the client resends with the same client_id.
+    await sock.send({"type": "message", "client_id": "c-1", "body": "hello"})
+    ack = await sock.recv_until("ack", skip={"presence", "viewing", "message"})
+    assert (ack["client_id"], ack["seq"]) == ("c-1", 1)

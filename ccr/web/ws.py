@@ -369,6 +369,17 @@ class Socket(Member):
         """Unsubscribe and uncount the socket (whatever `greet` got to)."""
 
 
+def _log_failure(exc: Exception) -> None:
+    """A failed post, logged with its traceback once: a failed batch hands the same exception
+    to every socket that had a post in it."""
+    if getattr(exc, "_ccr_logged", False):
+        log.warning("storing a message failed: %r", exc)
+        return
+    log.error("storing a message failed", exc_info=exc)
+    with contextlib.suppress(Exception):
+        exc._ccr_logged = True  # type: ignore[attr-defined]
+
+
 class TicketSocket(Socket):
     __slots__ = (
         "_read_later",
@@ -630,6 +641,13 @@ class TicketSocket(Socket):
             self.reply_error(exc.code, exc.message, client_id, exc.field)
         except UNAVAILABLE as exc:  # not stored, not acked: the client resends with the same client_id
             log.warning("database unavailable for a %s frame: %r", kind, exc)
+            self.reply_error("unavailable", "The service is briefly unavailable; try again.", client_id)
+        except Exception as exc:
+            if kind != "message":
+                raise
+            # Anything else that failed a post (one bad batch fails all of its posts): the
+            # socket lives on. Not stored, not acked: the client resends with the same client_id.
+            _log_failure(exc)
             self.reply_error("unavailable", "The service is briefly unavailable; try again.", client_id)
 
     async def on_client_message(self, data: dict[str, Any]) -> None:
