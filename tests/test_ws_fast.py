@@ -333,3 +333,23 @@ async def test_with_ack_copy_the_senders_own_copy_is_the_ack(site: Endpoint, wor
     assert ack["seq"] == 3
     copy = await agent.recv_until("message", where=lambda f: f["message"]["seq"] == 3)
     assert copy["message"]["client_id"] == "a-1"
+
+
+def _posted(seq: int) -> Any:
+    return SimpleNamespace(message=SimpleNamespace(client_id=f"c-{seq}", id=100 + seq, seq=seq), created=True)
+
+
+async def test_a_drain_acks_an_ack_copy_message_whose_copy_has_not_come_yet() -> None:
+    out: list[Any] = []
+    socket = _socket(out)
+    socket.ack_copy = True
+    socket.live()
+    for seq in (1, 2, 3):
+        socket._ack(_posted(seq))  # stored: the copy is the ack, and comes from the bus
+    socket.deliver(_message(1))  # the first one's copy came
+    assert out == [("direct", {"type": "message", "message": {"seq": 1, "body": "m1"}})]
+    socket.drain()  # the drain closes the socket before the others' copies come
+    assert socket.writer is not None
+    await socket.writer
+    acks = [f for how, f in out if f["type"] == "ack"]
+    assert acks == [{"type": "ack", "client_id": f"c-{s}", "id": str(100 + s), "seq": s} for s in (2, 3)]

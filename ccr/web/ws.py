@@ -43,6 +43,7 @@ TYPING_EVERY = 1.0  # seconds: one typing notice per socket per second is plenty
 # The browser sends `typing` every 2 s while keys are pressed: a few seconds without one means
 # the person stopped, and the other staff's "· typing…" goes.
 TYPING_CLEAR = 5.0
+COPIES_OWED = 64  # `?ack=copy`: stored messages whose copies a drain would ack (a resend is safe too)
 READ_EVERY = 0.25  # seconds: one read receipt stored and relayed per socket at most this often
 
 
@@ -301,8 +302,12 @@ class Socket(Member):
             handler = self.bus_handlers.get(queued.type)
             if handler is not None and handler is not Socket.on_drain and not await handler(self, queued):
                 return False
+        await self.owed_acks()
         await self.close(drain.SERVICE_RESTART, drain.REASON)
         return False
+
+    async def owed_acks(self) -> None:
+        """Before a drain's close: acks the client is owed that no frame has carried yet."""
 
     async def on_session_ended(self, frame: Frame) -> bool:
         session = frame.data.get("session")
@@ -385,6 +390,7 @@ class TicketSocket(Socket):
         "_read_later",
         "_typing_clear",
         "ack_copy",
+        "copies_owed",
         "in_room",
         "last_sent",
         "last_typing",
@@ -425,6 +431,8 @@ class TicketSocket(Socket):
         self._read_later: asyncio.Task[None] | None = None
         # `?ack=copy`: the sender's own copy of its message is its acknowledgement.
         self.ack_copy = ack_copy
+        # Its messages stored and acked by nothing yet: their copies come later, from the bus.
+        self.copies_owed: list[chat.Posted] = []
 
     def channels(self) -> list[str]:
         return [self.room, events.user_channel(self.user.id)]
@@ -600,7 +608,12 @@ class TicketSocket(Socket):
     def _ack(self, posted: chat.Posted) -> None:
         message = posted.message
         if self.ack_copy and posted.created:
-            return  # the sender's own copy of the broadcast (it carries client_id) is the ack
+            # The sender's own copy of the broadcast (it carries client_id) is the ack. It
+            # comes from the bus, after the post returns: a drain that closes the socket
+            # first acks it explicitly (owed_acks).
+            owed = [p for p in self.copies_owed if p.message.seq > self.last_sent]
+            self.copies_owed = [*owed[-(COPIES_OWED - 1) :], posted]
+            return
         self.reply({"type": "ack", "client_id": message.client_id, "id": str(message.id), "seq": message.seq})
 
     def reply(self, payload: dict[str, Any]) -> None:
@@ -614,6 +627,17 @@ class TicketSocket(Socket):
         if field:
             payload["field"] = field
         self.reply(payload)
+
+    async def owed_acks(self) -> None:
+        """`?ack=copy`: a stored message whose copy has not gone out is acked explicitly
+        (ack frames are always understood), or the client would resend it elsewhere."""
+        owed, self.copies_owed = self.copies_owed, []
+        for posted in owed:
+            message = posted.message
+            if message.seq > self.last_sent:
+                await self.send(
+                    {"type": "ack", "client_id": message.client_id, "id": str(message.id), "seq": message.seq}
+                )
 
     async def handle(self, text: str) -> None:
         try:
