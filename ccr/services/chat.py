@@ -125,7 +125,7 @@ async def _post_batched(
     client_id: str,
     internal: bool,
     on_stored: Callable[[Posted], None] | None,
-    session_hash: bytes | None,
+    session_hash: bytes | None = None,
 ) -> Posted | None:
     """Post with the process's next batch; None when it is for `_post_alone` to do."""
     try:
@@ -167,7 +167,7 @@ async def _post_alone(
     internal: bool,
     attachment_ids: list[int],
     on_stored: Callable[[Posted], None] | None,
-    session_hash: bytes | None,
+    session_hash: bytes | None = None,
 ) -> Posted:
     """The post in a transaction of its own: files to claim, an email to send, or what the
     batch handed back."""
