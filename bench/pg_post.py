@@ -20,16 +20,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import os
 import random
 import secrets
 import string
 import time
+from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from ccr.store import message_batch, tickets, users
+from ccr.store import message_batch, sessions, tickets, users
 from ccr.store.db import migrate
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -58,6 +60,14 @@ def body(rng: random.Random, fresh: float) -> str:
     if rng.random() < 0.3:
         words.insert(rng.randrange(len(words)), f"ERR-{rng.randint(1000, 9999)}")
     return " ".join(words).capitalize() + "."
+
+
+TIMEOUTS = sessions.Timeouts(timedelta(hours=2), timedelta(hours=24), timedelta(days=7))
+
+
+def session_of(user_id: int) -> bytes:
+    """The bench's session token hash of a user (one session each)."""
+    return hashlib.sha256(f"session {user_id}".encode()).digest()
 
 
 def cpu_ticks(pid: int) -> int:
@@ -122,6 +132,12 @@ async def run(args: argparse.Namespace) -> None:
         try:
             async with conn.transaction():
                 world = await seed(conn, args.tickets, args.agents, name)
+                # Every sender posts through a socket's session, which each batch checks (0016).
+                senders = {u for t in world for u in t[1:] if u is not None}
+                await conn.executemany(
+                    "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, now() + $3)",
+                    [(session_of(u), u, TIMEOUTS.absolute) for u in senders],
+                )
             await conn.execute("VACUUM ANALYZE")
             await measure(conn, world, args)
         finally:
@@ -148,7 +164,14 @@ async def measure(
                 sender, role, watchers = customer, "customer", ()
             out.append(
                 message_batch.Request(
-                    ticket, sender, role, body(rng, args.fresh), f"c{k}-{j}", False, watchers
+                    ticket,
+                    sender,
+                    role,
+                    body(rng, args.fresh),
+                    f"c{k}-{j}",
+                    False,
+                    watchers,
+                    session=session_of(sender),
                 )
             )
         return out
@@ -157,7 +180,7 @@ async def measure(
     # plans cached in ccr_post_messages are those of a table with rows (index scans), not
     # of the empty one seeded above (sequential scans that grow with every batch).
     for k in range(args.warmup):
-        await message_batch.post(conn, batch(-1 - k), webhooks=False)
+        await message_batch.post(conn, batch(-1 - k), webhooks=False, timeouts=TIMEOUTS)
     await conn.execute("ANALYZE")
     batches = [batch(k) for k in range(args.messages // args.batch)]
     walls: list[float] = []
@@ -165,7 +188,7 @@ async def measure(
     t0 = time.perf_counter()
     for reqs in batches:
         b0 = time.perf_counter()
-        outcomes, _ = await message_batch.post(conn, reqs, webhooks=False)
+        outcomes, _ = await message_batch.post(conn, reqs, webhooks=False, timeouts=TIMEOUTS)
         walls.append(time.perf_counter() - b0)
         assert all(o.status == "created" for o in outcomes), [o.status for o in outcomes]
     total = time.perf_counter() - t0

@@ -15,14 +15,15 @@ from datetime import timedelta
 
 import asyncpg
 
+from ccr import security
 from ccr.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
 from ccr.ratelimit import TokenBuckets
-from ccr.services import attachments, post_batch, presence, validate
+from ccr.services import accounts, attachments, post_batch, presence, validate
 from ccr.services.access import is_staff, visible
 from ccr.services.context import Changes, Context
 from ccr.services.events import MessageCreated, ReadMoved
 from ccr.services.post_batch import Posted
-from ccr.store import email_channel, message_batch, messages, tickets, users
+from ccr.store import email_channel, message_batch, messages, sessions, tickets, users
 from ccr.store.messages import Message
 from ccr.store.tickets import Ticket
 from ccr.store.users import User
@@ -34,7 +35,12 @@ HISTORY_MAX = 500
 REPLY_EMAIL_EVERY = timedelta(minutes=10)
 
 
-__all__ = ["Posted", "check_can_post", "history", "mark_read", "others_read", "post_message"]
+__all__ = ["Posted", "SessionEnded", "check_can_post", "history", "mark_read", "others_read", "post_message"]
+
+
+class SessionEnded(Exception):
+    """The post came through a session that is no longer alive (logged out, timed out, its
+    user disabled): nothing was stored."""
 
 
 def check_can_post(user: User, ticket: Ticket, *, internal: bool) -> None:
@@ -53,9 +59,16 @@ async def post_message(
     ticket_id: object,
     data: Mapping[str, object],
     on_stored: Callable[[Posted], None] | None = None,
+    *,
+    session: str | None = None,
 ) -> Posted:
     """Store a message and announce it. `on_stored` runs after the commit and before the
     announcement, so a sender's acknowledgement can precede its own broadcast.
+
+    `session`: the session cookie the post comes through (a socket's, which checks no session
+    per frame). The post is stored only if that session is alive and the user enabled
+    (SessionEnded if not), checked in the post's own statement or transaction, which also
+    refresh the session's idle clock. None: authenticated by the caller (the HTTP API).
 
     A message without files that causes no email goes with this process's next batch
     (services/post_batch.py: one round trip and one commit for all the posts in flight);
@@ -69,6 +82,7 @@ async def post_message(
     internal = data.get("internal") or False
     if not isinstance(internal, bool):
         raise Invalid("internal must be true or false.", code="wrong_type", field="internal")
+    session_hash = None if session is None else security.token_hash(ctx.settings.secret_key, session)
     try:
         # In process, no round trip: per user per process (ratelimit.TokenBuckets).
         _message_buckets(ctx).take(user.id, ctx.settings.rate_limits["message_user"])
@@ -77,14 +91,30 @@ async def post_message(
         async with ctx.pool.acquire() as conn:
             ticket = await visible(conn, user, ticket_id)
             original = await messages.by_client_id(conn, ticket.id, user.id, client_id)
+            if original is not None:
+                await _check_session(ctx, conn, user, session_hash)
         if original is None:
             raise
         return Posted(original, created=False)
     if not attachment_ids:
-        posted = await _post_batched(ctx, user, ticket_id, body, client_id, internal, on_stored)
+        posted = await _post_batched(ctx, user, ticket_id, body, client_id, internal, on_stored, session_hash)
         if posted is not None:
             return posted
-    return await _post_alone(ctx, user, ticket_id, body, client_id, internal, attachment_ids, on_stored)
+    return await _post_alone(
+        ctx, user, ticket_id, body, client_id, internal, attachment_ids, on_stored, session_hash
+    )
+
+
+async def _check_session(
+    ctx: Context, conn: asyncpg.Connection, user: User, session_hash: bytes | None
+) -> None:
+    """SessionEnded unless the post's session (if it names one) is alive and `user`'s; its
+    idle clock is refreshed (store/sessions.user_for: at most every TOUCH_EVERY)."""
+    if session_hash is None:
+        return
+    alive = await sessions.user_for(conn, session_hash, accounts.session_timeouts(ctx))
+    if alive is None or alive.id != user.id:
+        raise SessionEnded
 
 
 async def _post_batched(
@@ -95,6 +125,7 @@ async def _post_batched(
     client_id: str,
     internal: bool,
     on_stored: Callable[[Posted], None] | None,
+    session_hash: bytes | None = None,
 ) -> Posted | None:
     """Post with the process's next batch; None when it is for `_post_alone` to do."""
     try:
@@ -107,7 +138,9 @@ async def _post_batched(
         watchers = tuple(await presence.online(ctx, number))
         if not watchers:
             return None
-    request = message_batch.Request(number, user.id, user.role, body, client_id, internal, watchers)
+    request = message_batch.Request(
+        number, user.id, user.role, body, client_id, internal, watchers, session=session_hash
+    )
     outcome = await post_batch.post(ctx, user, request, on_stored)
     match outcome.status:
         case "created" | "repeat":
@@ -115,6 +148,8 @@ async def _post_batched(
             return Posted(outcome.message, created=outcome.status == "created")
         case "not_found":
             raise NotFound("No such ticket.")
+        case "session_ended":
+            raise SessionEnded
         case "refused":
             assert outcome.ticket is not None
             check_can_post(user, outcome.ticket, internal=internal)
@@ -132,6 +167,7 @@ async def _post_alone(
     internal: bool,
     attachment_ids: list[int],
     on_stored: Callable[[Posted], None] | None,
+    session_hash: bytes | None = None,
 ) -> Posted:
     """The post in a transaction of its own: files to claim, an email to send, or what the
     batch handed back."""
@@ -139,6 +175,7 @@ async def _post_alone(
     replying = user.role == "agent" and not internal
     customer_watching = not replying or await _customer_watching(ctx, ticket_id)
     async with ctx.write() as (conn, changes):
+        await _check_session(ctx, conn, user, session_hash)
         # The row lock orders writers on this ticket: seq has no gaps, and a repeated
         # client_id racing its original finds it committed rather than inserting twice.
         ticket = await visible(conn, user, ticket_id, lock=True)

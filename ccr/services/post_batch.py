@@ -49,7 +49,7 @@ from dataclasses import dataclass, field, replace
 
 import asyncpg
 
-from ccr.services import webhook_events
+from ccr.services import accounts, webhook_events
 from ccr.services.access import seen_by
 from ccr.services.context import Context
 from ccr.services.events import MessageCreated
@@ -199,14 +199,19 @@ class Batcher:
 
     async def _store(self, batch: list[_Post]) -> tuple[list[Outcome], list[MessageCreated], bool]:
         requests = [post.request for post in batch]
+        timeouts = accounts.session_timeouts(self.ctx)  # the requests' sessions are checked (0016)
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 async with self.ctx.pool.acquire() as conn:
                     if not self.webhooks:
-                        outcomes, self.webhooks = await message_batch.post(conn, requests, webhooks=False)
+                        outcomes, self.webhooks = await message_batch.post(
+                            conn, requests, webhooks=False, timeouts=timeouts
+                        )
                         return outcomes, _events(batch, outcomes), False
                     async with conn.transaction():
-                        outcomes, self.webhooks = await message_batch.post(conn, requests, webhooks=True)
+                        outcomes, self.webhooks = await message_batch.post(
+                            conn, requests, webhooks=True, timeouts=timeouts
+                        )
                         events = _events(batch, outcomes)
                         queued = await webhook_events.queue(conn, events) > 0
                     return outcomes, events, queued

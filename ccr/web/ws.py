@@ -687,18 +687,23 @@ class TicketSocket(Socket):
             self.posting = None
 
     async def _post(self, data: dict[str, Any]) -> None:
-        posted = await chat.post_message(
-            self.ctx,
-            self.user,
-            self.ticket_id,
-            {
-                "body": data.get("body"),
-                "client_id": data.get("client_id"),
-                "internal": data.get("internal"),
-                "attachment_ids": data.get("attachment_ids"),
-            },
-            on_stored=self._ack,
-        )
+        try:
+            posted = await chat.post_message(
+                self.ctx,
+                self.user,
+                self.ticket_id,
+                {
+                    "body": data.get("body"),
+                    "client_id": data.get("client_id"),
+                    "internal": data.get("internal"),
+                    "attachment_ids": data.get("attachment_ids"),
+                },
+                on_stored=self._ack,
+                session=self.cookie,  # checked (and its idle clock refreshed) by the post itself
+            )
+        except chat.SessionEnded:  # a logout whose event was lost, or a timeout: not stored
+            await self.close(POLICY_VIOLATION, "session ended")
+            raise SessionEnded from None
         if not posted.created:
             self._ack(posted)
         if self.typing:  # sent: no longer typing

@@ -1,0 +1,195 @@
+-- The session behind each chat post (a review finding): sockets no longer query their session
+-- per frame (ccr/web/sockets.py sweeps them all at once), so a logout, password reset or
+-- disable whose `session_ended` event was lost, or a timeout, let a socket keep storing
+-- messages until the next sweep; and activity was credited only at sweep time, whose touch
+-- skips a session already past its idle timeout, so a user who chatted in the last minute of
+-- the idle timeout was logged out by the next sweep.
+--
+-- Now the batch checks each post's session itself, in the statement that judges it (no round
+-- trip of its own): p_session holds, per request, the token hash of the posting socket's
+-- session (store/sessions.py), or NULL for a post made without one (the HTTP API, which
+-- authenticates every request). A post whose session is not alive (sessions.ALIVE: idle
+-- timeout per side, p_idle_customer / p_idle_staff, and the absolute expires_at), is not its
+-- sender's, or whose user is disabled gets `session_ended`: nothing is stored, and it is
+-- nobody's creator for a repeated client_id. The sessions of accepted posts (created or
+-- repeat) have their idle clock refreshed in one UPDATE, at most every p_touch_every
+-- (sessions.TOUCH_EVERY, as sessions.user_for does), so the post itself is the activity.
+-- Read in the batch's snapshot, after its ticket locks: a logout committed while the batch
+-- runs may still see the batch's posts stored, as it could when the socket checked before
+-- posting.
+--
+-- The signature changes, so the function is dropped and made again: everything else is
+-- 0015's, unchanged.
+
+DROP FUNCTION ccr_post_messages(bigint[], bigint[], text[], text[], text[], boolean[], int[], bigint[], boolean);
+
+-- As 0015's (0014's, but no search_words_add of its own, and the agent set), and 0016's session
+-- check and touch (marked 0016).
+CREATE FUNCTION ccr_post_messages(
+    p_ticket     bigint[],
+    p_sender     bigint[],
+    p_role       text[],
+    p_body       text[],
+    p_client     text[],
+    p_internal   boolean[],
+    p_watch_i    int[],     -- (request, user) pairs: who has a socket on the ticket, for each
+    p_watch_user bigint[],  -- agent's public reply (its customer among them: no email is due)
+    p_webhooks   boolean,   -- the caller queues message.created deliveries in this transaction
+    -- 0016: each request's session (token hash), NULL for a post made without one; the
+    -- session timeouts as store/sessions.Timeouts, and how stale an idle clock may get
+    p_session         bytea[],
+    p_idle_customer   interval,
+    p_idle_staff      interval,
+    p_touch_every     interval
+) RETURNS TABLE (
+    i int, status text, webhooks boolean,
+    -- created or repeat: the message (a repeat's original)
+    id bigint, seq int, sender_role text, sender_name text, body text, client_id text,
+    created_at timestamptz, internal boolean, channel text,
+    -- the ticket as locked, before this batch: columns and names as store/tickets.SELECT
+    t_id bigint, t_subject text, t_description text, t_status text, t_customer_id bigint,
+    t_customer_name text, t_agent_id bigint, t_agent_name text, t_created_at timestamptz,
+    t_updated_at timestamptz, t_last_activity_at timestamptz, t_last_seq int, t_last_public_seq int,
+    t_public_activity_at timestamptz, t_priority text, t_tags text[], t_channel text,
+    t_first_response_at timestamptz, t_first_response_due timestamptz, t_resolution_due timestamptz,
+    t_sla_breached text[]
+) LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_column
+DECLARE
+    wanted boolean := EXISTS (SELECT 1 FROM webhooks w WHERE 'message.created' = ANY(w.events));
+    before tickets[];
+    plan ccr_post_plan[];
+BEGIN
+    -- Webhook deliveries are written in the transaction of the message (services/webhook_events):
+    -- a caller in autocommit cannot add them, so it must come back inside a transaction.
+    IF wanted AND NOT p_webhooks AND false = ANY(p_internal) THEN
+        RAISE EXCEPTION 'message.created webhooks exist: post this batch in a transaction'
+            USING ERRCODE = 'CC001';
+    END IF;
+
+    -- Locked in id order, so two batches (or a batch and a single post, which locks one
+    -- ticket) never wait on each other in a circle. NO KEY UPDATE: what the last_seq update
+    -- takes anyway; it still excludes the single path's FOR UPDATE, but not the key-share
+    -- locks of inserts that merely reference the ticket (a read marker).
+    SELECT array_agg(t ORDER BY t.id) INTO before
+    FROM (SELECT * FROM tickets WHERE tickets.id = ANY(p_ticket) ORDER BY tickets.id
+          FOR NO KEY UPDATE) t;
+
+    WITH req AS (
+        SELECT * FROM unnest(p_ticket, p_sender, p_role, p_body, p_client, p_internal, p_session)
+            WITH ORDINALITY AS r(ticket_id, sender_id, role, body, client_id, internal, session, i)
+    ), live AS (
+        -- 0016: the batch's sessions still alive (sessions.ALIVE), of enabled users
+        SELECT s.token_hash, s.user_id FROM sessions s JOIN users u ON u.id = s.user_id
+        WHERE s.token_hash = ANY(p_session) AND s.expires_at > now()
+            AND s.last_seen_at > now() - CASE WHEN u.role = 'customer' THEN p_idle_customer
+                                              ELSE p_idle_staff END
+            AND u.disabled_at IS NULL
+    ), judged AS (
+        SELECT req.*, t.customer_id, t.last_seq,
+            CASE
+                WHEN req.session IS NOT NULL AND live.token_hash IS NULL THEN 'session_ended'
+                WHEN t.id IS NULL THEN 'not_found'
+                WHEN req.role = 'admin' THEN 'ok'
+                WHEN req.role = 'agent' THEN CASE
+                    WHEN t.agent_id = req.sender_id THEN 'ok'
+                    WHEN t.agent_id IS NULL AND t.status = 'open' THEN 'fallback'
+                    ELSE 'not_found' END
+                WHEN t.customer_id = req.sender_id THEN 'ok'
+                ELSE 'not_found'
+            END AS access,
+            EXISTS (SELECT 1 FROM messages m WHERE m.ticket_id = req.ticket_id
+                    AND m.sender_id = req.sender_id AND m.client_id = req.client_id) AS stored,
+            NOT (req.internal AND req.role NOT IN ('agent', 'admin'))
+                AND NOT (req.role = 'admin' AND NOT req.internal)
+                AND t.status <> 'closed' AS may_post,
+            req.role = 'agent' AND NOT req.internal AND NOT EXISTS (
+                SELECT 1 FROM unnest(p_watch_i, p_watch_user) AS w(i, user_id)
+                WHERE w.i = req.i AND w.user_id = t.customer_id) AS emails
+        FROM req LEFT JOIN unnest(before) t ON t.id = req.ticket_id
+            LEFT JOIN live ON live.token_hash = req.session AND live.user_id = req.sender_id
+    ), keyed AS (
+        -- The request that creates each (ticket, sender, client_id): the first that may.
+        SELECT judged.*, min(judged.i) FILTER (WHERE access = 'ok' AND NOT stored AND may_post)
+            OVER (PARTITION BY ticket_id, sender_id, client_id) AS creator
+        FROM judged
+    ), decided AS (
+        SELECT keyed.*, CASE
+                WHEN access <> 'ok' THEN access
+                WHEN stored THEN 'repeat'
+                -- its creator's fate: a creator handed back takes its repeats with it
+                WHEN creator < keyed.i THEN CASE WHEN bool_or(emails) FILTER (WHERE keyed.i = creator)
+                    OVER (PARTITION BY ticket_id, sender_id, client_id) THEN 'fallback' ELSE 'repeat' END
+                WHEN NOT may_post THEN 'refused'
+                WHEN emails THEN 'fallback'
+                ELSE 'created'
+            END AS status
+        FROM keyed
+    ), numbered AS (
+        -- seq without gaps: the ticket's last_seq, read under its lock, then 1, 2, 3…
+        SELECT decided.*, CASE WHEN status = 'created' THEN last_seq + row_number() OVER (
+                PARTITION BY ticket_id, status = 'created' ORDER BY decided.i) END AS seq
+        FROM decided
+    )
+    SELECT array_agg(ROW(n.i::int, n.ticket_id, n.sender_id, n.role, n.body, n.client_id, n.internal,
+            n.status, n.seq::int)::ccr_post_plan ORDER BY n.i) INTO plan
+    FROM numbered n;
+
+    -- The batch's words reach search_words from the insert's statement trigger, all of them
+    -- in one sorted call (0015). ticket_agent_id is the locked ticket's agent: it cannot
+    -- change before this transaction ends (a ticket update waits on the lock), so the row
+    -- trigger need not look it up again (it still does for an unassigned ticket's NULL).
+    INSERT INTO messages (ticket_id, seq, sender_id, body, client_id, internal, ticket_agent_id)
+    SELECT p.ticket_id, p.seq, p.sender_id, p.body, p.client_id, p.internal, t.agent_id
+    FROM unnest(plan) p JOIN unnest(before) t ON t.id = p.ticket_id
+    WHERE p.status = 'created' ORDER BY p.ticket_id, p.seq;
+
+    -- messages.append, n times over; a note moves only the staff's view of the ticket.
+    UPDATE tickets t SET
+        last_seq = t.last_seq + c.n,
+        last_activity_at = now(),
+        updated_at = CASE WHEN c.public_top IS NULL THEN t.updated_at ELSE now() END,
+        last_public_seq = coalesce(c.public_top, t.last_public_seq),
+        public_activity_at = CASE WHEN c.public_top IS NULL THEN t.public_activity_at ELSE now() END,
+        first_response_at = CASE WHEN c.replied THEN coalesce(t.first_response_at, now())
+                                 ELSE t.first_response_at END
+    FROM (SELECT p.ticket_id, count(*) AS n, max(p.seq) FILTER (WHERE NOT p.internal) AS public_top,
+                 bool_or(p.role = 'agent' AND NOT p.internal) AS replied
+          FROM unnest(plan) p WHERE p.status = 'created' GROUP BY p.ticket_id) c
+    WHERE t.id = c.ticket_id;
+
+    INSERT INTO read_markers (user_id, ticket_id, seq)
+    SELECT p.sender_id, p.ticket_id, max(p.seq) FROM unnest(plan) p WHERE p.status = 'created'
+    GROUP BY p.sender_id, p.ticket_id ORDER BY p.sender_id, p.ticket_id
+    ON CONFLICT (user_id, ticket_id) DO UPDATE
+    SET seq = greatest(read_markers.seq, excluded.seq), updated_at = now();
+
+    -- 0016: the posts are the sessions' activity (their sockets are in use): the idle clock
+    -- of each accepted post's session starts again, if it is older than p_touch_every.
+    UPDATE sessions s SET last_seen_at = now()
+    FROM (SELECT DISTINCT r.session FROM unnest(plan) p
+          JOIN unnest(p_session) WITH ORDINALITY AS r(session, i) ON r.i = p.i
+          WHERE p.status IN ('created', 'repeat') AND r.session IS NOT NULL) a
+    WHERE s.token_hash = a.session AND s.last_seen_at < now() - p_touch_every;
+
+    RETURN QUERY
+    SELECT p.i, p.status, wanted,
+        m.id, m.seq, u.role, trim(u.first_name || ' ' || u.last_name), m.body, m.client_id,
+        m.created_at, m.internal, m.channel,
+        t.id, t.subject, t.description, t.status, t.customer_id,
+        trim(c.first_name || ' ' || c.last_name), t.agent_id, trim(a.first_name || ' ' || a.last_name),
+        t.created_at, t.updated_at, t.last_activity_at, t.last_seq, t.last_public_seq,
+        t.public_activity_at, t.priority, t.tags, t.channel, t.first_response_at,
+        t.first_response_due, t.resolution_due,
+        array_remove(ARRAY[
+            CASE WHEN t.first_response_due < coalesce(t.first_response_at, now()) THEN 'first_response' END,
+            CASE WHEN t.resolution_due < coalesce(t.closed_at, now()) THEN 'resolution' END], NULL)
+    FROM unnest(plan) p
+    LEFT JOIN messages m ON p.status IN ('created', 'repeat') AND m.ticket_id = p.ticket_id
+        AND m.sender_id = p.sender_id AND m.client_id = p.client_id
+    LEFT JOIN users u ON u.id = m.sender_id
+    LEFT JOIN unnest(before) t ON t.id = p.ticket_id
+    LEFT JOIN users c ON c.id = t.customer_id
+    LEFT JOIN users a ON a.id = t.agent_id
+    ORDER BY p.i;
+END $$;
