@@ -4,6 +4,7 @@ process goes on serving."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from ccr.services import accounts
 from tests.conftest import AppServer
 from tests.helpers import Mailbox
-from tests.ws_helpers import Endpoint, World, make_world
+from tests.ws_helpers import QUIET, Endpoint, World, make_world
 
 
 @pytest.fixture
@@ -49,4 +50,22 @@ async def test_a_handshake_without_a_database_connection_is_closed_with_1013(
     assert all(r.exc_info is None for r in warnings)
     # The database is back: the same client gets in.
     sock = await site.room(world.customer, world.ticket_id)
+    await sock.close()
+
+
+async def test_handshakes_beyond_the_limit_wait_their_turn_instead_of_failing(
+    server: AppServer, site: Endpoint, world: World
+) -> None:
+    """A storm of handshakes: as many run as there are slots, the rest wait (no error, no
+    close) and go through, in turn, when a slot is free."""
+    slots = server.app.state.handshakes = asyncio.Semaphore(1)
+    await slots.acquire()  # every slot busy
+    waiting = asyncio.ensure_future(site.room(world.customer, world.ticket_id))
+    done, _ = await asyncio.wait({waiting}, timeout=QUIET)
+    assert not done, "the handshake ran without a slot"
+    slots.release()
+    sock = await waiting  # its hello came: it had waited, not failed
+    assert sock.frames[0]["type"] == "hello"
+    board = await site.board(world.agent)  # the slot was handed back after the greeting
+    await board.close()
     await sock.close()

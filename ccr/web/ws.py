@@ -111,6 +111,35 @@ def create_rooms(ctx: Context) -> Rooms:
     return rooms
 
 
+class HandshakeSlot:
+    """One of this process's handshakes in flight (see `handshake_slot`); released once,
+    however often `release` is called."""
+
+    __slots__ = ("_semaphore",)
+
+    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+        self._semaphore: asyncio.Semaphore | None = semaphore
+
+    def release(self) -> None:
+        semaphore, self._semaphore = self._semaphore, None
+        if semaphore is not None:
+            semaphore.release()
+
+
+async def handshake_slot(websocket: WebSocket) -> HandshakeSlot:
+    """Wait for a turn to run a handshake (session check, ticket read, subscribe, greeting,
+    backlog). A reconnect storm sends thousands at once: each one uses a database connection
+    at a time, so as many run at once as the pool has connections and the rest wait here, in
+    order, instead of queueing on the pool (where they would crowd out posts and time out).
+    The wait is cheap: the HTTP upgrade is parsed, nothing else is held."""
+    state = websocket.app.state
+    semaphore: asyncio.Semaphore | None = getattr(state, "handshakes", None)
+    if semaphore is None:
+        semaphore = state.handshakes = asyncio.Semaphore(max(1, context(websocket).pool.get_max_size()))
+    await semaphore.acquire()
+    return HandshakeSlot(semaphore)
+
+
 async def _authenticate(websocket: WebSocket) -> User | None:
     """The session's user, if the handshake comes from our own origin; else None."""
     ctx = context(websocket)
@@ -317,11 +346,12 @@ class Socket(Member):
 
     # --- the socket's life -------------------------------------------------------------------
 
-    async def run(self) -> None:
+    async def run(self, greeted: Callable[[], None] = lambda: None) -> None:
         """Greet the client, then read its frames until it goes, here in the ASGI task (a
         writer task runs only while frames wait); then clean up. A user who already holds
         the most sockets this process allows is refused: a script opening sockets in a loop
-        gets a refusal each, not a server full of them."""
+        gets a refusal each, not a server full of them. `greeted` is called once the
+        greeting is out (or failed): the handshake's slot is free for the next one."""
         sockets = self.ws.app.state.sockets
         if not sockets.admit(self):
             await self.close(
@@ -332,7 +362,10 @@ class Socket(Member):
         self.connection = wire.connection(self.ws)
         receive = self.ws.receive
         try:
-            await self.greet()
+            try:
+                await self.greet()
+            finally:
+                greeted()
             while not self.closing:
                 self.receiving = True  # a safe point for the writer to stop this reader
                 try:
@@ -737,9 +770,13 @@ class TicketSocket(Socket):
 
 
 async def ticket_room(websocket: WebSocket) -> None:
-    socket = await _ticket_handshake(websocket)
-    if socket is not None:
-        await socket.run()
+    slot = await handshake_slot(websocket)
+    try:
+        socket = await _ticket_handshake(websocket)
+        if socket is not None:
+            await socket.run(slot.release)
+    finally:
+        slot.release()
 
 
 async def _ticket_handshake(websocket: WebSocket) -> TicketSocket | None:
@@ -821,13 +858,17 @@ class BoardSocket(Socket):
 
 async def board(websocket: WebSocket) -> None:
     ctx = context(websocket)
-    user = await _authenticate(websocket)
-    if user is None:
-        await websocket.close(POLICY_VIOLATION)
-        return
-    socket = BoardSocket(websocket, ctx, user, websocket.app.state.rooms)
-    await websocket.accept()
-    await socket.run()
+    slot = await handshake_slot(websocket)
+    try:
+        user = await _authenticate(websocket)
+        if user is None:
+            await websocket.close(POLICY_VIOLATION)
+            return
+        socket = BoardSocket(websocket, ctx, user, websocket.app.state.rooms)
+        await websocket.accept()
+        await socket.run(slot.release)
+    finally:
+        slot.release()
 
 
 routes = [
