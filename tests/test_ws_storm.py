@@ -36,7 +36,8 @@ async def test_a_handshake_without_a_database_connection_is_closed_with_1013(
         raise TimeoutError  # what asyncpg's pool.acquire raises when no connection comes
 
     with monkeypatch.context() as patch:
-        patch.setattr(accounts, "authenticate", pool_timed_out)
+        patch.setattr(accounts, "authenticate", pool_timed_out)  # the board's session check
+        patch.setattr(accounts, "session_user", pool_timed_out)  # the ticket room's
         with caplog.at_level(logging.WARNING):
             for path in (f"/ws/tickets/{world.ticket_id}", "/ws/board"):
                 sock = await site.ws(path, world.customer)

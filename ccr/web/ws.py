@@ -23,7 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDiscon
 
 from ccr.errors import DomainError, NotFound
 from ccr.realtime.rooms import Member, Rooms
-from ccr.services import access, accounts, chat, events, presence, tickets, validate
+from ccr.services import access, accounts, chat, events, presence, room_entry, tickets, validate
 from ccr.services.context import Context
 from ccr.store.db import UNAVAILABLE
 from ccr.store.tickets import Ticket
@@ -457,11 +457,16 @@ class TicketSocket(Socket):
         # and is de-duplicated by seq, so nothing falls between backlog and live.
         for channel in self.channels():
             await self.rooms.join(channel, self)
-        await self._check_session()  # a logout published before we listened is not missed
+        # Asked again now that we listen: a logout, or the loss of the ticket, published
+        # before is not missed (NotFound: access lost). One pooled connection for both.
+        checked = await room_entry.session_and_ticket(ctx, self.cookie, ticket_id)
+        if checked is None:
+            await self.close(POLICY_VIOLATION, "session ended")
+            raise SessionEnded
+        ticket = checked[1]
         await presence.enter_room(ctx, user, ticket_id)
         self.in_room = True
         await self.enter_site()
-        ticket = await tickets.get(ctx, user, ticket_id)
         online = await presence.online(ctx, ticket_id)
         await self.send(
             {
@@ -783,15 +788,19 @@ async def _ticket_handshake(websocket: WebSocket) -> TicketSocket | None:
     """The accepted socket, or None when the handshake was refused. (A function of its own:
     what it reads, the whole ticket included, is not kept alive while the socket is open.)"""
     ctx = context(websocket)
-    user = await _authenticate(websocket)
-    if user is None:
+    if websocket.headers.get("origin") != ctx.settings.origin:
         await websocket.close(POLICY_VIOLATION)
         return None
-    try:
-        ticket = await tickets.get(ctx, user, websocket.path_params["id"])
+    try:  # the session and the ticket, on one pooled connection
+        checked = await room_entry.session_and_ticket(
+            ctx, websocket.cookies.get(SESSION_COOKIE), websocket.path_params["id"]
+        )
     except NotFound:
+        checked = None
+    if checked is None:
         await websocket.close(POLICY_VIOLATION)
         return None
+    user, ticket = checked
     socket = TicketSocket(
         websocket,
         ctx,
