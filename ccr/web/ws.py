@@ -464,9 +464,12 @@ class TicketSocket(Socket):
             await self.close(POLICY_VIOLATION, "session ended")
             raise SessionEnded
         ticket = checked[1]
-        await presence.enter_room(ctx, user, ticket_id)
-        self.in_room = True
-        await self.enter_site()
+        # Counted in the room and on the site: two Redis round trips, at once; both are done
+        # (or failed) before going on, so `leave` uncounts exactly what was counted.
+        entered = await asyncio.gather(self._enter_room(), self.enter_site(), return_exceptions=True)
+        for outcome in entered:
+            if isinstance(outcome, BaseException):
+                raise outcome
         online = await presence.online(ctx, ticket_id)
         await self.send(
             {
@@ -482,6 +485,10 @@ class TicketSocket(Socket):
             await self.backfill(None)
         self.live()
         await presence.announce(ctx, user, ticket_id)
+
+    async def _enter_room(self) -> None:
+        await presence.enter_room(self.ctx, self.user, self.ticket_id)
+        self.in_room = True
 
     async def leave(self) -> None:
         for channel in self.channels():
