@@ -43,6 +43,10 @@ TYPING_EVERY = 1.0  # seconds: one typing notice per socket per second is plenty
 # The browser sends `typing` every 2 s while keys are pressed: a few seconds without one means
 # the person stopped, and the other staff's "· typing…" goes.
 TYPING_CLEAR = 5.0
+# Handshakes in flight per pooled database connection: a handshake holds a connection for
+# a fraction of its time (the rest is Redis, the greeting, the backlog), so a few per
+# connection keep the pool busy; more would only queue on the pool itself.
+HANDSHAKES_PER_CONNECTION = 4
 READ_EVERY = 0.25  # seconds: one read receipt stored and relayed per socket at most this often
 
 
@@ -129,13 +133,15 @@ class HandshakeSlot:
 async def handshake_slot(websocket: WebSocket) -> HandshakeSlot:
     """Wait for a turn to run a handshake (session check, ticket read, subscribe, greeting,
     backlog). A reconnect storm sends thousands at once: each one uses a database connection
-    at a time, so as many run at once as the pool has connections and the rest wait here, in
-    order, instead of queueing on the pool (where they would crowd out posts and time out).
+    at a time, so a few per pooled connection run at once and the rest wait here, in order,
+    instead of all queueing on the pool (where they would crowd out posts and time out).
     The wait is cheap: the HTTP upgrade is parsed, nothing else is held."""
     state = websocket.app.state
     semaphore: asyncio.Semaphore | None = getattr(state, "handshakes", None)
     if semaphore is None:
-        semaphore = state.handshakes = asyncio.Semaphore(max(1, context(websocket).pool.get_max_size()))
+        semaphore = state.handshakes = asyncio.Semaphore(
+            HANDSHAKES_PER_CONNECTION * context(websocket).pool.get_max_size()
+        )
     await semaphore.acquire()
     return HandshakeSlot(semaphore)
 
