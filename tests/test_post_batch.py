@@ -446,13 +446,14 @@ async def test_a_batch_whose_writer_is_cancelled_mid_store_answers_every_post(
     writing = asyncio.Event()
     never = asyncio.Event()
 
-    async def stuck(conn: Any, requests: Any, *, webhooks: bool) -> Any:
+    async def stuck(conn: Any, requests: Any, **options: Any) -> Any:
         writing.set()
         await never.wait()  # a round trip that does not come back
 
     monkeypatch.setattr(message_batch, "post", stuck)
     posts = [asyncio.ensure_future(send(scene.ctx, scene.alice, scene.ticket, f"m{n}")) for n in range(3)]
-    await writing.wait()
+    async with asyncio.timeout(10):  # a guard: a stand-in that fails to start hangs here
+        await writing.wait()
     later = asyncio.ensure_future(send(scene.ctx, scene.alice, scene.ticket, "waiting"))  # the next batch
     await asyncio.sleep(0)
     batcher = post_batch.for_context(scene.ctx)

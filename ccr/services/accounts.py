@@ -205,9 +205,16 @@ async def authenticate(ctx: Context, session_token: str | None) -> User | None:
     if not session_token or len(session_token) > 200:
         return None
     async with ctx.pool.acquire() as conn:
-        return await sessions.user_for(
-            conn, security.token_hash(ctx.settings.secret_key, session_token), session_timeouts(ctx)
-        )
+        return await session_user(ctx, conn, session_token)
+
+
+async def session_user(ctx: Context, conn: asyncpg.Connection, session_token: str | None) -> User | None:
+    """`authenticate` on a connection the caller holds (to do more on it)."""
+    if not session_token or len(session_token) > 200:
+        return None
+    return await sessions.user_for(
+        conn, security.token_hash(ctx.settings.secret_key, session_token), session_timeouts(ctx)
+    )
 
 
 def session_timeouts(ctx: Context) -> sessions.Timeouts:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, Response
+from starlette.websockets import WebSocket, WebSocketState
 
 from ccr.errors import DomainError, RateLimited
 from ccr.store.db import UNAVAILABLE
@@ -66,10 +68,35 @@ def error_page(request: Request, status: int, message: str) -> Response:
     return HTMLResponse(html, status_code=status)
 
 
-def unavailable(request: Request, exc: Exception) -> Response:
-    """The database is away for a moment (restart, failover): nothing was done, so say that
-    and when to retry; /readyz names it. A traceback per request would only be noise."""
-    log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
+TRY_AGAIN_LATER = 1013  # RFC 6455: the client backs off and reconnects
+INTERNAL_ERROR = 1011
+
+
+async def close_websocket(websocket: WebSocket, code: int) -> None:
+    """End a WebSocket whose endpoint failed, with a close code the client can act on. A
+    handshake still pending is accepted first, so the client gets the code (a refusal before
+    accept is an HTTP 403, which says "not allowed", not "try again"); a socket already
+    closed is left alone: nothing is sent after a close."""
+    with contextlib.suppress(Exception):  # the client may be gone already
+        if websocket.application_state == WebSocketState.CONNECTING:
+            await websocket.accept()
+        if websocket.application_state == WebSocketState.CONNECTED:
+            await websocket.close(code)
+
+
+def _method(conn: HTTPConnection) -> str:
+    return "WEBSOCKET" if conn.scope["type"] == "websocket" else conn.scope.get("method", "?")
+
+
+async def unavailable(request: HTTPConnection, exc: Exception) -> Response | None:
+    """The database is away for a moment (restart, failover, a pool that cannot hand out a
+    connection): nothing was done, so say that and when to retry; /readyz names it. A
+    traceback per request would only be noise. A WebSocket (a handshake that could not
+    check its session, say) is closed with 1013, after which clients back off and retry."""
+    log.warning("database unavailable on %s %s: %r", _method(request), request.url.path, exc)
+    if isinstance(request, WebSocket):
+        await close_websocket(request, TRY_AGAIN_LATER)
+        return None
     response = error_json(
         503, "unavailable", "The service is briefly unavailable; try again in a few seconds."
     )
@@ -81,6 +108,9 @@ def unavailable(request: Request, exc: Exception) -> Response:
 UNAVAILABLE_HANDLERS = dict.fromkeys(UNAVAILABLE, unavailable)
 
 
-def server_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+async def server_error(request: HTTPConnection, exc: Exception) -> Response | None:
+    log.exception("unhandled error on %s %s", _method(request), request.url.path, exc_info=exc)
+    if isinstance(request, WebSocket):
+        await close_websocket(request, INTERNAL_ERROR)
+        return None
     return error_json(500, "internal_error", "Something went wrong on our side; it has been logged.")

@@ -23,7 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDiscon
 
 from ccr.errors import DomainError, NotFound
 from ccr.realtime.rooms import Member, Rooms
-from ccr.services import access, accounts, chat, events, presence, tickets, validate
+from ccr.services import access, accounts, chat, events, presence, room_entry, tickets, validate
 from ccr.services.context import Context
 from ccr.store.db import UNAVAILABLE
 from ccr.store.tickets import Ticket
@@ -44,6 +44,10 @@ TYPING_EVERY = 1.0  # seconds: one typing notice per socket per second is plenty
 # the person stopped, and the other staff's "· typing…" goes.
 TYPING_CLEAR = 5.0
 COPIES_OWED = 64  # `?ack=copy`: stored messages whose copies a drain would ack (a resend is safe too)
+# Handshakes in flight per pooled database connection: a handshake holds a connection for
+# a fraction of its time (the rest is Redis, the greeting, the backlog), so a few per
+# connection keep the pool busy; more would only queue on the pool itself.
+HANDSHAKES_PER_CONNECTION = 4
 READ_EVERY = 0.25  # seconds: one read receipt stored and relayed per socket at most this often
 
 
@@ -110,6 +114,37 @@ def create_rooms(ctx: Context) -> Rooms:
     rooms = Rooms(ctx.bus, decode)
     rooms.reconnect_marker = RESYNC
     return rooms
+
+
+class HandshakeSlot:
+    """One of this process's handshakes in flight (see `handshake_slot`); released once,
+    however often `release` is called."""
+
+    __slots__ = ("_semaphore",)
+
+    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+        self._semaphore: asyncio.Semaphore | None = semaphore
+
+    def release(self) -> None:
+        semaphore, self._semaphore = self._semaphore, None
+        if semaphore is not None:
+            semaphore.release()
+
+
+async def handshake_slot(websocket: WebSocket) -> HandshakeSlot:
+    """Wait for a turn to run a handshake (session check, ticket read, subscribe, greeting,
+    backlog). A reconnect storm sends thousands at once: each one uses a database connection
+    at a time, so a few per pooled connection run at once and the rest wait here, in order,
+    instead of all queueing on the pool (where they would crowd out posts and time out).
+    The wait is cheap: the HTTP upgrade is parsed, nothing else is held."""
+    state = websocket.app.state
+    semaphore: asyncio.Semaphore | None = getattr(state, "handshakes", None)
+    if semaphore is None:
+        semaphore = state.handshakes = asyncio.Semaphore(
+            HANDSHAKES_PER_CONNECTION * context(websocket).pool.get_max_size()
+        )
+    await semaphore.acquire()
+    return HandshakeSlot(semaphore)
 
 
 async def _authenticate(websocket: WebSocket) -> User | None:
@@ -322,11 +357,12 @@ class Socket(Member):
 
     # --- the socket's life -------------------------------------------------------------------
 
-    async def run(self) -> None:
+    async def run(self, greeted: Callable[[], None] = lambda: None) -> None:
         """Greet the client, then read its frames until it goes, here in the ASGI task (a
         writer task runs only while frames wait); then clean up. A user who already holds
         the most sockets this process allows is refused: a script opening sockets in a loop
-        gets a refusal each, not a server full of them."""
+        gets a refusal each, not a server full of them. `greeted` is called once the
+        greeting is out (or failed): the handshake's slot is free for the next one."""
         sockets = self.ws.app.state.sockets
         if not sockets.admit(self):
             await self.close(
@@ -337,7 +373,10 @@ class Socket(Member):
         self.connection = wire.connection(self.ws)
         receive = self.ws.receive
         try:
-            await self.greet()
+            try:
+                await self.greet()
+            finally:
+                greeted()
             while not self.closing:
                 self.receiving = True  # a safe point for the writer to stop this reader
                 try:
@@ -443,11 +482,19 @@ class TicketSocket(Socket):
         # and is de-duplicated by seq, so nothing falls between backlog and live.
         for channel in self.channels():
             await self.rooms.join(channel, self)
-        await self._check_session()  # a logout published before we listened is not missed
-        await presence.enter_room(ctx, user, ticket_id)
-        self.in_room = True
-        await self.enter_site()
-        ticket = await tickets.get(ctx, user, ticket_id)
+        # Asked again now that we listen: a logout, or the loss of the ticket, published
+        # before is not missed (NotFound: access lost). One pooled connection for both.
+        checked = await room_entry.session_and_ticket(ctx, self.cookie, ticket_id)
+        if checked is None:
+            await self.close(POLICY_VIOLATION, "session ended")
+            raise SessionEnded
+        ticket = checked[1]
+        # Counted in the room and on the site: two Redis round trips, at once; both are done
+        # (or failed) before going on, so `leave` uncounts exactly what was counted.
+        entered = await asyncio.gather(self._enter_room(), self.enter_site(), return_exceptions=True)
+        for outcome in entered:
+            if isinstance(outcome, BaseException):
+                raise outcome
         online = await presence.online(ctx, ticket_id)
         await self.send(
             {
@@ -463,6 +510,10 @@ class TicketSocket(Socket):
             await self.backfill(None)
         self.live()
         await presence.announce(ctx, user, ticket_id)
+
+    async def _enter_room(self) -> None:
+        await presence.enter_room(self.ctx, self.user, self.ticket_id)
+        self.in_room = True
 
     async def leave(self) -> None:
         for channel in self.channels():
@@ -784,24 +835,32 @@ class TicketSocket(Socket):
 
 
 async def ticket_room(websocket: WebSocket) -> None:
-    socket = await _ticket_handshake(websocket)
-    if socket is not None:
-        await socket.run()
+    slot = await handshake_slot(websocket)
+    try:
+        socket = await _ticket_handshake(websocket)
+        if socket is not None:
+            await socket.run(slot.release)
+    finally:
+        slot.release()
 
 
 async def _ticket_handshake(websocket: WebSocket) -> TicketSocket | None:
     """The accepted socket, or None when the handshake was refused. (A function of its own:
     what it reads, the whole ticket included, is not kept alive while the socket is open.)"""
     ctx = context(websocket)
-    user = await _authenticate(websocket)
-    if user is None:
+    if websocket.headers.get("origin") != ctx.settings.origin:
         await websocket.close(POLICY_VIOLATION)
         return None
-    try:
-        ticket = await tickets.get(ctx, user, websocket.path_params["id"])
+    try:  # the session and the ticket, on one pooled connection
+        checked = await room_entry.session_and_ticket(
+            ctx, websocket.cookies.get(SESSION_COOKIE), websocket.path_params["id"]
+        )
     except NotFound:
+        checked = None
+    if checked is None:
         await websocket.close(POLICY_VIOLATION)
         return None
+    user, ticket = checked
     socket = TicketSocket(
         websocket,
         ctx,
@@ -868,13 +927,17 @@ class BoardSocket(Socket):
 
 async def board(websocket: WebSocket) -> None:
     ctx = context(websocket)
-    user = await _authenticate(websocket)
-    if user is None:
-        await websocket.close(POLICY_VIOLATION)
-        return
-    socket = BoardSocket(websocket, ctx, user, websocket.app.state.rooms)
-    await websocket.accept()
-    await socket.run()
+    slot = await handshake_slot(websocket)
+    try:
+        user = await _authenticate(websocket)
+        if user is None:
+            await websocket.close(POLICY_VIOLATION)
+            return
+        socket = BoardSocket(websocket, ctx, user, websocket.app.state.rooms)
+        await websocket.accept()
+        await socket.run(slot.release)
+    finally:
+        slot.release()
 
 
 routes = [
