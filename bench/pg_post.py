@@ -1,7 +1,7 @@
 """PostgreSQL's own CPU per chat message written by the group commit (ccr_post_messages).
 
     .venv/bin/python -m bench.pg_post [--messages 10000] [--batch 20] [--tickets 200]
-                                      [--skip 0015_post_cost] [--profile]
+                                      [--skip VERSION] [--profile]
 
 Creates a throwaway database next to DATABASE_URL's (default: CCR_TEST_DATABASE_URL, or the
 local `postgres`), migrates it with the project's runner, seeds tickets (a customer each, most
@@ -132,7 +132,7 @@ async def run(args: argparse.Namespace) -> None:
         try:
             async with conn.transaction():
                 world = await seed(conn, args.tickets, args.agents, name)
-                # Every sender posts through a socket's session, which each batch checks (0016).
+                # Every sender posts through a socket's session, which each batch checks.
                 senders = {u for t in world for u in t[1:] if u is not None}
                 await conn.executemany(
                     "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, now() + $3)",

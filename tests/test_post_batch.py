@@ -394,7 +394,7 @@ async def test_the_message_limit_is_in_process_and_a_retry_still_gets_its_origin
 async def test_batched_and_single_messages_feed_search_words_and_carry_their_tickets_agent(
     scene: Scene, database_url: str
 ) -> None:
-    """Migration 0015 moved both jobs of 0006's row triggers: a batch's words come from one
+    """Migration 0014 moved both jobs of 0006's row triggers: a batch's words come from one
     statement trigger, its ticket_agent_id from ccr_post_messages; a single insert still gets
     both from the triggers. Every new word is suggestible, every agent copy right (NULL on an
     unassigned ticket), for batched and single messages alike, and after a reassignment."""

@@ -1,4 +1,4 @@
-"""A chat post through a socket checks its session in its own statement (migration 0016):
+"""A chat post through a socket checks its session in its own statement (migration 0014):
 a session that ended without its `session_ended` event reaching the socket (logout during a
 Redis blip, a disable, an idle timeout) stores nothing, and a post refreshes the idle clock."""
 

@@ -261,7 +261,7 @@ async def test_the_sweep_refreshes_the_sessions_of_sockets_that_sent(
             await talker.recv_until("ack")
         await listener.send({"type": "ping"})
         await listener.recv_until("pong")
-        # The posts themselves restarted the idle clock (0016: the batch touches their session).
+        # The posts themselves restarted the idle clock (the batch touches their session).
         assert await _fresh(conn, world.customer.id)
         await conn.execute(
             "UPDATE sessions SET last_seen_at = now() - interval '10 minutes' WHERE user_id = $1",

@@ -199,7 +199,7 @@ class Batcher:
 
     async def _store(self, batch: list[_Post]) -> tuple[list[Outcome], list[MessageCreated], bool]:
         requests = [post.request for post in batch]
-        timeouts = accounts.session_timeouts(self.ctx)  # the requests' sessions are checked (0016)
+        timeouts = accounts.session_timeouts(self.ctx)  # the requests' sessions are checked
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 async with self.ctx.pool.acquire() as conn:

@@ -26,7 +26,7 @@ the original). not_found: no such ticket, as far as the sender may know. refused
 sees the ticket but may not post this (chat.check_can_post says why). fallback: the batch
 does not decide this one (queue-mode access, or an email to send): post it on its own.
 session_ended: the request's session is not alive (or not the sender's, or the sender is
-disabled): nothing was stored (migration 0016)."""
+disabled): nothing was stored (migration 0014)."""
 
 WEBHOOKS_WANTED = "CC001"
 """SQLSTATE raised when message.created webhooks exist and the call was made with
