@@ -195,6 +195,20 @@ class Cluster:
         assert self.database_url
         return self.database_url
 
+    async def seeded(self, table: str) -> bool:
+        """A reused database that already holds rows in `table` (`--reuse`: skip the seeding)."""
+        if not self.reused:
+            return False
+        conn = await asyncpg.connect(self.url)
+        try:
+            return bool(
+                await conn.fetchval(
+                    f"SELECT to_regclass('{table}') IS NOT NULL AND EXISTS (SELECT 1 FROM {table})"
+                )
+            )
+        finally:
+            await conn.close()
+
     async def __aenter__(self) -> Cluster:
         raise_fd_limit()
         admin = await asyncpg.connect(self.admin_url)

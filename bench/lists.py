@@ -222,13 +222,7 @@ def print_report(counts: asyncpg.Record, iterations: int, cases: list[Case]) -> 
 
 async def scenario(args: argparse.Namespace) -> int:
     async with Cluster("lists", database_url=args.database_url, keep=args.keep, reuse=args.reuse) as cluster:
-        conn = await asyncpg.connect(cluster.url)
-        try:
-            has = cluster.reused and await conn.fetchval(
-                "SELECT to_regclass('tickets') IS NOT NULL AND EXISTS (SELECT 1 FROM tickets)"
-            )
-        finally:
-            await conn.close()
+        has = await cluster.seeded("tickets")
         seeded = ""
         if not has:
             report.progress(f"seeding {args.tickets:,} tickets (bench.demo, COPY)")

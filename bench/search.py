@@ -233,13 +233,7 @@ async def bench(dsn: str, per_case: int, explain: str | None, seed: int) -> None
 
 async def scenario(args: argparse.Namespace) -> int:
     async with Cluster("search", database_url=args.database_url, keep=args.keep, reuse=args.reuse) as cluster:
-        conn = await asyncpg.connect(cluster.url)
-        try:
-            has = cluster.reused and await conn.fetchval(
-                "SELECT to_regclass('messages') IS NOT NULL AND EXISTS (SELECT 1 FROM messages)"
-            )
-        finally:
-            await conn.close()
+        has = await cluster.seeded("messages")
         seeded = ""
         if not has:
             report.progress(
