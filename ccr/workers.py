@@ -10,6 +10,8 @@ from datetime import timedelta
 
 import asyncpg
 
+from ccr import tasks
+
 log = logging.getLogger(__name__)
 
 DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
@@ -50,14 +52,7 @@ class LeaseWorker:
         # the process whatever the SMTP server is doing.
         self._stopping = True
         self._wake.set()
-        task = self._task
-        if task is None:
-            return
-        while not task.done():
-            task.cancel()
-            await asyncio.wait({task}, timeout=1)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("%s: stopped with an error: %r", self.name, task.exception())
+        await tasks.stop(self._task)
 
     async def _run(self) -> None:
         while not self._stopping:

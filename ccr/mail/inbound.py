@@ -26,6 +26,8 @@ from urllib.parse import unquote, urlsplit
 import aioimaplib
 import asyncpg
 
+from ccr import tasks
+
 log = logging.getLogger(__name__)
 
 PROCESSED = "Processed"
@@ -178,6 +180,7 @@ class MailboxReader:
         self.connections = 0
         """How many times the reader logged in: reconnects show here."""
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._lock_conn: asyncpg.Connection | None = None
         self._lost = asyncio.Event()
         self._folders: dict[str, str] = {}
@@ -187,15 +190,14 @@ class MailboxReader:
         self._task = asyncio.create_task(self._run(), name="mailbox-reader")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        # The flag too, not only the cancel: see ccr.tasks.
+        self._stopping = True
+        await tasks.stop(self._task)
+        self._task = None
         await self._release()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self._hold_lock()
                 await self._read_while_holding()
@@ -251,7 +253,7 @@ class MailboxReader:
 
     async def _read_while_holding(self) -> None:
         delay = self.backoff_min
-        while await self._still_holding():
+        while not self._stopping and await self._still_holding():
             gone = asyncio.Event()
             try:
                 client = await connect(self.config, on_lost=functools.partial(_set, gone))
@@ -296,7 +298,7 @@ class MailboxReader:
     async def _session(self, client: aioimaplib.IMAP4, gone: asyncio.Event) -> None:
         self._folders = {folder: await _ensure_folder(client, folder) for folder in (PROCESSED, FAILED)}
         _ok(await client.select(self.config.mailbox), f"select {self.config.mailbox}")
-        while await self._still_holding():
+        while not self._stopping and await self._still_holding():
             if gone.is_set():
                 raise ImapError("the server closed the connection")
             await self._take_all(client)

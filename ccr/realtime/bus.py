@@ -20,6 +20,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from ccr import tasks
 from ccr.realtime.redis_client import CALL_TIMEOUT, CONNECT_TIMEOUT, untimed
 
 log = logging.getLogger(__name__)
@@ -190,10 +191,7 @@ class RedisBus:
         self._task = asyncio.create_task(self._listen(), name="redis-bus")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await tasks.stop(self._task)
         with contextlib.suppress(Exception):
             await self._pubsub.aclose()
         await self._sub_redis.aclose()

@@ -21,6 +21,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from ccr import tasks
 from ccr.realtime.redis_client import CALL_TIMEOUT
 
 # Refresh every 15 s and let entries live 45 s: a missed refresh or two (a GC pause,
@@ -113,10 +114,7 @@ class RedisPresence(MemoryPresence):
         self._task = asyncio.create_task(self._refresh_forever(), name="presence-refresh")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await tasks.stop(self._task)
         with contextlib.suppress(Exception):
             async with asyncio.timeout(CALL_TIMEOUT), self.redis.pipeline(transaction=False) as pipe:
                 for scope, user_id in self.counts:

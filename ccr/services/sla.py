@@ -12,13 +12,13 @@ restarts. The board event follows that commit.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from ccr import tasks
 from ccr.services import settings
 from ccr.services.business_hours import add_business_minutes
 from ccr.services.context import Changes, Context
@@ -153,10 +153,7 @@ class SlaScheduler:
         self._task = asyncio.create_task(self._run(), name="sla-scheduler")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await tasks.stop(self._task)
 
     async def _run(self) -> None:
         while True:

@@ -16,6 +16,7 @@ import asyncio
 import logging
 from typing import Protocol
 
+from ccr import tasks
 from ccr.services import accounts
 from ccr.services.context import Context
 from ccr.store.users import User
@@ -104,9 +105,7 @@ class Sockets:
         self._task = asyncio.create_task(self._run(), name="socket sweep")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await tasks.stop(self._task)
 
     async def _run(self) -> None:
         while True:
