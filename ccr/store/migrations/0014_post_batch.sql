@@ -142,8 +142,9 @@ BEGIN
             WITH ORDINALITY AS r(ticket_id, sender_id, role, body, client_id, internal, session, i)
     ), live AS (
         -- the batch's sessions still alive (sessions.ALIVE), of enabled users
-        SELECT s.token_hash, s.user_id FROM sessions s JOIN users u ON u.id = s.user_id
-        WHERE s.token_hash = ANY(p_session) AND s.expires_at > now()
+        SELECT s.token_hash, s.user_id FROM (SELECT DISTINCT q.h FROM unnest(p_session) q(h)) q
+            JOIN sessions s ON s.token_hash = q.h JOIN users u ON u.id = s.user_id
+        WHERE s.expires_at > now()
             AND s.last_seen_at > now() - CASE WHEN u.role = 'customer' THEN p_idle_customer
                                               ELSE p_idle_staff END
             AND u.disabled_at IS NULL
@@ -160,8 +161,7 @@ BEGIN
                 WHEN t.customer_id = req.sender_id THEN 'ok'
                 ELSE 'not_found'
             END AS access,
-            EXISTS (SELECT 1 FROM messages m WHERE m.ticket_id = req.ticket_id
-                    AND m.sender_id = req.sender_id AND m.client_id = req.client_id) AS stored,
+            st.found IS NOT NULL AS stored,
             NOT (req.internal AND req.role NOT IN ('agent', 'admin'))
                 AND NOT (req.role = 'admin' AND NOT req.internal)
                 AND t.status <> 'closed' AS may_post,
@@ -170,6 +170,8 @@ BEGIN
                 WHERE w.i = req.i AND w.user_id = t.customer_id) AS emails
         FROM req LEFT JOIN unnest(before) t ON t.id = req.ticket_id
             LEFT JOIN live ON live.token_hash = req.session AND live.user_id = req.sender_id
+            LEFT JOIN LATERAL (SELECT true AS found FROM messages m WHERE m.ticket_id = req.ticket_id
+                    AND m.sender_id = req.sender_id AND m.client_id = req.client_id LIMIT 1) st ON true
     ), keyed AS (
         -- The request that creates each (ticket, sender, client_id): the first that may.
         SELECT judged.*, min(judged.i) FILTER (WHERE access = 'ok' AND NOT stored AND may_post)
@@ -247,8 +249,9 @@ BEGIN
             CASE WHEN t.first_response_due < coalesce(t.first_response_at, now()) THEN 'first_response' END,
             CASE WHEN t.resolution_due < coalesce(t.closed_at, now()) THEN 'resolution' END], NULL)
     FROM unnest(plan) p
-    LEFT JOIN messages m ON p.status IN ('created', 'repeat') AND m.ticket_id = p.ticket_id
-        AND m.sender_id = p.sender_id AND m.client_id = p.client_id
+    LEFT JOIN LATERAL (SELECT * FROM messages m WHERE p.status IN ('created', 'repeat')
+        AND m.ticket_id = p.ticket_id AND m.sender_id = p.sender_id AND m.client_id = p.client_id
+        LIMIT 1) m ON true
     LEFT JOIN users u ON u.id = m.sender_id
     LEFT JOIN unnest(before) t ON t.id = p.ticket_id
     LEFT JOIN users c ON c.id = t.customer_id
@@ -256,12 +259,35 @@ BEGIN
     ORDER BY p.i;
 END $$;
 
--- ccr_post_messages plans each of its statements for the batch in hand (custom plans), not
--- once for the life of a pooled connection (plpgsql's cached generic plan). A generic plan
--- made while `messages` was small (a new install, a fresh benchmark database) keeps scanning
--- the whole table on every batch long after it has grown: `python -m bench.pg_post
--- --warmup 0` measured 0.53 ms of PostgreSQL CPU per message with the cached plan against
--- 0.27 ms once ANALYZE had replaced it, and 1.10 ms (custom plans: 0.46 ms) over 30,000
--- messages, growing with the table. Planning afresh costs a little on every batch and
--- never goes stale.
-ALTER FUNCTION ccr_post_messages SET plan_cache_mode = force_custom_plan;
+-- ccr_post_messages plans its statements once per pooled connection (plpgsql's cached generic
+-- plans), with the planner told to use indexes and nested loops only: the right plan for a
+-- batch of a few to 256 posts whatever the tables' statistics say. Planning afresh on every
+-- call (custom plans) took about half of PostgreSQL's CPU per call (perf on a backend during
+-- `python -m bench.pg_post --batch 2`); a generic plan left to the statistics went stale: made
+-- while `messages` was small (a new install, a fresh benchmark database), it hashed the whole
+-- table on every batch long after it had grown (0.53 ms of CPU per message, growing with the
+-- table). With seqscans, hash and merge joins disabled, a plan made on an empty table is the
+-- one an index would give on a big one. The lookups by (ticket, sender, client_id) are
+-- LATERAL … LIMIT 1, which cannot become a hashed subplan. JIT stays off: the disabled paths'
+-- nominal cost would otherwise cross its thresholds and compile every call.
+-- `python -m bench.pg_post --batch 2`: 1.5-1.9 -> 0.64-0.77 ms of PostgreSQL CPU per message
+-- (30,000 messages, no warm-up: flat as the table grows); --batch 20: 0.51 -> 0.31 ms.
+ALTER FUNCTION ccr_post_messages SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION ccr_post_messages SET enable_seqscan = off;
+ALTER FUNCTION ccr_post_messages SET enable_hashjoin = off;
+ALTER FUNCTION ccr_post_messages SET enable_mergejoin = off;
+ALTER FUNCTION ccr_post_messages SET jit = off;
+ALTER FUNCTION ccr_post_messages SET max_parallel_workers_per_gather = 0;
+
+-- search_words_add was a LANGUAGE sql function that is not inlined (it is called from
+-- triggers): PostgreSQL parsed and planned its INSERT on every call. In plpgsql the plan is
+-- cached per connection. Same statement.
+CREATE OR REPLACE FUNCTION search_words_add(body text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    -- Sorted, so two transactions adding the same new words lock them in the same order.
+    INSERT INTO search_words (word)
+    SELECT DISTINCT w FROM regexp_split_to_table(lower(body), '[^[:alpha:]]+') AS w
+    WHERE length(w) BETWEEN 3 AND 40
+    ORDER BY w
+    ON CONFLICT DO NOTHING;
+END $$;
