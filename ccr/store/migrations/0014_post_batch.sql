@@ -140,18 +140,10 @@ BEGIN
     WITH req AS (
         SELECT * FROM unnest(p_ticket, p_sender, p_role, p_body, p_client, p_internal, p_session)
             WITH ORDINALITY AS r(ticket_id, sender_id, role, body, client_id, internal, session, i)
-    ), live AS (
-        -- the batch's sessions still alive (sessions.ALIVE), of enabled users
-        SELECT s.token_hash, s.user_id FROM (SELECT DISTINCT q.h FROM unnest(p_session) q(h)) q
-            JOIN sessions s ON s.token_hash = q.h JOIN users u ON u.id = s.user_id
-        WHERE s.expires_at > now()
-            AND s.last_seen_at > now() - CASE WHEN u.role = 'customer' THEN p_idle_customer
-                                              ELSE p_idle_staff END
-            AND u.disabled_at IS NULL
     ), judged AS (
         SELECT req.*, t.customer_id, t.last_seq,
             CASE
-                WHEN req.session IS NOT NULL AND live.token_hash IS NULL THEN 'session_ended'
+                WHEN req.session IS NOT NULL AND live.alive IS NULL THEN 'session_ended'
                 WHEN t.id IS NULL THEN 'not_found'
                 WHEN req.role = 'admin' THEN 'ok'
                 WHEN req.role = 'agent' THEN CASE
@@ -169,7 +161,14 @@ BEGIN
                 SELECT 1 FROM unnest(p_watch_i, p_watch_user) AS w(i, user_id)
                 WHERE w.i = req.i AND w.user_id = t.customer_id) AS emails
         FROM req LEFT JOIN unnest(before) t ON t.id = req.ticket_id
-            LEFT JOIN live ON live.token_hash = req.session AND live.user_id = req.sender_id
+            -- the request's session if still alive (sessions.ALIVE), of an enabled user
+            LEFT JOIN LATERAL (SELECT true AS alive FROM sessions s JOIN users u ON u.id = s.user_id
+                    WHERE s.token_hash = req.session AND s.user_id = req.sender_id
+                    AND s.expires_at > now()
+                    AND s.last_seen_at > now() - CASE WHEN u.role = 'customer' THEN p_idle_customer
+                                                      ELSE p_idle_staff END
+                    AND u.disabled_at IS NULL
+                    LIMIT 1) live ON true
             LEFT JOIN LATERAL (SELECT true AS found FROM messages m WHERE m.ticket_id = req.ticket_id
                     AND m.sender_id = req.sender_id AND m.client_id = req.client_id LIMIT 1) st ON true
     ), keyed AS (
