@@ -158,6 +158,7 @@ async def measure(
     def batch(k: int) -> list[message_batch.Request]:
         out = []
         for j, (ticket, customer, agent) in enumerate(rng.sample(world, args.batch)):
+            watchers: tuple[int, ...]
             if agent is not None and rng.random() < 0.4:
                 sender, role, watchers = agent, "agent", (customer,)
             else:

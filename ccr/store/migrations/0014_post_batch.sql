@@ -219,7 +219,7 @@ BEGIN
     FROM (SELECT p.ticket_id, count(*) AS n, max(p.seq) FILTER (WHERE NOT p.internal) AS public_top,
                  bool_or(p.role = 'agent' AND NOT p.internal) AS replied
           FROM unnest(plan) p WHERE p.status = 'created' GROUP BY p.ticket_id) c
-    WHERE t.id = c.ticket_id;
+    WHERE t.id = c.ticket_id AND t.id = ANY(p_ticket);  -- the second: probes of the batch's tickets
 
     INSERT INTO read_markers (user_id, ticket_id, seq)
     SELECT p.sender_id, p.ticket_id, max(p.seq) FROM unnest(plan) p WHERE p.status = 'created'
@@ -233,7 +233,8 @@ BEGIN
     FROM (SELECT DISTINCT r.session FROM unnest(plan) p
           JOIN unnest(p_session) WITH ORDINALITY AS r(session, i) ON r.i = p.i
           WHERE p.status IN ('created', 'repeat') AND r.session IS NOT NULL) a
-    WHERE s.token_hash = a.session AND s.last_seen_at < now() - p_touch_every;
+    WHERE s.token_hash = a.session AND s.token_hash = ANY(p_session)  -- (the same: probes)
+        AND s.last_seen_at < now() - p_touch_every;
 
     RETURN QUERY
     SELECT p.i, p.status, wanted,
@@ -251,26 +252,27 @@ BEGIN
     LEFT JOIN LATERAL (SELECT * FROM messages m WHERE p.status IN ('created', 'repeat')
         AND m.ticket_id = p.ticket_id AND m.sender_id = p.sender_id AND m.client_id = p.client_id
         LIMIT 1) m ON true
-    LEFT JOIN users u ON u.id = m.sender_id
+    LEFT JOIN LATERAL (SELECT * FROM users WHERE users.id = m.sender_id LIMIT 1) u ON true
     LEFT JOIN unnest(before) t ON t.id = p.ticket_id
-    LEFT JOIN users c ON c.id = t.customer_id
-    LEFT JOIN users a ON a.id = t.agent_id
+    LEFT JOIN LATERAL (SELECT * FROM users WHERE users.id = t.customer_id LIMIT 1) c ON true
+    LEFT JOIN LATERAL (SELECT * FROM users WHERE users.id = t.agent_id LIMIT 1) a ON true
     ORDER BY p.i;
 END $$;
 
 -- ccr_post_messages plans its statements once per pooled connection (plpgsql's cached generic
--- plans), with the planner told to use indexes and nested loops only: the right plan for a
--- batch of a few to 256 posts whatever the tables' statistics say. Planning afresh on every
+-- plans), with the planner told to use indexes and nested loops only. Planning afresh on every
 -- call (custom plans) took about half of PostgreSQL's CPU per call (perf on a backend during
--- `python -m bench.pg_post --batch 2`); a generic plan left to the statistics went stale: made
--- while `messages` was small (a new install, a fresh benchmark database), it hashed the whole
--- table on every batch long after it had grown (0.53 ms of CPU per message, growing with the
--- table). With seqscans, hash and merge joins disabled, a plan made on an empty table is the
--- one an index would give on a big one. The lookups by (ticket, sender, client_id) are
--- LATERAL … LIMIT 1, which cannot become a hashed subplan. JIT stays off: the disabled paths'
--- nominal cost would otherwise cross its thresholds and compile every call.
--- `python -m bench.pg_post --batch 2`: 1.5-1.9 -> 0.64-0.77 ms of PostgreSQL CPU per message
--- (30,000 messages, no warm-up: flat as the table grows); --batch 20: 0.51 -> 0.31 ms.
+-- `python -m bench.pg_post --batch 2`). A generic plan is made at a connection's first call,
+-- on a new install while every table is nearly empty, and kept while the tables grow: left to
+-- the statistics it hashed all of `messages`, or walked every user and their sessions, on
+-- every batch. So every lookup above is an index probe by the request's own values, whatever
+-- the statistics said: LATERAL ... LIMIT 1 (which cannot be pulled up into a join the planner
+-- may turn around), or `= ANY(p_ticket)` / `= ANY(p_session)` beside a join condition; and
+-- seqscans, hash and merge joins are disabled. tests/test_post_batch_plans.py makes the plans
+-- on near-empty tables, grows them, and checks auto_explain's plans touch a handful of rows.
+-- JIT stays off: the disabled paths' nominal cost would otherwise cross its thresholds and
+-- compile on every call. `python -m bench.pg_post`: --batch 2, 1.5-1.9 -> 0.54-0.67 ms of
+-- PostgreSQL CPU per message (flat over 30,000 messages); --batch 20, 0.51 -> 0.21-0.31 ms.
 ALTER FUNCTION ccr_post_messages SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION ccr_post_messages SET enable_seqscan = off;
 ALTER FUNCTION ccr_post_messages SET enable_hashjoin = off;
