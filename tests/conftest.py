@@ -52,7 +52,7 @@ from ccr.store.db import migrate
 from tests.helpers import CcrProcess, Mailbox, free_port, http_client
 from tests.imap_helpers import Account, Dovecot
 from tests.snapshots import serves_with_secret
-from tests.ws_helpers import Cluster, start_cluster
+from tests.ws_helpers import Cluster, Endpoint, World, make_world, start_cluster
 
 T = TypeVar("T")
 ADMIN_DATABASE_URL = os.environ.get("CCR_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -411,3 +411,17 @@ def dovecot() -> Iterator[Dovecot]:
 def support_inbox(dovecot: Dovecot) -> Account:
     """An empty support mailbox of this test's own on the shared Dovecot."""
     return dovecot.new_account()
+
+
+@pytest.fixture
+async def site(server: AppServer) -> AsyncIterator[Endpoint]:
+    """The WebSocket endpoint of the shared app server (a module may serve another site)."""
+    endpoint = Endpoint(server.url, server.settings.origin)
+    yield endpoint
+    await endpoint.aclose()
+
+
+@pytest.fixture
+async def world(site: Endpoint, smtp: Mailbox, database_url: str) -> World:
+    """A customer, an agent, an admin, and the customer's ticket assigned to the agent, on `site`."""
+    return await make_world(site, smtp, database_url)

@@ -16,7 +16,7 @@ from tests.helpers import Mailbox, http_client
 from tests.imap_helpers import Account
 from tests.test_inbound import email_app, email_ticket
 from tests.ticket_helpers import fetch, make_cast, wait_until_sent
-from tests.ws_helpers import Endpoint, Person, World, make_world
+from tests.ws_helpers import Endpoint, Person, World
 from tests.ws_helpers import open_ticket as ws_open_ticket
 
 WEEKDAYS = {day: (("09:00", "17:00"),) for day in ("mon", "tue", "wed", "thu", "fri")}
@@ -67,18 +67,6 @@ def test_expected_time_inside_business_hours_or_without_them() -> None:
 
 
 # --- over HTTP and sockets -------------------------------------------------------------------
-
-
-@pytest.fixture
-async def site(server: AppServer) -> Any:
-    endpoint = Endpoint(server.url, server.settings.origin)
-    yield endpoint
-    await endpoint.aclose()
-
-
-@pytest.fixture
-async def world(site: Endpoint, smtp: Mailbox, database_url: str) -> World:
-    return await make_world(site, smtp, database_url)
 
 
 async def article(admin: Person, title: str, body: str, published: bool = True) -> dict[str, Any]:

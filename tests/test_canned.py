@@ -4,30 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from tests.conftest import AppServer
 from tests.helpers import Mailbox
 from tests.ticket_helpers import expect_error
-from tests.ws_helpers import Endpoint, Person, World, make_agent, make_world
+from tests.ws_helpers import Endpoint, Person, World, make_agent
 
 GREETING = {
     "shortcut": "hello",
     "title": "Greeting",
     "body": "Hi {{customer.first_name}}, {{ agent.first_name }} here about #{{ticket.id}}. {{ticket.subject}} {{nope}}",
 }
-
-
-@pytest.fixture
-async def site(server: AppServer) -> Any:
-    endpoint = Endpoint(server.url, server.settings.origin)
-    yield endpoint
-    await endpoint.aclose()
-
-
-@pytest.fixture
-async def world(site: Endpoint, smtp: Mailbox, database_url: str) -> World:
-    return await make_world(site, smtp, database_url)
 
 
 async def create(admin: Person, **fields: str) -> dict[str, Any]:

@@ -5,29 +5,15 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any
 
 import httpx
-import pytest
 
 from tests.conftest import AppServer
-from tests.helpers import PASSWORD, Mailbox
+from tests.helpers import PASSWORD
 from tests.ticket_helpers import expect_error
-from tests.ws_helpers import Endpoint, World, make_world
+from tests.ws_helpers import World
 
 BAD_REGISTRATION = {"email": "not-an-address", "password": "short", "first_name": "", "last_name": "Lovelace"}
-
-
-@pytest.fixture
-async def site(server: AppServer) -> Any:
-    endpoint = Endpoint(server.url, server.settings.origin)
-    yield endpoint
-    await endpoint.aclose()
-
-
-@pytest.fixture
-async def world(site: Endpoint, smtp: Mailbox, database_url: str) -> World:
-    return await make_world(site, smtp, database_url)
 
 
 def browser(server: AppServer) -> httpx.AsyncClient:

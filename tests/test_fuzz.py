@@ -18,11 +18,9 @@ import asyncio
 import json
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 
 import hypothesis.strategies as st
-import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -42,13 +40,6 @@ EXAMPLES = 4
 # Left out: these end the very session the fuzzer is using (or the account itself); they
 # are tested on purpose elsewhere (test_self_service.py, test_accounts.py).
 SKIPPED = {("POST", "/auth/logout"), ("DELETE", "/me"), ("POST", "/me/password"), ("POST", "/me/email")}
-
-
-@pytest.fixture
-async def site(server: AppServer) -> AsyncIterator[Endpoint]:
-    endpoint = Endpoint(server.url, server.settings.origin)
-    yield endpoint
-    await endpoint.aclose()
 
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

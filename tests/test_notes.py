@@ -3,28 +3,13 @@ and on the ticket page. A customer's view skips the notes' seq numbers without a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.conftest import AppServer
 from tests.helpers import Mailbox
 from tests.ticket_helpers import expect_error, fetch, wait_until_sent
-from tests.ws_helpers import Endpoint, Person, World, make_agent, make_world, open_ticket
-
-
-@pytest.fixture
-async def site(server: AppServer) -> AsyncIterator[Endpoint]:
-    endpoint = Endpoint(server.url, server.settings.origin)
-    yield endpoint
-    await endpoint.aclose()
-
-
-@pytest.fixture
-async def world(site: Endpoint, smtp: Mailbox, database_url: str) -> World:
-    return await make_world(site, smtp, database_url)
+from tests.ws_helpers import Endpoint, Person, World, make_agent, open_ticket
 
 
 async def write(who: Person, ticket_id: str, body: str, *, internal: bool | None = None) -> httpx.Response:

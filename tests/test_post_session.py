@@ -5,7 +5,6 @@ Redis blip, a disable, an idle timeout) stores nothing, and a post refreshes the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -17,19 +16,7 @@ from tests.conftest import AppServer
 from tests.helpers import Mailbox
 from tests.test_post_batch import Scene, make_scene, stored
 from tests.ticket_helpers import fetch
-from tests.ws_helpers import SESSION_COOKIE, Endpoint, Person, World, make_world, stored_messages
-
-
-@pytest.fixture
-async def site(server: AppServer) -> AsyncIterator[Endpoint]:
-    endpoint = Endpoint(server.url, server.settings.origin)
-    yield endpoint
-    await endpoint.aclose()
-
-
-@pytest.fixture
-async def world(site: Endpoint, smtp: Mailbox, database_url: str) -> World:
-    return await make_world(site, smtp, database_url)
+from tests.ws_helpers import SESSION_COOKIE, Endpoint, Person, World, stored_messages
 
 
 def token_hash(server: AppServer, session: str) -> bytes:

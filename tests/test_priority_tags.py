@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.conftest import AppServer
 from tests.helpers import Mailbox
 from tests.ticket_helpers import expect_error, fetch
 from tests.ws_helpers import (
@@ -17,24 +15,11 @@ from tests.ws_helpers import (
     assign,
     make_agent,
     make_customer,
-    make_world,
     open_ticket,
     post,
 )
 
 NOISE = {"agent_presence", "presence"}
-
-
-@pytest.fixture
-async def site(server: AppServer) -> Any:
-    endpoint = Endpoint(server.url, server.settings.origin)
-    yield endpoint
-    await endpoint.aclose()
-
-
-@pytest.fixture
-async def world(site: Endpoint, smtp: Mailbox, database_url: str) -> World:
-    return await make_world(site, smtp, database_url)
 
 
 async def patch(who: Person, ticket_id: str, body: Any) -> Any:

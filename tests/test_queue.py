@@ -4,28 +4,13 @@ one; of many concurrent takers exactly one wins. Disabling an agent returns thei
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 
-from tests.conftest import AppServer
-from tests.helpers import PASSWORD, Mailbox
+from tests.helpers import PASSWORD
 from tests.routing_helpers import configure, events_of, is_online, quick_agents, until, waiting
 from tests.ticket_helpers import expect_error
-from tests.ws_helpers import Endpoint, World, make_world, open_ticket
-
-
-@pytest.fixture
-async def site(server: AppServer) -> AsyncIterator[Endpoint]:
-    endpoint = Endpoint(server.url, server.settings.origin)
-    yield endpoint
-    await endpoint.aclose()
-
-
-@pytest.fixture
-async def world(site: Endpoint, smtp: Mailbox, database_url: str) -> World:
-    return await make_world(site, smtp, database_url)
+from tests.ws_helpers import Endpoint, World, open_ticket
 
 
 async def test_ten_concurrent_takers_exactly_one_wins(

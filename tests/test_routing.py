@@ -6,29 +6,13 @@ Agents are online exactly when they hold a real WebSocket on /ws/board (the site
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
 from redis import asyncio as aioredis
 
-from tests.conftest import AppServer
 from tests.helpers import Mailbox
 from tests.routing_helpers import configure, events_of, is_online, loads, quick_agents, until, waiting
 from tests.ticket_helpers import wait_until_sent
 from tests.ws_helpers import Cluster, Endpoint, Person, World, make_world, open_ticket
-
-
-@pytest.fixture
-async def site(server: AppServer) -> AsyncIterator[Endpoint]:
-    endpoint = Endpoint(server.url, server.settings.origin)
-    yield endpoint
-    await endpoint.aclose()
-
-
-@pytest.fixture
-async def world(site: Endpoint, smtp: Mailbox, database_url: str) -> World:
-    """An admin, a customer, and Andy (an agent who is never online here) with one ticket."""
-    return await make_world(site, smtp, database_url)
 
 
 async def online(site: Endpoint, world: World, *agents: Person) -> None:

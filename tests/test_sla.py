@@ -16,7 +16,7 @@ from tests.conftest import AppServer, MakeAppServer
 from tests.helpers import Mailbox
 from tests.routing_helpers import configure, until
 from tests.ticket_helpers import wait_until_sent
-from tests.ws_helpers import Endpoint, World, make_world, open_ticket
+from tests.ws_helpers import Endpoint, World, open_ticket
 
 SLA = {
     "urgent": {"first_response_minutes": 30, "resolution_minutes": 60},
@@ -40,11 +40,6 @@ async def site(two: tuple[AppServer, AppServer]) -> AsyncIterator[Endpoint]:
     endpoint = Endpoint(two[0].url, two[0].settings.origin)
     yield endpoint
     await endpoint.aclose()
-
-
-@pytest.fixture
-async def world(site: Endpoint, smtp: Mailbox, database_url: str) -> World:
-    return await make_world(site, smtp, database_url)
 
 
 async def go_back(database_url: str, ticket_id: str, minutes: int) -> None:

@@ -5,7 +5,6 @@ backlog, the session sweep refreshing idle clocks instead of a query per frame, 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,21 +19,7 @@ from websockets.protocol import State
 from ccr.realtime import rooms as rooms_module
 from ccr.web import wire, ws
 from tests.conftest import AppServer
-from tests.helpers import Mailbox
-from tests.ws_helpers import Endpoint, World, make_world, post
-
-
-@pytest.fixture
-async def site(server: AppServer) -> AsyncIterator[Endpoint]:
-    endpoint = Endpoint(server.url, server.settings.origin)
-    yield endpoint
-    await endpoint.aclose()
-
-
-@pytest.fixture
-async def world(site: Endpoint, smtp: Mailbox, database_url: str) -> World:
-    return await make_world(site, smtp, database_url)
-
+from tests.ws_helpers import Endpoint, World, post
 
 # --- framing -----------------------------------------------------------------------------------
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
@@ -12,7 +11,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from ccr.config import RateLimit
-from tests.conftest import AppServer, MakeAppServer
+from tests.conftest import MakeAppServer
 from tests.helpers import PASSWORD, Mailbox, login, token_in
 from tests.ws_helpers import (
     Endpoint,
@@ -26,18 +25,6 @@ from tests.ws_helpers import (
     post,
     stored_messages,
 )
-
-
-@pytest.fixture
-async def site(server: AppServer) -> AsyncIterator[Endpoint]:
-    endpoint = Endpoint(server.url, server.settings.origin)
-    yield endpoint
-    await endpoint.aclose()
-
-
-@pytest.fixture
-async def world(site: Endpoint, smtp: Mailbox, database_url: str) -> World:
-    return await make_world(site, smtp, database_url)
 
 
 async def test_hello_then_the_backlog_after_after_then_live(site: Endpoint, world: World) -> None:

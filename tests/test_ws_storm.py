@@ -6,27 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from ccr.services import accounts
 from tests.conftest import AppServer
-from tests.helpers import Mailbox
-from tests.ws_helpers import QUIET, Endpoint, World, make_world
-
-
-@pytest.fixture
-async def site(server: AppServer) -> AsyncIterator[Endpoint]:
-    endpoint = Endpoint(server.url, server.settings.origin)
-    yield endpoint
-    await endpoint.aclose()
-
-
-@pytest.fixture
-async def world(site: Endpoint, smtp: Mailbox, database_url: str) -> World:
-    return await make_world(site, smtp, database_url)
+from tests.ws_helpers import QUIET, Endpoint, World
 
 
 async def test_a_handshake_without_a_database_connection_is_closed_with_1013(
