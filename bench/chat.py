@@ -233,21 +233,10 @@ def print_steps(run: Run, args: argparse.Namespace, unit: str, private_redis: bo
     )
 
 
-def cluster_of(args: argparse.Namespace, scenario: str) -> Cluster:
-    return Cluster(
-        scenario,
-        database_url=args.database_url,
-        redis_url=args.redis_url,
-        private_redis=args.private_redis,
-        keep=args.keep,
-        server_cpus=[int(c) for c in args.server_cpus.split(",")] if args.server_cpus else None,
-    )
-
-
 async def chat(args: argparse.Namespace) -> int:
     rates = [float(r) for r in args.rates.split(",")]
     run = Run()
-    async with cluster_of(args, "chat") as cluster:
+    async with Cluster.from_args(args, "chat") as cluster:
         servers = await cluster.start(2)
         plan = [[f"r{r}", [f"u{r}-{j}" for j in range(args.members)]] for r in range(args.rooms)]
         report.progress(f"seeding {args.rooms} rooms × {args.members} members")
@@ -280,7 +269,7 @@ async def chat(args: argparse.Namespace) -> int:
 async def board(args: argparse.Namespace) -> int:
     rates = [float(r) for r in args.rates.split(",")]
     run = Run()
-    async with cluster_of(args, "board") as cluster:
+    async with Cluster.from_args(args, "board") as cluster:
         servers = await cluster.start(2)
         admins = [f"a{j}" for j in range(max(2, args.boards))]
         report.progress(f"seeding one ticket and {len(admins)} admins")

@@ -8,6 +8,7 @@ and the seeder the peers harness uses (bench.seed).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import atexit
 import contextlib
@@ -173,6 +174,18 @@ class Cluster:
     redis_pid: int | None = None
     reused: bool = False
 
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, scenario: str) -> Cluster:
+        """The cluster the live scenarios' shared options ask for (chat, board, idle, storm)."""
+        return cls(
+            scenario,
+            database_url=args.database_url,
+            redis_url=args.redis_url,
+            private_redis=args.private_redis,
+            keep=args.keep,
+            server_cpus=[int(c) for c in args.server_cpus.split(",")] if args.server_cpus else None,
+        )
+
     def __post_init__(self) -> None:
         url = self.database_url or urlunsplit(
             urlsplit(os.environ.get("CCR_TEST_DATABASE_URL") or DEFAULT_ADMIN_URL)._replace(
@@ -294,7 +307,7 @@ class Cluster:
 
     async def start(self, n: int) -> list[Server]:
         """n `ccr serve` processes sharing the database and Redis; BASE_URL is the first's."""
-        ports = []
+        ports: list[int] = []
         while len(ports) < n:
             if (p := free_port()) not in ports:
                 ports.append(p)

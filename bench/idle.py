@@ -26,14 +26,7 @@ def ignore(sock: Sock, frame: dict[str, Any], now: int) -> None:
 
 async def idle(args: argparse.Namespace) -> int:
     n = args.n
-    cluster = Cluster(
-        "idle",
-        database_url=args.database_url,
-        redis_url=args.redis_url,
-        private_redis=args.private_redis,
-        keep=args.keep,
-        server_cpus=[int(c) for c in args.server_cpus.split(",")] if args.server_cpus else None,
-    )
+    cluster = Cluster.from_args(args, "idle")
     rows = []
     async with cluster:
         (server,) = await cluster.start(1)

@@ -64,14 +64,7 @@ async def storm(args: argparse.Namespace) -> int:
 
 async def one_storm(args: argparse.Namespace, sig: str) -> tuple[list[object], bool]:
     rooms = max(1, args.clients // 2)
-    cluster = Cluster(
-        "storm",
-        database_url=args.database_url,
-        redis_url=args.redis_url,
-        private_redis=args.private_redis,
-        keep=args.keep,
-        server_cpus=[int(c) for c in args.server_cpus.split(",")] if args.server_cpus else None,
-    )
+    cluster = Cluster.from_args(args, "storm")
     acked: dict[str, int] = {}  # room -> highest seq acked to its sender
     sent: dict[str, int] = {}
     dup = 0
